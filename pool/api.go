@@ -1,0 +1,509 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ppool/ppool/internal/codec"
+	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/workerproc"
+)
+
+// newTask encodes a call into a ready-to-write frame.
+func (p *Pool) newTask(fn string, arg any, o callOptions) (*task, error) {
+	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, done: make(chan struct{})}
+	b, start := ipc.AppendTaskHead(nil, t.id, fn, o.timeout, false)
+	b, err := codec.Append(b, arg)
+	if err != nil {
+		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
+	}
+	t.frame = ipc.EndFrame(b, start)
+	return t, nil
+}
+
+// submit queues t. With now set, it also dispatches and writes on the
+// calling goroutine, which is what a caller about to wait for the answer
+// wants: no handoff to another goroutine on the way out.
+func (p *Pool) submit(t *task, now bool) error {
+	t.submitted = time.Now()
+	p.mu.Lock()
+	switch p.state {
+	case poolRunning:
+	case poolBroken:
+		p.mu.Unlock()
+		return p.brokenErr
+	default:
+		p.mu.Unlock()
+		return ErrPoolClosed
+	}
+	if p.functions != nil && !p.functions[t.fn] {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
+	}
+	p.pending.Add(1)
+	p.queue.pushBack(t)
+	if !now {
+		p.mu.Unlock()
+		p.kickDispatcher()
+		return nil
+	}
+	touched := p.dispatchLocked()
+	p.mu.Unlock()
+	for _, w := range touched {
+		w.flush()
+	}
+	return nil
+}
+
+// cancel resolves t as cancelled. A task still in the pool's queue is simply
+// dropped; one sent to a worker is cancelled there too. With kill set, a
+// running task that does not stop within KillGrace costs its worker its
+// life; without, it is left to finish and its answer is discarded.
+func (p *Pool) cancel(t *task, cause error, kill bool) {
+	p.mu.Lock()
+	if t.resolved.Load() {
+		p.mu.Unlock()
+		return
+	}
+	var w *worker
+	if t.w != nil {
+		w = t.w
+		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == t })
+		if i >= 0 {
+			s := w.inflight[i]
+			if i == 0 && !kill {
+				s.abandoned = true // let it run; drop the answer
+				t.w = nil
+				w = nil
+			} else {
+				p.abandonLocked(w, s)
+			}
+		}
+	}
+	t.cancelled = true
+	p.mu.Unlock()
+	if w != nil {
+		w.flush()
+	}
+	p.finish(t, nil, &CancelledError{Task: t.id, Function: t.fn, Cause: cause})
+}
+
+// wait blocks until t is resolved or ctx ends. A worker's answer wakes the
+// pool's reader goroutine on another thread; handing it on to a parked
+// caller costs a second thread wakeup, which on small VMs is slower than
+// the pipe round trip itself. So a caller first spins briefly, when there
+// is another processor for the reader to run on.
+func (t *task) wait(ctx context.Context) error {
+	if t.resolved.Load() {
+		return nil
+	}
+	if runtime.GOMAXPROCS(0) > 1 {
+		start := time.Now()
+		for i := 1; ; i++ {
+			if t.resolved.Load() {
+				return nil
+			}
+			if i%64 == 0 && time.Since(start) > spinFor {
+				break
+			}
+		}
+	}
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// spinFor is how long a waiting caller spins before parking: a few pipe
+// round trips.
+const spinFor = 50 * time.Microsecond
+
+// Apply runs f(arg) on a worker and returns its result. If ctx ends first,
+// the task is cancelled and Apply returns ctx's error.
+func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
+	var zero R
+	t, err := p.newTask(f.Name(), arg, p.options(opts))
+	if err != nil {
+		return zero, err
+	}
+	if err := p.submit(t, true); err != nil {
+		return zero, err
+	}
+	if err := t.wait(ctx); err != nil {
+		p.cancel(t, err, true)
+		return zero, err
+	}
+	if t.err != nil {
+		return zero, t.err
+	}
+	var r R
+	if err := codec.Decode(t.value, &r); err != nil {
+		return zero, fmt.Errorf("task %d (%s): decoding the result: %w", t.id, t.fn, err)
+	}
+	return r, nil
+}
+
+// AsyncResult is the pending result of ApplyAsync, like
+// multiprocessing.pool.AsyncResult.
+type AsyncResult[R any] struct {
+	p    *Pool
+	t    *task
+	once sync.Once
+	val  R
+	err  error
+}
+
+// ApplyAsync queues f(arg) and returns at once. Cancelling ctx cancels the
+// task. Callback and ErrorCallback options run when it completes; a failure
+// to queue (a closed pool, an argument that does not encode) is reported
+// the same way, through the result.
+func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) *AsyncResult[R] {
+	o := p.options(opts)
+	var onSuccess func(R)
+	if o.onSuccess != nil {
+		var ok bool
+		if onSuccess, ok = o.onSuccess.(func(R)); !ok {
+			panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", f.Name(), o.onSuccess, *new(R)))
+		}
+	}
+	r := &AsyncResult[R]{p: p}
+	t, err := p.newTask(f.Name(), arg, o)
+	if err != nil {
+		t = &task{id: p.nextID.Add(1), fn: f.Name(), done: make(chan struct{})}
+	}
+	r.t = t
+	if onSuccess != nil || o.onError != nil {
+		t.onDone = func(*task) {
+			p.cb.push(func() {
+				v, err := r.result()
+				switch {
+				case err == nil && onSuccess != nil:
+					onSuccess(v)
+				case err != nil && o.onError != nil:
+					o.onError(err)
+				}
+			})
+		}
+	}
+	if err == nil {
+		err = p.submit(t, false)
+	}
+	if err != nil {
+		t.resolve(nil, err)
+		return r
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { p.cancel(t, context.Cause(ctx), true) })
+		prev := t.onDone
+		t.onDone = func(t *task) {
+			stop()
+			if prev != nil {
+				prev(t)
+			}
+		}
+		if t.resolved.Load() {
+			stop()
+		}
+	}
+	return r
+}
+
+func (r *AsyncResult[R]) result() (R, error) {
+	r.once.Do(func() {
+		if r.err = r.t.err; r.err == nil {
+			if err := codec.Decode(r.t.value, &r.val); err != nil {
+				r.err = fmt.Errorf("task %d (%s): decoding the result: %w", r.t.id, r.t.fn, err)
+			}
+		}
+	})
+	return r.val, r.err
+}
+
+// Get waits for the result. If ctx ends first, Get returns ctx's error and
+// the task goes on (like get(timeout) in Python): use Cancel to stop it.
+func (r *AsyncResult[R]) Get(ctx context.Context) (R, error) {
+	if err := r.t.wait(ctx); err != nil {
+		var zero R
+		return zero, err
+	}
+	return r.result()
+}
+
+// Wait waits until the result is ready or ctx ends; it returns ctx's error
+// in the second case, and nil in the first, whatever the task's outcome.
+func (r *AsyncResult[R]) Wait(ctx context.Context) error { return r.t.wait(ctx) }
+
+// Ready reports whether the task has completed.
+func (r *AsyncResult[R]) Ready() bool { return r.t.resolved.Load() }
+
+// Successful reports whether the task completed without error. It is false
+// while the task is not ready.
+func (r *AsyncResult[R]) Successful() bool {
+	if !r.Ready() {
+		return false
+	}
+	_, err := r.result()
+	return err == nil
+}
+
+// Done is closed when the task completes.
+func (r *AsyncResult[R]) Done() <-chan struct{} { return r.t.done }
+
+// Cancel cancels the task: dropped if still queued, stopped if running
+// (its worker gets a cancel, and is killed if it has not stopped within
+// KillGrace). The result's error then matches context.Canceled. Cancelling
+// a completed task does nothing.
+func (r *AsyncResult[R]) Cancel() { r.p.cancel(r.t, context.Canceled, true) }
+
+// Info describes how a task ran; its fields are final once Ready.
+func (r *AsyncResult[R]) Info() TaskInfo {
+	if !r.Ready() {
+		return TaskInfo{ID: r.t.id}
+	}
+	return r.t.info()
+}
+
+// TaskInfo describes how a task ran.
+type TaskInfo struct {
+	ID       uint64
+	PID      int           // the worker that ran it last
+	Attempts int           // runs, counting the one that gave the result
+	Queued   time.Duration // from submission until it started running
+	Duration time.Duration // run time, as the worker measured it
+}
+
+func (t *task) info() TaskInfo {
+	ti := TaskInfo{ID: t.id, PID: t.pid, Attempts: t.attempts + 1, Duration: t.duration}
+	if !t.started.IsZero() {
+		ti.Queued = t.started.Sub(t.submitted)
+	}
+	return ti
+}
+
+// batchCall is a group of items sent in chunks: the shared machinery of
+// Map, Imap and ImapUnordered.
+type batchCall[A, R any] struct {
+	p  *Pool
+	fn string
+	o  callOptions
+}
+
+// chunk encodes items into one batch task; itemDone receives each item's
+// outcome.
+func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error)) (*task, error) {
+	p := b.p
+	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, itemDone: itemDone}
+	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, b.o.timeout*time.Duration(len(items)), true)
+	buf = ipc.AppendArrayHeader(buf, len(items))
+	offsets := make([]int, len(items)+1)
+	for i, it := range items {
+		offsets[i] = len(buf)
+		var err error
+		if buf, err = codec.Append(buf, it); err != nil {
+			return nil, fmt.Errorf("ppool: encoding item %d for %s: %w", i, b.fn, err)
+		}
+	}
+	offsets[len(items)] = len(buf)
+	t.frame = ipc.EndFrame(buf, start)
+	t.items = make([][]byte, len(items))
+	for i := range items {
+		t.items[i] = t.frame[offsets[i]:offsets[i+1]:offsets[i+1]]
+	}
+	t.onDone = batchDone
+	return t, nil
+}
+
+// Map applies f to every input and returns the results in input order, like
+// multiprocessing's map. Inputs travel in chunks (ChunkSize; by default
+// about four per worker), each item with its own outcome: if some items
+// fail, the others' results are still returned, and the error is a
+// *MapError listing the failed ones. A worker crash fails only the item it
+// was running. If ctx ends, the remaining work is cancelled and Map returns
+// ctx's error.
+func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs []A, opts ...Option) ([]R, error) {
+	o := p.options(opts)
+	results := make([]R, len(inputs))
+	if len(inputs) == 0 {
+		return results, nil
+	}
+	size := o.chunkSize
+	if size <= 0 {
+		size = max(1, (len(inputs)+4*p.cfg.Workers-1)/(4*p.cfg.Workers))
+	}
+	b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
+	var (
+		mu     sync.Mutex
+		failed []*ItemError
+		left   atomic.Int64
+		done   = make(chan struct{})
+	)
+	left.Store(int64(len(inputs)))
+	var tasks []*task
+	for base := 0; base < len(inputs); base += size {
+		end := min(base+size, len(inputs))
+		t, err := b.chunk(inputs[base:end], func(i int, raw []byte, err error) {
+			if err == nil {
+				if derr := codec.Decode(raw, &results[base+i]); derr != nil {
+					err = fmt.Errorf("decoding the result: %w", derr)
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				failed = append(failed, &ItemError{Index: base + i, Err: err})
+				mu.Unlock()
+			}
+			if left.Add(-1) == 0 {
+				close(done)
+			}
+		})
+		if err == nil {
+			err = p.submit(t, false)
+		}
+		if err != nil {
+			for _, t := range tasks {
+				p.cancel(t, err, true)
+			}
+			return nil, err
+		}
+		tasks = append(tasks, t)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, t := range tasks {
+			p.cancel(t, context.Cause(ctx), true)
+		}
+		return nil, context.Cause(ctx)
+	}
+	if len(failed) > 0 {
+		slices.SortFunc(failed, func(a, b *ItemError) int { return a.Index - b.Index })
+		return results, &MapError{Total: len(inputs), Failed: failed}
+	}
+	return results, nil
+}
+
+// Imap applies f to each input lazily, yielding results in input order as
+// they become available, like multiprocessing's imap. Inputs are pulled on
+// the consumer's goroutine and at most Window chunks are in flight, so
+// memory stays flat however long the input. Breaking out of the loop stops
+// feeding; work already sent is finished by the workers and discarded. No
+// goroutine outlives the loop. If ctx ends, Imap yields ctx's error once and
+// stops.
+func Imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], opts ...Option) iter.Seq2[R, error] {
+	return imap[A, R](ctx, p, f, inputs, true, opts)
+}
+
+// ImapUnordered is Imap yielding results in completion order.
+func ImapUnordered[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], opts ...Option) iter.Seq2[R, error] {
+	return imap[A, R](ctx, p, f, inputs, false, opts)
+}
+
+type imapChunk[R any] struct {
+	t       *task
+	results []R
+	errs    []error
+	left    atomic.Int32
+	done    chan struct{}
+}
+
+func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], ordered bool, opts []Option) iter.Seq2[R, error] {
+	return func(yield func(R, error) bool) {
+		o := p.options(opts)
+		size := max(1, o.chunkSize)
+		window := o.window
+		if window <= 0 {
+			window = 4 * p.cfg.Workers
+		}
+		b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
+		next, stop := iter.Pull(inputs)
+		defer stop()
+
+		var inflight []*imapChunk[R]    // in submission order
+		finished := make(chan *imapChunk[R], window) // never blocks: at most window chunks exist
+		defer func() {
+			// Stop feeding: drop what is queued, let running items finish
+			// and discard them. Nothing waits on them afterwards.
+			for _, c := range inflight {
+				p.cancel(c.t, context.Canceled, false)
+			}
+		}()
+		exhausted := false
+		items := make([]A, 0, size)
+		var zero R
+		for {
+			for !exhausted && len(inflight) < window {
+				items = items[:0]
+				for len(items) < size {
+					v, ok := next()
+					if !ok {
+						exhausted = true
+						break
+					}
+					items = append(items, v)
+				}
+				if len(items) == 0 {
+					break
+				}
+				c := &imapChunk[R]{results: make([]R, len(items)), errs: make([]error, len(items)), done: make(chan struct{})}
+				c.left.Store(int32(len(items)))
+				t, err := b.chunk(items, func(i int, raw []byte, err error) {
+					if err == nil {
+						if derr := codec.Decode(raw, &c.results[i]); derr != nil {
+							err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
+						}
+					}
+					c.errs[i] = err
+					if c.left.Add(-1) == 0 {
+						close(c.done)
+						if !ordered {
+							finished <- c
+						}
+					}
+				})
+				if err == nil {
+					c.t = t
+					err = p.submit(t, false)
+				}
+				if err != nil {
+					yield(zero, err)
+					return
+				}
+				inflight = append(inflight, c)
+			}
+			if len(inflight) == 0 {
+				return
+			}
+			var c *imapChunk[R]
+			if ordered {
+				c = inflight[0]
+				select {
+				case <-c.done:
+				case <-ctx.Done():
+					yield(zero, context.Cause(ctx))
+					return
+				}
+			} else {
+				select {
+				case c = <-finished:
+				case <-ctx.Done():
+					yield(zero, context.Cause(ctx))
+					return
+				}
+			}
+			inflight = slices.DeleteFunc(inflight, func(x *imapChunk[R]) bool { return x == c })
+			for i := range c.results {
+				if !yield(c.results[i], c.errs[i]) {
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package pool
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/ppool/ppool/workerproc"
+)
+
+// Config says how to run a pool. The zero Config is a good pool: one worker
+// per usable CPU core, running this same binary, no timeouts, no retries.
+type Config struct {
+	// Workers is the number of worker processes; 0 means one per usable
+	// core (CPU affinity and cgroup quota respected, as GOMAXPROCS is).
+	Workers int
+	// Command is a worker binary and its arguments, for workers other than
+	// this program itself. Empty means re-executing this binary, whose main
+	// must call workerproc.Main first.
+	Command []string
+	// Env is added to the workers' environment.
+	Env []string
+	// Threads is each worker's thread budget: GOMAXPROCS and the
+	// OMP/OPENBLAS/MKL thread variables are set to it. Default 1, so that
+	// Workers workers use Workers cores.
+	Threads int
+	// Initializer runs once in each worker before its first task, like
+	// multiprocessing.Pool's initializer and initargs. A worker whose
+	// initializer fails is not used.
+	Initializer *workerproc.Call
+	// TaskTimeout bounds each task's run time, counted from when it reaches
+	// the head of its worker's queue; 0 means no limit. Per call: Timeout.
+	TaskTimeout time.Duration
+	// Retries is how many more times a task is run after its worker crashed,
+	// hung past the timeout or went over the memory limit. Errors the
+	// function returns are not retried unless the call says RetryErrors.
+	Retries int
+	// MaxTasksPerWorker retires a worker after this many tasks and starts a
+	// fresh one (multiprocessing's maxtasksperchild); 0 means never.
+	MaxTasksPerWorker int
+	// MaxWorkerMemory kills a worker whose anonymous memory (RSS less shared
+	// pages) goes over this many bytes; its task fails with
+	// *MemoryLimitError. 0 means no limit.
+	MaxWorkerMemory uint64
+	// MemoryCheckInterval is how often worker memory is sampled when
+	// MaxWorkerMemory is set. Default 100 ms.
+	MemoryCheckInterval time.Duration
+	// KillGrace is how long a worker has to stop a cancelled or timed-out
+	// task, or to exit after shutdown, before it is killed. Default 500 ms.
+	KillGrace time.Duration
+	// StartTimeout bounds how long a new worker may take to say hello and run
+	// its initializer. Default 10 s.
+	StartTimeout time.Duration
+	// Prefetch caps how many tasks are sent to one worker ahead of its
+	// results. The pool sends fewer when tasks are slow (so one worker does
+	// not hoard work others could do) and up to Prefetch when they are tiny
+	// (so the pipes stay busy). Default 256; 1 means one task at a time.
+	Prefetch int
+	// MaxFrame is the largest message, in bytes, either side may send.
+	// Default 256 MiB.
+	MaxFrame int
+	// CrashLoopLimit is how many workers in a row may die before finishing a
+	// task before the pool gives up with ErrCrashLoop. Default 5.
+	CrashLoopLimit int
+	// Logger receives worker output and supervision events. Default: none.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Threads <= 0 {
+		c.Threads = 1
+	}
+	if c.KillGrace <= 0 {
+		c.KillGrace = 500 * time.Millisecond
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 256
+	}
+	if c.MemoryCheckInterval <= 0 {
+		c.MemoryCheckInterval = 100 * time.Millisecond
+	}
+	if c.CrashLoopLimit <= 0 {
+		c.CrashLoopLimit = 5
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Option adjusts one call: Timeout, Retries, RetryErrors, Callback,
+// ErrorCallback, ChunkSize.
+type Option func(*callOptions)
+
+type callOptions struct {
+	timeout     time.Duration
+	timeoutSet  bool
+	retries     int
+	retriesSet  bool
+	retryErrors bool
+	chunkSize   int
+	window      int
+	onSuccess   any // func(R), checked against R by the typed call
+	onError     func(error)
+}
+
+// Timeout overrides Config.TaskTimeout for this call (0: no limit).
+func Timeout(d time.Duration) Option {
+	return func(o *callOptions) { o.timeout, o.timeoutSet = d, true }
+}
+
+// Retries overrides Config.Retries for this call.
+func Retries(n int) Option {
+	return func(o *callOptions) { o.retries, o.retriesSet = n, true }
+}
+
+// RetryErrors makes errors returned by the function count for retries too,
+// not only crashes, timeouts and memory kills.
+func RetryErrors() Option {
+	return func(o *callOptions) { o.retryErrors = true }
+}
+
+// Callback runs fn with the result of a successful ApplyAsync, on the pool's
+// callback goroutine, like apply_async's callback. R must be the function's
+// result type; a mismatch panics at the call.
+func Callback[R any](fn func(R)) Option {
+	return func(o *callOptions) { o.onSuccess = fn }
+}
+
+// ErrorCallback runs fn with the error of a failed ApplyAsync, on the pool's
+// callback goroutine, like apply_async's error_callback.
+func ErrorCallback(fn func(error)) Option {
+	return func(o *callOptions) { o.onError = fn }
+}
+
+// ChunkSize sets how many items Map, Imap and ImapUnordered send to a worker
+// in one message. Map's default splits the input into about four chunks per
+// worker, as multiprocessing does; Imap's default is 1.
+func ChunkSize(n int) Option {
+	return func(o *callOptions) { o.chunkSize = n }
+}
+
+// Window bounds how many chunks Imap and ImapUnordered keep in flight;
+// default 4 per worker.
+func Window(n int) Option {
+	return func(o *callOptions) { o.window = n }
+}
+
+func (p *Pool) options(opts []Option) callOptions {
+	o := callOptions{timeout: p.cfg.TaskTimeout, retries: p.cfg.Retries}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}

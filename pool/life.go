@@ -1,0 +1,293 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ppool/ppool/ipc"
+	"github.com/shirou/gopsutil/v3/process"
+)
+
+// Close stops the pool the way multiprocessing's close and join do: no new
+// tasks are accepted, the queued and running ones finish, then each worker
+// is sent shutdown, and any that has not exited within KillGrace gets
+// SIGTERM, then SIGKILL. Close returns once every worker process and pool
+// goroutine is gone. If ctx ends first, the pool is terminated and Close
+// returns ctx's error. Close is idempotent; after Terminate it just waits.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.state == poolRunning {
+		p.state = poolClosing
+	}
+	p.mu.Unlock()
+	p.checkDrained()
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+		p.Terminate()
+		return context.Cause(ctx)
+	}
+	go p.stop(false)
+	select {
+	case <-p.stopped:
+		return nil
+	case <-ctx.Done():
+		p.Terminate()
+		return context.Cause(ctx)
+	}
+}
+
+// Terminate stops the pool now, like multiprocessing's terminate: queued
+// and running tasks fail with ErrPoolClosed and workers are killed. It
+// returns once every worker process and pool goroutine is gone.
+func (p *Pool) Terminate() {
+	p.mu.Lock()
+	queued := p.queue.drain()
+	if p.state != poolBroken {
+		p.state = poolStopped
+	}
+	for _, w := range p.workers {
+		w.killedByPool = true
+		w.state = workerStopping
+		w.kill()
+	}
+	p.mu.Unlock()
+	for _, t := range queued {
+		p.finish(t, nil, ErrPoolClosed)
+	}
+	p.stop(true)
+}
+
+// stop ends the workers, then the pool's goroutines, spawner and reaper.
+// Only the first call does the work; every call waits for it to finish.
+func (p *Pool) stop(kill bool) {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		if p.state != poolBroken {
+			p.state = poolStopped
+		}
+		workers := slices.Clone(p.workers)
+		for _, w := range workers {
+			if !kill && w.state != workerDead {
+				w.state = workerStopping
+				w.out = ipc.AppendShutdown(w.out)
+			}
+		}
+		p.mu.Unlock()
+		if !kill {
+			for _, w := range workers {
+				w.flush()
+			}
+			escalate(workers, p.cfg.KillGrace)
+		}
+		close(p.quit)
+		p.bgDone.Wait()
+		p.wg.Wait() // every worker exited and was handled
+		p.cb.close()
+		p.spawner.stop()
+		p.reaper.stop()
+		close(p.stopped)
+	})
+	<-p.stopped
+}
+
+// escalate waits for workers to exit, sending SIGTERM after grace and
+// SIGKILL after another grace to those that have not.
+func escalate(workers []*worker, grace time.Duration) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		timer := time.NewTimer(grace)
+		for _, w := range workers {
+			select {
+			case <-w.exited:
+			case <-timer.C:
+			}
+		}
+		timer.Stop()
+		for _, w := range workers {
+			select {
+			case <-w.exited:
+			default:
+				_ = syscall.Kill(-w.pid, sig)
+			}
+		}
+	}
+}
+
+// Stats is a snapshot of a pool.
+type Stats struct {
+	Workers  int    // worker processes alive
+	Busy     int    // of those, running a task
+	Queued   int    // tasks waiting for a worker
+	Done     uint64 // tasks (or Map chunks) that succeeded
+	Failed   uint64 // tasks that failed
+	Retried  uint64 // runs started again after a crash, timeout or memory kill
+	Restarts uint64 // workers started to replace others
+	PerWorker []WorkerStats
+}
+
+// WorkerStats describes one worker process.
+type WorkerStats struct {
+	PID      int
+	State    string
+	InFlight int    // tasks sent and not yet answered
+	Finished int    // tasks it has answered
+	RSS      uint64 // resident memory, bytes
+	Anon     uint64 // resident memory less shared pages, bytes: what MaxWorkerMemory limits
+}
+
+// Stats returns a snapshot of the pool, including each worker's memory.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{
+		Queued:   p.queue.len(),
+		Done:     p.stats.done.Load(),
+		Failed:   p.stats.failed.Load(),
+		Retried:  p.stats.retried.Load(),
+		Restarts: p.stats.restarts.Load(),
+	}
+	for _, w := range p.workers {
+		if w.state == workerDead || w.state == workerStarting {
+			continue
+		}
+		s.Workers++
+		if len(w.inflight) > 0 {
+			s.Busy++
+		}
+		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, State: w.state.String(), InFlight: len(w.inflight), Finished: w.finished})
+	}
+	p.mu.Unlock()
+	for i := range s.PerWorker {
+		ws := &s.PerWorker[i]
+		ws.RSS, ws.Anon, _ = memoryOf(ws.PID)
+	}
+	return s
+}
+
+// memoryOf reads a process's resident and anonymous memory.
+func memoryOf(pid int) (rss, anon uint64, err error) {
+	proc, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	m, err := proc.MemoryInfoEx()
+	if err != nil {
+		return 0, 0, err
+	}
+	anon = m.RSS
+	if m.Shared < anon {
+		anon -= m.Shared
+	}
+	return m.RSS, anon, nil
+}
+
+// watchMemory kills workers whose anonymous memory passes MaxWorkerMemory.
+func (p *Pool) watchMemory() {
+	defer p.bgDone.Done()
+	tick := time.NewTicker(p.cfg.MemoryCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		workers := slices.Clone(p.workers)
+		p.mu.Unlock()
+		for _, w := range workers {
+			_, anon, err := memoryOf(w.pid)
+			if err != nil || anon <= p.cfg.MaxWorkerMemory {
+				continue
+			}
+			p.mu.Lock()
+			if w.state == workerDead || w.killedByPool || w.killCause != nil {
+				p.mu.Unlock()
+				continue
+			}
+			// Blame the task running now, checked under the lock just
+			// before the kill, not the one running when memory was read.
+			var task uint64
+			var fn string
+			if len(w.inflight) > 0 && !w.inflight[0].abandoned {
+				task, fn = w.inflight[0].t.id, w.inflight[0].t.fn
+			}
+			w.killCause = &MemoryLimitError{Task: task, Function: fn, PID: w.pid, Limit: p.cfg.MaxWorkerMemory, Seen: anon}
+			p.mu.Unlock()
+			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", p.cfg.MaxWorkerMemory)
+			w.kill()
+		}
+	}
+}
+
+// callbacks runs completion callbacks one at a time, in completion order,
+// on one goroutine: like the result handler thread of multiprocessing.Pool.
+// The queue is an unbounded list so a slow callback delays other callbacks,
+// never the workers.
+type callbacks struct {
+	mu     sync.Mutex
+	q      []func()
+	wake   chan struct{} // size 1: pushes coalesce
+	closed bool
+	done   chan struct{}
+	log    interface{ Error(string, ...any) }
+}
+
+func newCallbacks(log interface{ Error(string, ...any) }) *callbacks {
+	c := &callbacks{wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
+	go c.run()
+	return c
+}
+
+func (c *callbacks) push(f func()) {
+	c.mu.Lock()
+	c.q = append(c.q, f)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *callbacks) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		q, closed := c.q, c.closed
+		c.q = nil
+		c.mu.Unlock()
+		for _, f := range q {
+			c.call(f)
+		}
+		if len(q) == 0 {
+			if closed {
+				return
+			}
+			<-c.wake
+		}
+	}
+}
+
+func (c *callbacks) call(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("callback panicked", "panic", fmt.Sprint(v))
+		}
+	}()
+	f()
+}
+
+// close waits for queued callbacks to run, then ends the goroutine.
+func (c *callbacks) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
+}

@@ -1,0 +1,111 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ppool/ppool/workerproc"
+)
+
+// The test binary is its own worker: TestMain hands control to workerproc
+// when the pool re-executes it.
+func TestMain(m *testing.M) {
+	if os.Getenv("PPOOL_TEST_DIE_AT_START") != "" {
+		if _, err := os.Stat(os.Getenv("PPOOL_TEST_DIE_AT_START")); err == nil && os.Getenv(workerproc.EnvWorker) != "" {
+			fmt.Fprintln(os.Stderr, "dying at start as the test asked")
+			os.Exit(2)
+		}
+	}
+	workerproc.Main()
+	if os.Getenv("PPOOL_TEST_MASTER") != "" {
+		os.Exit(runMaster())
+	}
+	os.Exit(m.Run())
+}
+
+// Functions the test workers serve.
+var (
+	square = workerproc.Register("square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+	echo   = workerproc.Register("echo", func(ctx context.Context, b []byte) ([]byte, error) { return b, nil })
+	pid    = workerproc.Register("pid", func(ctx context.Context, _ struct{}) (int, error) { return os.Getpid(), nil })
+	// sleep honours cancellation.
+	sleep = workerproc.Register("sleep", func(ctx context.Context, d time.Duration) (int, error) {
+		select {
+		case <-time.After(d):
+			return os.Getpid(), nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	// hang ignores cancellation, as a stuck C call or a busy loop would.
+	hang = workerproc.Register("hang", func(ctx context.Context, _ struct{}) (int, error) {
+		time.Sleep(time.Hour)
+		return 0, nil
+	})
+	fail = workerproc.Register("fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
+	boom = workerproc.Register("boom", func(ctx context.Context, _ struct{}) (int, error) { panic("boom at the worker") })
+	// crash kills its own worker.
+	crash = workerproc.Register("crash", func(ctx context.Context, _ struct{}) (int, error) {
+		fmt.Fprintln(os.Stderr, "about to crash")
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	})
+	// parkOnce, the first time it runs for a marker path, writes its pid
+	// there and waits to be killed; later runs return at once.
+	parkOnce = workerproc.Register("parkOnce", func(ctx context.Context, marker string) (int, error) {
+		if _, err := os.Stat(marker); err == nil {
+			return os.Getpid(), nil
+		}
+		tmp := marker + ".tmp"
+		if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(tmp, marker); err != nil {
+			return 0, err
+		}
+		select {}
+	})
+	// grow allocates memory, touching every page, until stopped.
+	grow = workerproc.Register("grow", func(ctx context.Context, mib int) (int, error) {
+		var keep [][]byte
+		for i := 0; i < mib; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+			time.Sleep(time.Millisecond)
+		}
+		return len(keep), nil
+	})
+	// spawnChild starts a long sleep and returns its pid.
+	spawnChild = workerproc.Register("spawnChild", func(ctx context.Context, _ struct{}) (int, error) {
+		cmd := exec.Command("sleep", "300")
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	initCount = 0
+	initOnce  = workerproc.Register("initOnce", func(ctx context.Context, v int) (int, error) {
+		if v < 0 {
+			return 0, errors.New("initializer refused a negative value")
+		}
+		initCount += v
+		return initCount, nil
+	})
+	initialized = workerproc.Register("initialized", func(ctx context.Context, _ struct{}) (int, error) { return initCount, nil })
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,726 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/workerproc"
+)
+
+// poolState is where a pool is in its life.
+type poolState int
+
+const (
+	poolRunning    poolState = iota
+	poolClosing              // Close called: no new tasks; finishing the queued ones
+	poolStopped              // workers told to stop or killed
+	poolBroken               // crash loop: no workers, every task fails
+)
+
+func (s poolState) String() string {
+	return [...]string{"running", "closing", "stopped", "broken"}[s]
+}
+
+// Pool is a set of worker processes that run tasks. Make one with New, give
+// it work with Apply, ApplyAsync, Map, Imap or ImapUnordered, and end it with
+// Close or Terminate. Its methods are safe for concurrent use.
+type Pool struct {
+	cfg  Config
+	log  *slog.Logger
+	path string   // the worker binary
+	args []string // its arguments
+	env  []string
+
+	spawner *spawner
+	reaper  *reaper
+	cb      *callbacks
+	wg      sync.WaitGroup // worker goroutines
+	nextID  atomic.Uint64
+	kick    chan struct{} // wakes the dispatcher; size 1 so kicks coalesce
+	quit    chan struct{} // stops the dispatcher and the memory watchdog
+	bgDone  sync.WaitGroup
+
+	pending atomic.Int64 // tasks submitted and not yet resolved
+	started atomic.Bool  // New has returned the pool
+
+	mu          sync.Mutex
+	state       poolState
+	queue       queue
+	workers     []*worker // live workers, in start order
+	functions   map[string]bool
+	avgTask     float64 // moving average of task run time, ns
+	crashStreak int     // workers in a row that died before finishing a task
+	brokenErr   error
+	drained     chan struct{} // closed when closing and nothing is pending
+	closeOnce   sync.Once
+	closeErr    error
+	stopped     chan struct{} // closed when every process and goroutine is gone
+
+	stats struct {
+		done, failed, retried, restarts atomic.Uint64
+	}
+}
+
+// New starts a pool and waits until every worker has said hello and run the
+// initializer. ctx bounds the start only; the pool lives until Close or
+// Terminate. If any worker fails to start, New stops the others and returns
+// a *StartError saying what happened.
+func New(ctx context.Context, cfg Config) (*Pool, error) {
+	cfg = cfg.withDefaults()
+	p := &Pool{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		drained: make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if err := p.resolveCommand(); err != nil {
+		return nil, err
+	}
+	p.spawner = newSpawner()
+	r, err := startReaper()
+	if err != nil {
+		p.log.Warn("no reaper: programs started by workers may outlive a killed master", "err", err)
+	}
+	p.reaper = r
+	p.cb = newCallbacks(p.log)
+
+	var started []*worker
+	var startErr error
+	for range cfg.Workers {
+		var w *worker
+		p.spawner.do(func() { w, startErr = p.start() })
+		if startErr != nil {
+			break
+		}
+		p.mu.Lock()
+		p.workers = append(p.workers, w)
+		p.mu.Unlock()
+		started = append(started, w)
+		p.sendInit(w)
+		w.run()
+	}
+	if startErr == nil {
+	wait:
+		for _, w := range started {
+			select {
+			case err := <-w.ready:
+				if err != nil {
+					startErr = err
+					break wait
+				}
+			case <-ctx.Done():
+				startErr = fmt.Errorf("starting workers: %w", context.Cause(ctx))
+				break wait
+			}
+		}
+	}
+	if startErr != nil {
+		p.Terminate()
+		return nil, startErr
+	}
+	p.bgDone.Add(1)
+	go p.dispatcher()
+	if cfg.MaxWorkerMemory > 0 {
+		p.bgDone.Add(1)
+		go p.watchMemory()
+	}
+	p.started.Store(true)
+	p.log.Debug("pool started", "workers", cfg.Workers, "command", p.path)
+	return p, nil
+}
+
+func (p *Pool) resolveCommand() error {
+	env := map[string]string{}
+	var order []string
+	set := func(kv string) {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := env[k]; !ok {
+			order = append(order, k)
+		}
+		env[k] = v
+	}
+	for _, kv := range os.Environ() {
+		set(kv)
+	}
+	if len(p.cfg.Command) == 0 {
+		if !workerproc.MainCalled() {
+			return errors.New("ppool: Config.Command is empty, so workers re-execute this program, but its main never called workerproc.Main(); call it first thing in main (and in TestMain)")
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("ppool: finding this program to re-execute as a worker: %w", err)
+		}
+		p.path = exe
+		set(workerproc.EnvWorker + "=1")
+	} else {
+		p.path, p.args = p.cfg.Command[0], p.cfg.Command[1:]
+	}
+	threads := strconv.Itoa(p.cfg.Threads)
+	set(ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions))
+	set(ipc.EnvThreads + "=" + threads)
+	if p.cfg.MaxFrame > 0 {
+		set(ipc.EnvMaxFrame + "=" + strconv.Itoa(p.cfg.MaxFrame))
+	}
+	// BLAS libraries read these once, when they load: set them at exec.
+	for _, k := range []string{"GOMAXPROCS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} {
+		set(k + "=" + threads)
+	}
+	if p.cfg.MaxWorkerMemory > 0 {
+		// Let a Go worker's GC work hard before the pool has to kill it.
+		set("GOMEMLIMIT=" + strconv.FormatUint(p.cfg.MaxWorkerMemory/10*9, 10))
+	}
+	for _, kv := range p.cfg.Env {
+		set(kv)
+	}
+	for _, k := range order {
+		p.env = append(p.env, k+"="+env[k])
+	}
+	return nil
+}
+
+// sendInit queues the initializer as the worker's first task.
+func (p *Pool) sendInit(w *worker) {
+	init := p.cfg.Initializer
+	if init == nil {
+		return
+	}
+	t := &task{id: p.nextID.Add(1), fn: init.Function}
+	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
+	p.mu.Lock()
+	w.inflight = append(w.inflight, &slot{t: t, init: true})
+	w.out = append(w.out, t.frame...)
+	p.mu.Unlock()
+	w.flush()
+}
+
+// hello handles a worker's first frame. A non-empty return is why the
+// worker must go.
+func (p *Pool) hello(w *worker, m ipc.Msg) string {
+	if _, err := ipc.Negotiate(ipc.Versions, m.Versions); err != nil {
+		p.mu.Lock()
+		w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: "refused", Err: err}
+		p.mu.Unlock()
+		return err.Error()
+	}
+	fns := make(map[string]bool, len(m.Functions))
+	for _, f := range m.Functions {
+		fns[f] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if init := p.cfg.Initializer; init != nil && !fns[init.Function] {
+		w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("the initializer %q is not among the functions it serves", init.Function)}
+		return "unknown initializer"
+	}
+	if p.functions == nil {
+		p.functions = fns
+	}
+	if p.cfg.Initializer == nil {
+		p.readyLocked(w)
+	}
+	return ""
+}
+
+func (p *Pool) readyLocked(w *worker) {
+	if w.state != workerStarting {
+		return
+	}
+	w.state = workerReady
+	select {
+	case w.ready <- nil:
+	default:
+	}
+	p.kickDispatcher()
+}
+
+func (p *Pool) kickDispatcher() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// dispatcher hands queued tasks to workers whenever something was queued
+// without being dispatched on the spot (ApplyAsync, a worker becoming ready).
+// Running it on its own goroutine is what lets a burst of ApplyAsync calls
+// reach the workers in a few large writes.
+func (p *Pool) dispatcher() {
+	defer p.bgDone.Done()
+	for {
+		select {
+		case <-p.kick:
+			p.pump()
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// pump sends queued tasks to workers with room, then writes them out.
+func (p *Pool) pump() {
+	p.mu.Lock()
+	touched := p.dispatchLocked()
+	p.mu.Unlock()
+	for _, w := range touched {
+		w.flush()
+	}
+}
+
+// windowLocked is how many tasks a worker may have in flight: enough queued
+// behind the running one to cover about a millisecond of work, so tiny tasks
+// stream while slow tasks are not hoarded by one worker.
+func (p *Pool) windowLocked() int {
+	if p.cfg.Prefetch == 1 {
+		return 1
+	}
+	n := 2
+	if p.avgTask > 0 {
+		n = int(float64(time.Millisecond)/p.avgTask) + 2
+	}
+	return min(max(n, 2), p.cfg.Prefetch)
+}
+
+func (p *Pool) dispatchLocked() []*worker {
+	if p.queue.len() == 0 || (p.state != poolRunning && p.state != poolClosing) {
+		return nil
+	}
+	var touched []*worker
+	window := p.windowLocked()
+	for p.queue.len() > 0 {
+		var best *worker
+		for _, w := range p.workers {
+			if w.state == workerReady && len(w.inflight) < window && (best == nil || len(w.inflight) < len(best.inflight)) {
+				best = w
+			}
+		}
+		if best == nil {
+			break
+		}
+		t := p.queue.popFront()
+		if t.resolved.Load() {
+			continue // cancelled while queued
+		}
+		t.w = best
+		best.inflight = append(best.inflight, &slot{t: t})
+		best.out = append(best.out, t.frame...)
+		best.sent++
+		if len(best.inflight) == 1 {
+			p.startHeadLocked(best, time.Now())
+		}
+		if p.cfg.MaxTasksPerWorker > 0 && best.sent >= p.cfg.MaxTasksPerWorker {
+			best.state = workerRetiring
+		}
+		if !slices.Contains(touched, best) {
+			touched = append(touched, best)
+		}
+	}
+	return touched
+}
+
+// startHeadLocked starts the clock of the task now at the head of w's queue:
+// a task's timeout counts from when it starts running, not from when it was
+// sent behind others.
+func (p *Pool) startHeadLocked(w *worker, now time.Time) {
+	if w.headTimer != nil {
+		w.headTimer.Stop()
+		w.headTimer = nil
+	}
+	if len(w.inflight) == 0 {
+		return
+	}
+	s := w.inflight[0]
+	if s.abandoned || s.init {
+		return
+	}
+	t := s.t
+	t.started = now
+	if d := t.timeout(); d > 0 {
+		w.headTimer = time.AfterFunc(d, func() { p.timedOut(w, s) })
+	}
+}
+
+func (t *task) timeout() time.Duration {
+	if t.items != nil {
+		return t.opts.timeout * time.Duration(len(t.items))
+	}
+	return t.opts.timeout
+}
+
+// result handles a worker's answer to a task.
+func (p *Pool) result(w *worker, m ipc.Msg) string {
+	now := time.Now()
+	p.mu.Lock()
+	i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t.id == m.ID })
+	if i < 0 {
+		p.mu.Unlock()
+		return fmt.Sprintf("protocol error: result for task %d, which it was not running", m.ID)
+	}
+	s := w.inflight[i]
+	w.inflight = slices.Delete(w.inflight, i, i+1)
+	w.finished++
+	if i == 0 {
+		p.startHeadLocked(w, now)
+	}
+	if w.state == workerStalled && (len(w.inflight) == 0 || !w.inflight[0].abandoned) {
+		w.state = workerReady // it answered the cancel in time
+	}
+	t := s.t
+	var err error
+	if m.Err != nil {
+		err = p.remoteError(w, t, m.Err)
+	}
+	if s.init {
+		if err != nil {
+			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: "its initializer failed", Err: err}
+			p.mu.Unlock()
+			return "initializer failed"
+		}
+		p.readyLocked(w)
+		p.mu.Unlock()
+		return ""
+	}
+	p.crashStreak = 0
+	if m.Err == nil && !m.Batch {
+		const alpha = 0.2
+		if p.avgTask == 0 {
+			p.avgTask = float64(m.Duration)
+		}
+		p.avgTask = (1-alpha)*p.avgTask + alpha*float64(m.Duration)
+	}
+	var requeued bool
+	if !s.abandoned {
+		t.w = nil
+		t.pid, t.duration = w.pid, m.Duration
+		if m.Err != nil && m.Err.Type == ipc.ErrTypeCancelled && t.opts.timeout > 0 {
+			// The worker's own deadline fired first: the same as ours.
+			err = &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
+			requeued = p.retryLocked(t)
+		} else if m.Err != nil && t.opts.retryErrors {
+			requeued = p.retryLocked(t)
+		}
+	}
+	p.retireLocked(w)
+	p.mu.Unlock()
+	if !s.abandoned && !requeued {
+		p.finish(t, m.Value, err)
+	}
+	return ""
+}
+
+func (p *Pool) remoteError(w *worker, t *task, e *ipc.Error) error {
+	return &RemoteError{Task: t.id, Function: t.fn, PID: w.pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+}
+
+// retryLocked re-queues t if it has attempts left, at the front of the
+// queue: it has waited longest.
+func (p *Pool) retryLocked(t *task) bool {
+	t.attempts++
+	if t.attempts > t.opts.retries || p.state == poolStopped || p.state == poolBroken {
+		return false
+	}
+	p.stats.retried.Add(1)
+	t.w = nil
+	p.queue.pushFront(t)
+	p.kickDispatcher()
+	return true
+}
+
+// retireLocked shuts down a worker that has done its share once it is idle.
+func (p *Pool) retireLocked(w *worker) {
+	if w.state == workerRetiring && len(w.inflight) == 0 {
+		w.state = workerStopping
+		w.out = ipc.AppendShutdown(w.out)
+		go w.flush()
+	}
+}
+
+func (p *Pool) progress(w *worker, m ipc.Msg) {
+	p.log.Debug("progress", "worker", w.pid, "task", m.ID, "done", m.Done, "total", m.Total)
+}
+
+// finish resolves t, or for a batch hands each item its outcome.
+func (p *Pool) finish(t *task, value []byte, err error) {
+	if err != nil {
+		p.stats.failed.Add(1)
+	} else {
+		p.stats.done.Add(1)
+	}
+	if t.resolve(value, err) && p.pending.Add(-1) == 0 {
+		p.checkDrained()
+	}
+}
+
+func (p *Pool) checkDrained() {
+	p.mu.Lock()
+	if p.state != poolRunning && p.pending.Load() == 0 {
+		select {
+		case <-p.drained:
+		default:
+			close(p.drained)
+		}
+	}
+	p.mu.Unlock()
+}
+
+// timedOut fires when the task at the head of w's queue has run past its
+// timeout: the task fails (or is retried elsewhere) now, the worker is asked
+// to cancel it and is killed if it has not answered within KillGrace.
+func (p *Pool) timedOut(w *worker, s *slot) {
+	p.mu.Lock()
+	if len(w.inflight) == 0 || w.inflight[0] != s || s.abandoned || w.state == workerDead {
+		p.mu.Unlock()
+		return
+	}
+	t := s.t
+	cause := &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
+	p.abandonLocked(w, s)
+	fail, items := p.failOrRetryLocked(t, cause)
+	p.mu.Unlock()
+	p.log.Warn("task timed out", "task", t.id, "function", t.fn, "worker", w.pid, "timeout", cause.Timeout)
+	w.flush()
+	p.afterFailOrRetry(t, fail, items, cause)
+}
+
+// abandonLocked stops waiting for s: the worker gets a cancel, and if s is
+// running, KillGrace to answer before it is killed.
+func (p *Pool) abandonLocked(w *worker, s *slot) {
+	s.abandoned = true
+	s.t.w = nil
+	w.out = ipc.AppendCancel(w.out, s.t.id)
+	if w.inflight[0] != s {
+		return
+	}
+	if w.state == workerReady {
+		w.state = workerStalled
+	}
+	time.AfterFunc(p.cfg.KillGrace, func() {
+		p.mu.Lock()
+		stuck := len(w.inflight) > 0 && w.inflight[0] == s && w.state != workerDead
+		if stuck {
+			w.killedByPool = true
+		}
+		p.mu.Unlock()
+		if stuck {
+			p.log.Warn("killing worker that did not stop a cancelled task", "worker", w.pid, "task", s.t.id, "grace", p.cfg.KillGrace)
+			w.kill()
+		}
+	})
+}
+
+// failOrRetryLocked decides the fate of a task whose run ended in a crash,
+// timeout or memory kill: a batch of several items is split so that only
+// the item at fault can fail; a single task is retried if it has attempts
+// left. It returns fail=true if t must be finished with the cause, and the
+// split items to queue, if any.
+func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task) {
+	if len(t.items) > 1 {
+		split = p.splitLocked(t)
+		return false, split
+	}
+	return !p.retryLocked(t), nil
+}
+
+func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) {
+	if fail {
+		p.finish(t, nil, cause)
+	}
+	if split != nil {
+		p.pump()
+	}
+}
+
+// splitLocked replaces a batch by one task per item, at the front of the
+// queue in item order. The batch itself is never resolved; its items are.
+func (p *Pool) splitLocked(b *task) []*task {
+	items := make([]*task, len(b.items))
+	for i, args := range b.items {
+		t := &task{
+			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
+			parent: b, index: i, submitted: b.submitted,
+		}
+		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)
+		t.onDone = splitDone
+		items[i] = t
+	}
+	for i := len(items) - 1; i >= 0; i-- {
+		p.queue.pushFront(items[i])
+	}
+	p.pending.Add(int64(len(items) - 1))
+	p.kickDispatcher()
+	return items
+}
+
+func splitDone(t *task) {
+	t.parent.itemDone(t.index, t.value, t.err)
+}
+
+// workerExited handles the death of a worker, expected or not: its running
+// task fails or is retried, its queued tasks go back to the pool's queue,
+// and a replacement is started unless the pool is stopping or crash-looping.
+func (p *Pool) workerExited(w *worker, reason string) {
+	exitErr := w.exitError(reason)
+	p.mu.Lock()
+	wasState := w.state
+	w.state = workerDead
+	if w.headTimer != nil {
+		w.headTimer.Stop()
+	}
+	p.workers = slices.DeleteFunc(p.workers, func(x *worker) bool { return x == w })
+	byPool := w.killCause != nil || w.killedByPool || wasState == workerStopping
+	early := !byPool && w.finished == 0
+	if !early && !byPool && wasState != workerStarting {
+		// An unexpected death of a worker that had done work.
+		p.log.Warn("worker died", "worker", w.pid, "reason", reason, "exit", exitErr.Error())
+	}
+
+	type outcome struct {
+		t     *task
+		cause error
+	}
+	var failed []outcome
+	var startErr error
+	for i := len(w.inflight) - 1; i >= 0; i-- {
+		s := w.inflight[i]
+		if s.abandoned {
+			continue
+		}
+		if s.init {
+			startErr = &StartError{Command: p.path, PID: w.pid, Reason: "it exited before its initializer finished", Err: exitErr}
+			continue
+		}
+		t := s.t
+		t.w = nil
+		if i > 0 {
+			p.queue.pushFront(t) // only queued there: not its fault
+			continue
+		}
+		var cause error = &WorkerExitError{
+			Task: t.id, Function: t.fn, PID: w.pid, ExitCode: exitErr.ExitCode,
+			Signal: exitErr.Signal, Stderr: exitErr.Stderr, Reason: exitErr.Reason,
+		}
+		switch {
+		case w.killCause != nil:
+			cause = w.killCause
+		case p.state == poolStopped && w.killedByPool:
+			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
+		}
+		t.pid = w.pid
+		if fail, _ := p.failOrRetryLocked(t, cause); fail {
+			failed = append(failed, outcome{t, cause})
+		}
+	}
+	w.inflight = nil
+
+	if wasState == workerStarting {
+		if startErr == nil {
+			if ke, ok := w.killCause.(*StartError); ok {
+				startErr = ke
+			} else {
+				startErr = &StartError{Command: p.path, PID: w.pid, Reason: "it exited before saying hello", Err: exitErr}
+			}
+		}
+		select {
+		case w.ready <- startErr:
+		default:
+		}
+	}
+
+	respawn := false
+	if early {
+		p.crashStreak++
+		p.log.Warn("worker died before finishing a task", "worker", w.pid, "streak", p.crashStreak, "exit", exitErr.Error())
+	}
+	switch {
+	case p.state != poolRunning && p.state != poolClosing:
+	case p.crashStreak >= p.cfg.CrashLoopLimit:
+		var cause error = exitErr
+		if startErr != nil {
+			cause = startErr
+		}
+		err := fmt.Errorf("%w: %d workers in a row died before finishing a task; the last: %v", ErrCrashLoop, p.crashStreak, cause)
+		for _, t := range p.breakLocked(err) {
+			failed = append(failed, outcome{t, err})
+		}
+	case wasState != workerStarting || p.isStarted():
+		respawn = true
+	}
+	p.mu.Unlock()
+
+	for _, o := range failed {
+		p.finish(o.t, nil, o.cause)
+	}
+	if respawn {
+		p.stats.restarts.Add(1)
+		p.respawn()
+	}
+	p.pump()
+}
+
+// isStarted reports whether New has finished: during New a failed start
+// fails New instead of being replaced.
+func (p *Pool) isStarted() bool {
+	return p.started.Load()
+}
+
+// respawn starts a replacement worker. A failure to even exec counts toward
+// the crash loop like a worker that died at once.
+func (p *Pool) respawn() {
+	var w *worker
+	var err error
+	if !p.spawner.do(func() { w, err = p.start() }) {
+		return
+	}
+	if err != nil {
+		p.log.Error("cannot start replacement worker", "err", err)
+		p.mu.Lock()
+		p.crashStreak++
+		var failed []*task
+		if p.crashStreak >= p.cfg.CrashLoopLimit && (p.state == poolRunning || p.state == poolClosing) {
+			err = fmt.Errorf("%w: %v", ErrCrashLoop, err)
+			failed = p.breakLocked(err)
+		}
+		p.mu.Unlock()
+		for _, t := range failed {
+			p.finish(t, nil, err)
+		}
+		return
+	}
+	p.mu.Lock()
+	if p.state != poolRunning && p.state != poolClosing {
+		p.mu.Unlock()
+		w.kill()
+		w.run()
+		return
+	}
+	p.workers = append(p.workers, w)
+	p.mu.Unlock()
+	p.sendInit(w)
+	w.run()
+}
+
+// breakLocked gives up on the pool after a crash loop: every queued task
+// fails with err (returned for the caller to finish outside the lock), the
+// remaining workers are killed, and later calls fail at once.
+func (p *Pool) breakLocked(err error) []*task {
+	p.brokenErr = err
+	p.state = poolBroken
+	p.log.Error("pool broken", "err", err)
+	for _, o := range p.workers {
+		o.killedByPool = true
+		o.state = workerStopping
+		go o.kill()
+	}
+	return p.queue.drain()
+}

@@ -1,0 +1,180 @@
+package pool
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// spawner runs every fork of the pool's workers on one OS thread, locked for
+// the pool's whole life. Linux delivers a child's parent-death signal when
+// the thread that forked it exits, and Go retires threads whose locked
+// goroutine returns: forking from arbitrary goroutines would let a worker be
+// killed at random when some thread went away.
+type spawner struct {
+	mu     sync.Mutex
+	closed bool
+	req    chan func()
+	done   chan struct{}
+}
+
+func newSpawner() *spawner {
+	s := &spawner{req: make(chan func()), done: make(chan struct{})}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the pool
+		defer close(s.done)
+		for f := range s.req {
+			f()
+		}
+	}()
+	return s
+}
+
+// do runs f on the spawner's thread and waits for it. It reports false if
+// the spawner is already stopped.
+func (s *spawner) do(f func()) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	finished := make(chan struct{})
+	s.req <- func() { f(); close(finished) }
+	s.mu.Unlock()
+	<-finished
+	return true
+}
+
+// stop ends the spawner's goroutine, and with it its thread. Call it only
+// once every worker it started is gone: their parent-death signal fires.
+func (s *spawner) stop() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.req)
+	}
+	s.mu.Unlock()
+	<-s.done
+}
+
+// reaper is a tiny shell process that outlives a master killed with SIGKILL:
+// it reads the process groups of live workers on its stdin and, when the
+// master's end closes (the master exited, however it exited), kills every
+// group still listed. Workers die with the master anyway (parent-death
+// signal); the reaper is for the programs workers started, which do not.
+type reaper struct {
+	mu  sync.Mutex
+	w   io.WriteCloser
+	cmd *exec.Cmd
+}
+
+const reaperScript = `trap '' INT TERM HUP
+groups=""
+while read -r op pg; do
+	case "$op" in
+	+) groups="$groups $pg" ;;
+	-) keep=""; for g in $groups; do [ "$g" = "$pg" ] || keep="$keep $g"; done; groups=$keep ;;
+	esac
+done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+exit 0`
+
+func startReaper() (*reaper, error) {
+	cmd := exec.Command("/bin/sh", "-c", reaperScript)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the reaper (/bin/sh): %w", err)
+	}
+	return &reaper{w: w, cmd: cmd}, nil
+}
+
+func (r *reaper) send(op byte, pgid int) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// A write error means the reaper is gone; workers still die with the
+	// master, only their children lose the safety net.
+	_, _ = r.w.Write([]byte(string(op) + " " + strconv.Itoa(pgid) + "\n"))
+}
+
+func (r *reaper) add(pgid int)    { r.send('+', pgid) }
+func (r *reaper) remove(pgid int) { r.send('-', pgid) }
+
+func (r *reaper) stop() {
+	if r == nil {
+		return
+	}
+	r.w.Close()
+	_ = r.cmd.Wait()
+}
+
+// enlargePipe asks for a 1 MiB pipe buffer, so a burst of small tasks or a
+// large payload moves in fewer wakeups. Refusal (e.g. over
+// /proc/sys/fs/pipe-max-size for an unprivileged user) is harmless.
+func enlargePipe(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20)
+	})
+}
+
+// tailWriter forwards a worker's output to the logger line by line and keeps
+// the last few KiB for crash reports.
+type tailWriter struct {
+	mu      sync.Mutex
+	tail    []byte
+	partial []byte
+	logLine func(string)
+}
+
+const tailSize = 4 << 10
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > 2*tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
+	}
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		t.logLine(string(t.partial[:i]))
+		t.partial = t.partial[i+1:]
+	}
+	if len(t.partial) > tailSize { // a very long line: log what we have
+		t.logLine(string(t.partial))
+		t.partial = nil
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.tail
+	if len(b) > tailSize {
+		b = b[len(b)-tailSize:]
+	}
+	return string(b)
+}

@@ -1,0 +1,142 @@
+package pool
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/ppool/ppool/ipc"
+)
+
+// task is one unit of work as the pool schedules it: a single call, or a
+// batch of items (a Map or Imap chunk) sent in one frame.
+type task struct {
+	id    uint64
+	fn    string
+	frame []byte // the whole task frame, ready to write
+	opts  callOptions
+
+	// A batch carries its items' encoded arguments, so that it can be split
+	// into single tasks when its worker dies and only the guilty item fails.
+	items    [][]byte
+	itemDone func(i int, raw []byte, err error) // batch: called once per item, maybe concurrently
+	index    int                                // a split item: its index in the batch
+	parent   *task                              // a split item: the batch it came from
+
+	attempts  int // runs started that ended in a crash, timeout or memory kill
+	submitted time.Time
+	started   time.Time // when it last reached the head of a worker's queue
+
+	resolved atomic.Bool
+	done     chan struct{} // closed once resolved; nil for batches
+	onDone   func(*task)   // called once resolved, on the resolving goroutine
+
+	// Set before resolved, read after.
+	value    []byte
+	err      error
+	pid      int
+	queued   time.Duration
+	duration time.Duration // run time as the worker measured it
+
+	// Guarded by the pool's mutex.
+	w         *worker // the worker it was sent to; nil while in the pool's queue
+	cancelled bool
+}
+
+// resolve records the outcome. Only the first call has any effect; it
+// reports whether it was the first.
+// batchDone is a batch's onDone: it hands each item its value or error.
+func batchDone(t *task) {
+	if t.err != nil {
+		for i := range t.items {
+			t.itemDone(i, nil, t.err)
+		}
+		return
+	}
+	items, err := ipc.DecodeBatch(t.value)
+	if err == nil && len(items) != len(t.items) {
+		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, len(items), len(t.items))
+	}
+	if err != nil {
+		for i := range t.items {
+			t.itemDone(i, nil, fmt.Errorf("task %d (%s): %w", t.id, t.fn, err))
+		}
+		return
+	}
+	for i, it := range items {
+		var ierr error
+		if it.Err != nil {
+			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: t.pid, Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
+		}
+		t.itemDone(i, it.Value, ierr)
+	}
+}
+
+func (t *task) resolve(value []byte, err error) bool {
+	if !t.resolved.CompareAndSwap(false, true) {
+		return false
+	}
+	t.value, t.err = value, err
+	if t.done != nil {
+		close(t.done)
+	}
+	if t.onDone != nil {
+		t.onDone(t)
+	}
+	return true
+}
+
+// queue is the pool's FIFO of tasks waiting for a worker: a ring buffer, so
+// a long run of submissions does not keep reallocating.
+type queue struct {
+	buf        []*task
+	head, size int
+}
+
+func (q *queue) len() int { return q.size }
+
+func (q *queue) grow() {
+	n := max(16, 2*len(q.buf))
+	nb := make([]*task, n)
+	for i := range q.size {
+		nb[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = nb, 0
+}
+
+func (q *queue) pushBack(t *task) {
+	if q.size == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.size)%len(q.buf)] = t
+	q.size++
+}
+
+func (q *queue) pushFront(t *task) {
+	if q.size == len(q.buf) {
+		q.grow()
+	}
+	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
+	q.buf[q.head] = t
+	q.size++
+}
+
+func (q *queue) popFront() *task {
+	t := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.size--
+	if q.size == 0 && len(q.buf) > 1<<16 {
+		*q = queue{} // give back the memory of a big burst
+	}
+	return t
+}
+
+// drain removes and returns every queued task.
+func (q *queue) drain() []*task {
+	out := make([]*task, 0, q.size)
+	for q.size > 0 {
+		out = append(out, q.popFront())
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ppool/ppool/ipc"
+)
+
+// workerState is where a worker process is in its life.
+type workerState int
+
+const (
+	workerStarting workerState = iota // started; no hello (or initializer result) yet
+	workerReady                       // taking tasks
+	workerStalled                     // its running task was cancelled or timed out; no new tasks until it answers
+	workerRetiring                    // done its MaxTasksPerWorker; shut down once idle
+	workerStopping                    // shutdown sent or killed by the pool
+	workerDead                        // exited and waited for
+)
+
+var workerStateNames = [...]string{"starting", "ready", "stalled", "retiring", "stopping", "dead"}
+
+func (s workerState) String() string {
+	if int(s) < len(workerStateNames) {
+		return workerStateNames[s]
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// slot is a task sent to a worker and not yet answered. Workers run tasks
+// strictly in order, so inflight[0] is the one running.
+type slot struct {
+	t         *task
+	abandoned bool // resolved already (cancelled, timed out); the answer is ignored
+	init      bool // the initializer
+}
+
+type worker struct {
+	p    *Pool
+	pid  int
+	cmd  *exec.Cmd
+	toW  *os.File // master → worker (the worker's fd 3)
+	frR  *os.File // worker → master (the worker's fd 4)
+	logR *os.File // the worker's stdout and stderr
+	tail *tailWriter
+
+	exited  chan struct{} // closed once the process is waited for
+	waitErr error
+	ready   chan error // startup outcome, buffered; read by New only
+
+	wmu sync.Mutex // serialises writes to toW
+
+	// Guarded by p.mu.
+	state        workerState
+	inflight     []*slot
+	out, spare   []byte // frames waiting to be written, and a buffer to swap in
+	sent         int    // tasks sent, for MaxTasksPerWorker
+	finished     int    // tasks answered
+	killCause    error  // why the pool killed it, blamed on its running task
+	killedByPool bool
+	headTimer    *time.Timer
+}
+
+// start launches one worker process. It runs on the spawner's thread.
+func (p *Pool) start() (*worker, error) {
+	toR, toW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	frR, frW, err := os.Pipe()
+	if err != nil {
+		toR.Close()
+		toW.Close()
+		return nil, err
+	}
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		toR.Close()
+		toW.Close()
+		frR.Close()
+		frW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(p.path, p.args...)
+	cmd.Env = p.env
+	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
+	cmd.Stdout, cmd.Stderr = logW, logW
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
+		Pdeathsig: syscall.SIGKILL,
+	}
+	err = cmd.Start()
+	toR.Close()
+	frW.Close()
+	logW.Close()
+	if err != nil {
+		toW.Close()
+		frR.Close()
+		logR.Close()
+		return nil, &StartError{Command: p.path, Reason: "cannot execute it", Err: err}
+	}
+	enlargePipe(toW)
+	enlargePipe(frR)
+	w := &worker{
+		p: p, pid: cmd.Process.Pid, cmd: cmd, toW: toW, frR: frR, logR: logR,
+		exited: make(chan struct{}), ready: make(chan error, 1),
+	}
+	// The kernel's OOM killer should pick a worker, never the master.
+	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
+	p.reaper.add(w.pid)
+	log := p.log.With("worker", w.pid)
+	w.tail = &tailWriter{logLine: func(line string) { log.Info(line) }}
+	return w, nil
+}
+
+// run starts the worker's goroutines: the waiter, the output copier and the
+// reader, which handles the worker's death when its pipe closes.
+func (w *worker) run() {
+	p := w.p
+	p.wg.Add(3)
+	copied := make(chan struct{})
+	go func() {
+		defer p.wg.Done()
+		defer close(copied)
+		_, _ = io.Copy(w.tail, w.logR)
+	}()
+	go func() {
+		defer p.wg.Done()
+		w.waitErr = w.cmd.Wait()
+		// Whatever the worker started goes with it.
+		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+		p.reaper.remove(w.pid)
+		// Its output pipe closes once every holder is dead; a grandchild
+		// that escaped the group must not keep us waiting.
+		select {
+		case <-copied:
+		case <-time.After(100 * time.Millisecond):
+		}
+		w.logR.Close()
+		close(w.exited)
+	}()
+	go func() {
+		defer p.wg.Done()
+		reason := w.read()
+		w.kill()
+		<-w.exited
+		w.toW.Close()
+		w.frR.Close()
+		p.workerExited(w, reason)
+	}()
+	timer := time.AfterFunc(p.cfg.StartTimeout, func() {
+		p.mu.Lock()
+		starting := w.state == workerStarting
+		if starting {
+			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("no hello within the start timeout (%v)", p.cfg.StartTimeout)}
+		}
+		p.mu.Unlock()
+		if starting {
+			w.kill()
+		}
+	})
+	go func() { <-w.exited; timer.Stop() }()
+}
+
+func (w *worker) kill() { _ = syscall.Kill(-w.pid, syscall.SIGKILL) }
+
+// read reads frames until the pipe fails, and says why.
+func (w *worker) read() string {
+	p := w.p
+	r := ipc.NewReader(w.frR, 256<<10, p.cfg.MaxFrame)
+	first := true
+	for {
+		frame, err := r.ReadFrame()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				return "its pipe closed"
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				return "its pipe closed in the middle of a frame"
+			case errors.Is(err, os.ErrClosed):
+				return "the pool closed its pipe"
+			}
+			return "protocol error: " + err.Error()
+		}
+		m, err := ipc.Decode(frame)
+		if err != nil {
+			return "protocol error: malformed frame: " + err.Error()
+		}
+		if first {
+			first = false
+			if m.Kind != ipc.KindHello {
+				return fmt.Sprintf("protocol error: first frame was %s, not hello", m.Kind)
+			}
+			if reason := p.hello(w, m); reason != "" {
+				return reason
+			}
+			continue
+		}
+		switch m.Kind {
+		case ipc.KindResult:
+			if reason := p.result(w, m); reason != "" {
+				return reason
+			}
+		case ipc.KindProgress:
+			p.progress(w, m)
+		default:
+			return fmt.Sprintf("protocol error: unexpected %s frame", m.Kind)
+		}
+		if r.Buffered() == 0 {
+			p.pump()
+		}
+	}
+}
+
+// exitError describes how the worker process ended.
+func (w *worker) exitError(reason string) *WorkerExitError {
+	e := &WorkerExitError{PID: w.pid, ExitCode: -1, Stderr: w.tail.String(), Reason: reason}
+	if st := w.cmd.ProcessState; st != nil {
+		e.ExitCode = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+	}
+	return e
+}
+
+// flush writes the frames queued for the worker. Writes to one worker are
+// serialised by wmu, and the buffer is swapped under p.mu inside it, so
+// frames go out in the order they were queued.
+func (w *worker) flush() {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	p := w.p
+	p.mu.Lock()
+	buf := w.out
+	w.out, w.spare = w.spare[:0], nil
+	p.mu.Unlock()
+	if len(buf) == 0 {
+		return
+	}
+	if _, err := w.toW.Write(buf); err != nil {
+		// The worker is dying or dead; its reader reports why.
+		p.log.Debug("writing to worker", "worker", w.pid, "err", err)
+	}
+	p.mu.Lock()
+	if cap(buf) <= 4<<20 && w.spare == nil {
+		w.spare = buf[:0]
+	}
+	p.mu.Unlock()
+}
+
+func (w *worker) logAttrs() slog.Attr { return slog.Int("worker", w.pid) }

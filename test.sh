@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: vet, the tests under the race
+# detector, then a few seconds of fuzzing per decoder of untrusted bytes.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+go vet ./...
+go test -race -count=1 -timeout 8m ./...
+
+fuzz() { # package target
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "$1"
+}
+fuzz ./ipc FuzzReadFrame
+fuzz ./ipc FuzzDecodeMessages

@@ -1,0 +1,426 @@
+package workerproc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ppool/ppool/ipc"
+)
+
+// EnvWorker marks a process started by ppool as one of its workers. Main
+// serves when it is set, and clears it so that programs the worker starts
+// are not mistaken for workers.
+const EnvWorker = "PPOOL_WORKER"
+
+// Main turns this process into a worker if ppool started it as one, and
+// returns at once otherwise. Call it first thing in main, and in TestMain of
+// tests that start pools of the test binary:
+//
+//	func main() {
+//		workerproc.Main()
+//		...
+//	}
+//
+// In a worker it serves the functions in Default and exits, never returning.
+func Main() {
+	mainCalled = true
+	if os.Getenv(EnvWorker) == "" {
+		return
+	}
+	os.Unsetenv(EnvWorker)
+	err := Serve(context.Background(), Default)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ppool worker %d: %v\n", os.Getpid(), err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+var mainCalled bool
+
+// MainCalled reports whether Main has run in this process: the pool checks
+// it before re-executing its own binary as a worker, since a binary whose
+// main does not call Main would run its whole program instead.
+func MainCalled() bool { return mainCalled }
+
+// Serve runs the worker side of the protocol on fds 3 and 4 until the master
+// sends shutdown or closes its end, then returns nil. It sends hello, then
+// runs tasks one at a time, in the order they arrive.
+//
+// A custom worker binary calls it from main with its own registry, or with
+// Default. ctx ending makes Serve return after the running task.
+func Serve(ctx context.Context, reg *Registry) error {
+	if reg == nil {
+		reg = Default
+	}
+	threads := 1
+	if s := os.Getenv(ipc.EnvThreads); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			threads = n
+		}
+	}
+	runtime.GOMAXPROCS(threads)
+
+	in, out, err := openPipes()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	defer out.Close()
+
+	maxFrame := ipc.DefaultMaxFrame
+	if s := os.Getenv(ipc.EnvMaxFrame); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			maxFrame = n
+		}
+	}
+	s := &server{reg: reg, out: out, maxFrame: maxFrame}
+	s.cond = sync.NewCond(&s.mu)
+
+	hello := ipc.AppendHello(nil, ipc.Versions, os.Getpid(), reg.Names(), runtime.Version())
+	if _, err := out.Write(hello); err != nil {
+		return fmt.Errorf("sending hello: %w", err)
+	}
+	if s := os.Getenv(ipc.EnvProtocol); s != "" {
+		master, err := ipc.ParseVersions(s)
+		if err != nil {
+			return err
+		}
+		// The master refuses a hello it cannot speak to, and says why; the
+		// worker only needs to stop.
+		if _, err := ipc.Negotiate(master, ipc.Versions); err != nil {
+			return err
+		}
+	}
+
+	stop := context.AfterFunc(ctx, func() { s.closeQueue(nil) })
+	defer stop()
+	go s.read(ipc.NewReader(in, 64<<10, maxFrame))
+	return s.run(ctx)
+}
+
+// openPipes wraps fds 3 and 4 as pollable files, close-on-exec so that any
+// program the worker starts does not hold the master's pipes open.
+func openPipes() (in, out *os.File, err error) {
+	for _, fd := range []int{ipc.FromMasterFD, ipc.ToMasterFD} {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
+			return nil, nil, fmt.Errorf("fd %d is not open (was this process started by ppool?): %w", fd, err)
+		}
+		syscall.CloseOnExec(fd)
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return nil, nil, fmt.Errorf("fd %d: %w", fd, err)
+		}
+	}
+	return os.NewFile(ipc.FromMasterFD, "ppool-in"), os.NewFile(ipc.ToMasterFD, "ppool-out"), nil
+}
+
+type server struct {
+	reg      *Registry
+	out      *os.File
+	maxFrame int
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []ipc.Msg
+	closed   bool  // no more tasks will arrive
+	readErr  error // why reading stopped, nil for shutdown or EOF
+	running  uint64
+	cancel   context.CancelFunc
+	canceled map[uint64]bool // queued tasks cancelled before they ran
+
+	// Results are coalesced: wbuf collects finished frames and is written
+	// when the queue runs dry, or by a timer when tasks keep coming, so a
+	// stream of tiny tasks costs one write per batch while a result never
+	// waits long behind a slow task that follows it.
+	wmu          sync.Mutex
+	wbuf         []byte
+	werr         error
+	timerArmed   bool
+	flushTimer   *time.Timer
+	scratch      []byte // the running task's encoded value
+	lastProgress time.Time
+}
+
+// flushDelay bounds how long a finished result waits in wbuf while the
+// worker goes on to the next task.
+const flushDelay = 200 * time.Microsecond
+
+// bigResult is the size above which a result is written from its own buffer
+// instead of being copied into wbuf.
+const bigResult = 64 << 10
+
+// read owns fd 3. Tasks go into the queue; cancels act at once, so that a
+// running task can be stopped.
+func (s *server) read(r *ipc.Reader) {
+	for {
+		m, err := r.ReadMsg()
+		if err != nil {
+			if err == io.EOF {
+				err = nil // the master is gone or done: stop quietly
+			}
+			s.closeQueue(err)
+			return
+		}
+		s.mu.Lock()
+		switch m.Kind {
+		case ipc.KindTask:
+			s.queue = append(s.queue, m)
+			s.cond.Signal()
+		case ipc.KindCancel:
+			if m.ID == s.running && s.cancel != nil {
+				s.cancel()
+			} else {
+				if s.canceled == nil {
+					s.canceled = map[uint64]bool{}
+				}
+				s.canceled[m.ID] = true
+			}
+		case ipc.KindShutdown:
+			s.mu.Unlock()
+			s.closeQueue(nil)
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *server) closeQueue(err error) {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed, s.readErr = true, err
+	}
+	s.cond.Signal()
+	s.mu.Unlock()
+}
+
+func (s *server) run(ctx context.Context) error {
+	s.flushTimer = time.AfterFunc(time.Hour, func() { s.flush() })
+	s.flushTimer.Stop()
+	defer s.flushTimer.Stop()
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.closed {
+			s.mu.Unlock()
+			if err := s.flush(); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			if len(s.queue) == 0 && !s.closed {
+				s.cond.Wait()
+			}
+		}
+		if s.closed {
+			// Tasks still queued at shutdown are answered, so the master
+			// never waits on them; after EOF nobody is listening.
+			queued := s.queue
+			err := s.readErr
+			s.mu.Unlock()
+			for _, m := range queued {
+				s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "worker shutting down"}, 0, m.Batch))
+			}
+			s.flush() // a master that already closed its end is not an error
+			return err
+		}
+		m := s.queue[0]
+		s.queue = s.queue[1:]
+		if s.canceled[m.ID] {
+			delete(s.canceled, m.ID)
+			s.mu.Unlock()
+			s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "cancelled before it started"}, 0, m.Batch))
+			continue
+		}
+		tctx, cancel := context.WithCancel(ctx)
+		if m.Timeout > 0 {
+			tctx, cancel = context.WithTimeout(ctx, m.Timeout)
+		}
+		s.running, s.cancel = m.ID, cancel
+		s.mu.Unlock()
+
+		s.exec(tctx, m)
+
+		s.mu.Lock()
+		s.running, s.cancel = 0, nil
+		s.mu.Unlock()
+		cancel()
+		s.wmu.Lock()
+		err := s.werr
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// reply queues one finished frame for writing and makes sure it goes out
+// within flushDelay even if the next task runs long.
+func (s *server) reply(frame []byte) {
+	s.wmu.Lock()
+	s.wbuf = append(s.wbuf, frame...)
+	if !s.timerArmed {
+		s.timerArmed = true
+		s.flushTimer.Reset(flushDelay)
+	}
+	s.wmu.Unlock()
+}
+
+// replyValue queues a result frame whose value is in s.scratch.
+func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
+	if len(s.scratch) < bigResult {
+		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)
+		if !s.timerArmed {
+			s.timerArmed = true
+			s.flushTimer.Reset(flushDelay)
+		}
+		return
+	}
+	// A large value is written from its own buffer: the frame's length is
+	// set as if it were appended, then head and value go out in turn.
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4+len(s.scratch)))
+	s.wbuf = b
+	s.flushLocked()
+	if s.werr == nil {
+		if _, err := s.out.Write(s.scratch); err != nil {
+			s.werr = fmt.Errorf("writing results: %w", err)
+		}
+	}
+	if cap(s.scratch) > 4<<20 {
+		s.scratch = nil // do not keep one large result's buffer
+	}
+}
+
+func (s *server) flush() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.flushLocked()
+	return s.werr
+}
+
+func (s *server) flushLocked() {
+	s.timerArmed = false
+	if len(s.wbuf) == 0 || s.werr != nil {
+		return
+	}
+	if _, err := s.out.Write(s.wbuf); err != nil {
+		s.werr = fmt.Errorf("writing results: %w", err)
+	}
+	if cap(s.wbuf) > 4<<20 {
+		s.wbuf = nil
+	} else {
+		s.wbuf = s.wbuf[:0]
+	}
+}
+
+func (s *server) exec(ctx context.Context, m ipc.Msg) {
+	start := time.Now()
+	h, ok := s.reg.Lookup(m.Function)
+	if !ok {
+		s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{
+			Type:    ipc.ErrTypeUnknownFunction,
+			Message: fmt.Sprintf("worker %d serves no function %q", os.Getpid(), m.Function),
+		}, 0, m.Batch))
+		return
+	}
+	ctx = context.WithValue(ctx, taskKey{}, &taskInfo{id: m.ID, s: s})
+	if !m.Batch {
+		b, err := call(ctx, h, m.Args, s.scratch[:0])
+		s.scratch = b
+		if err != nil {
+			s.reply(ipc.AppendResult(nil, m.ID, nil, remoteError(ctx, err), time.Since(start), false))
+			return
+		}
+		s.replyValue(m.ID, time.Since(start), false)
+		return
+	}
+	items, err := ipc.SplitArray(m.Args)
+	if err != nil {
+		s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeBadArguments, Message: "batch arguments are not an array: " + err.Error()}, 0, true))
+		return
+	}
+	b := ipc.AppendArrayHeader(s.scratch[:0], len(items))
+	for _, args := range items {
+		if ctx.Err() != nil {
+			b = ipc.AppendItem(b, nil, remoteError(ctx, ctx.Err()))
+			continue
+		}
+		itemStart := len(b)
+		b = append(b, 0x81, 0xa1, 'v') // {"v": value}
+		b2, err := call(ctx, h, args, b)
+		if err != nil {
+			b = ipc.AppendItem(b2[:itemStart], nil, remoteError(ctx, err))
+			continue
+		}
+		b = b2
+	}
+	s.scratch = b
+	s.replyValue(m.ID, time.Since(start), true)
+}
+
+// call runs h, turning a panic into an error that carries the stack.
+func call(ctx context.Context, h Handler, args, out []byte) (res []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = out, &panicError{value: v, stack: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, args, out)
+}
+
+type panicError struct {
+	value any
+	stack string
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+func remoteError(ctx context.Context, err error) *ipc.Error {
+	var p *panicError
+	var bad *BadArgumentsError
+	switch {
+	case errors.As(err, &p):
+		return &ipc.Error{Type: ipc.ErrTypePanic, Message: p.Error(), Traceback: p.stack}
+	case errors.As(err, &bad):
+		return &ipc.Error{Type: ipc.ErrTypeBadArguments, Message: bad.Error()}
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return &ipc.Error{Type: ipc.ErrTypeCancelled, Message: err.Error()}
+	}
+	return &ipc.Error{Type: ipc.ErrTypeError, Message: err.Error()}
+}
+
+type taskKey struct{}
+
+type taskInfo struct {
+	id uint64
+	s  *server
+}
+
+// Progress reports how far the running task has come, for progress bars in
+// the master. It is cheap to call often: reports are sent at most every
+// 50 ms, except the final one (done == total). Outside a worker task it does
+// nothing.
+func Progress(ctx context.Context, done, total uint64) {
+	t, ok := ctx.Value(taskKey{}).(*taskInfo)
+	if !ok {
+		return
+	}
+	s := t.s
+	now := time.Now()
+	if done < total && now.Sub(s.lastProgress) < 50*time.Millisecond {
+		return
+	}
+	s.lastProgress = now
+	s.reply(ipc.AppendProgress(nil, t.id, done, total))
+}
