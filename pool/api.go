@@ -67,7 +67,7 @@ func (p *Pool) submit(t *task, now bool) error {
 // life; without, it is left to finish and its answer is discarded.
 func (p *Pool) cancel(t *task, cause error, kill bool) {
 	p.mu.Lock()
-	if t.resolved.Load() {
+	if t.claimed.Load() {
 		p.mu.Unlock()
 		return
 	}
@@ -180,8 +180,16 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		t = &task{id: p.nextID.Add(1), fn: f.Name(), done: make(chan struct{})}
 	}
 	r.t = t
-	if onSuccess != nil || o.onError != nil {
-		t.onDone = func(*task) {
+	// The context's watcher is registered after submission (a context
+	// already done must not cancel a task the pool has not counted), so
+	// onDone finds it through an atomic pointer, and whoever comes second
+	// of onDone and the registration stops it.
+	var stopWatch atomic.Pointer[func() bool]
+	t.onDone = func(*task) {
+		if stop := stopWatch.Load(); stop != nil {
+			(*stop)()
+		}
+		if onSuccess != nil || o.onError != nil {
 			p.cb.push(func() {
 				v, err := r.result()
 				switch {
@@ -202,13 +210,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { p.cancel(t, context.Cause(ctx), true) })
-		prev := t.onDone
-		t.onDone = func(t *task) {
-			stop()
-			if prev != nil {
-				prev(t)
-			}
-		}
+		stopWatch.Store(&stop)
 		if t.resolved.Load() {
 			stop()
 		}
@@ -426,7 +428,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 		next, stop := iter.Pull(inputs)
 		defer stop()
 
-		var inflight []*imapChunk[R]    // in submission order
+		var inflight []*imapChunk[R]                 // in submission order
 		finished := make(chan *imapChunk[R], window) // never blocks: at most window chunks exist
 		defer func() {
 			// Stop feeding: drop what is queued, let running items finish

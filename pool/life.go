@@ -119,13 +119,13 @@ func escalate(workers []*worker, grace time.Duration) {
 
 // Stats is a snapshot of a pool.
 type Stats struct {
-	Workers  int    // worker processes alive
-	Busy     int    // of those, running a task
-	Queued   int    // tasks waiting for a worker
-	Done     uint64 // tasks (or Map chunks) that succeeded
-	Failed   uint64 // tasks that failed
-	Retried  uint64 // runs started again after a crash, timeout or memory kill
-	Restarts uint64 // workers started to replace others
+	Workers   int    // worker processes alive
+	Busy      int    // of those, running a task
+	Queued    int    // tasks waiting for a worker
+	Done      uint64 // tasks (or Map chunks) that succeeded
+	Failed    uint64 // tasks that failed
+	Retried   uint64 // runs started again after a crash, timeout or memory kill
+	Restarts  uint64 // workers started to replace others
 	PerWorker []WorkerStats
 }
 

@@ -45,7 +45,13 @@ var (
 		}
 	})
 	// hang ignores cancellation, as a stuck C call or a busy loop would.
-	hang = workerproc.Register("hang", func(ctx context.Context, _ struct{}) (int, error) {
+	// If given a path, it writes its pid there once running.
+	hang = workerproc.Register("hang", func(ctx context.Context, marker string) (int, error) {
+		if marker != "" {
+			if err := writeAtomic(marker, strconv.Itoa(os.Getpid())); err != nil {
+				return 0, err
+			}
+		}
 		time.Sleep(time.Hour)
 		return 0, nil
 	})
@@ -63,11 +69,7 @@ var (
 		if _, err := os.Stat(marker); err == nil {
 			return os.Getpid(), nil
 		}
-		tmp := marker + ".tmp"
-		if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			return 0, err
-		}
-		if err := os.Rename(tmp, marker); err != nil {
+		if err := writeAtomic(marker, strconv.Itoa(os.Getpid())); err != nil {
 			return 0, err
 		}
 		select {}
@@ -108,4 +110,11 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func writeAtomic(path, content string) error {
+	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }

@@ -21,10 +21,10 @@ import (
 type poolState int
 
 const (
-	poolRunning    poolState = iota
-	poolClosing              // Close called: no new tasks; finishing the queued ones
-	poolStopped              // workers told to stop or killed
-	poolBroken               // crash loop: no workers, every task fails
+	poolRunning poolState = iota
+	poolClosing           // Close called: no new tasks; finishing the queued ones
+	poolStopped           // workers told to stop or killed
+	poolBroken            // crash loop: no workers, every task fails
 )
 
 func (s poolState) String() string {
@@ -309,7 +309,7 @@ func (p *Pool) dispatchLocked() []*worker {
 			break
 		}
 		t := p.queue.popFront()
-		if t.resolved.Load() {
+		if t.claimed.Load() {
 			continue // cancelled while queued
 		}
 		t.w = best

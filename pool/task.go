@@ -27,7 +27,8 @@ type task struct {
 	submitted time.Time
 	started   time.Time // when it last reached the head of a worker's queue
 
-	resolved atomic.Bool
+	claimed  atomic.Bool   // resolve has begun: the outcome is being recorded
+	resolved atomic.Bool   // the outcome is recorded and may be read
 	done     chan struct{} // closed once resolved; nil for batches
 	onDone   func(*task)   // called once resolved, on the resolving goroutine
 
@@ -73,10 +74,11 @@ func batchDone(t *task) {
 }
 
 func (t *task) resolve(value []byte, err error) bool {
-	if !t.resolved.CompareAndSwap(false, true) {
+	if !t.claimed.CompareAndSwap(false, true) {
 		return false
 	}
 	t.value, t.err = value, err
+	t.resolved.Store(true)
 	if t.done != nil {
 		close(t.done)
 	}

@@ -1,0 +1,134 @@
+package pool_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ppool/ppool/pool"
+)
+
+func benchPool(b *testing.B, cfg pool.Config) *pool.Pool {
+	b.Helper()
+	ctx := context.Background()
+	p, err := pool.New(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close(ctx) })
+	return p
+}
+
+// BenchmarkApplyRoundTrip: one 16-byte Apply at a time; reports the median
+// and the 99th percentile round trip.
+func BenchmarkApplyRoundTrip(b *testing.B) {
+	p := benchPool(b, pool.Config{})
+	ctx := context.Background()
+	msg := []byte("0123456789abcdef")
+	for range 1000 { // warm up
+		pool.Apply(ctx, p, echo, msg)
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := pool.Apply(ctx, p, echo, msg); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+// BenchmarkApplyAsync: tiny tasks queued as fast as possible, then awaited.
+func BenchmarkApplyAsync(b *testing.B) {
+	p := benchPool(b, pool.Config{})
+	ctx := context.Background()
+	const n = 100_000
+	rs := make([]*pool.AsyncResult[int], n)
+	for b.Loop() {
+		for i := range rs {
+			rs[i] = pool.ApplyAsync(ctx, p, square, i)
+		}
+		for _, r := range rs {
+			if _, err := r.Get(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkMap: a million tiny items with automatic chunking.
+func BenchmarkMap(b *testing.B) {
+	p := benchPool(b, pool.Config{})
+	ctx := context.Background()
+	in := make([]int, 1_000_000)
+	for i := range in {
+		in[i] = i
+	}
+	for b.Loop() {
+		if _, err := pool.Map(ctx, p, square, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(in)*b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkImapUnordered: tiny items one per message, a bounded window.
+func BenchmarkImapUnordered(b *testing.B) {
+	p := benchPool(b, pool.Config{})
+	ctx := context.Background()
+	const n = 200_000
+	for b.Loop() {
+		count := 0
+		for _, err := range pool.ImapUnordered(ctx, p, square, seq(n), pool.Window(512)) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			count++
+		}
+		if count != n {
+			b.Fatalf("%d results, want %d", count, n)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkStart: a pool of one worker per core from New to ready, and Close.
+func BenchmarkStart(b *testing.B) {
+	ctx := context.Background()
+	var start time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		p, err := pool.New(ctx, pool.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start += time.Since(t0)
+		p.Close(ctx)
+	}
+	b.ReportMetric(float64(start.Microseconds())/1e3/float64(b.N), "start-ms")
+}
+
+// BenchmarkIdleRSS reports an idle worker's resident memory.
+func BenchmarkIdleRSS(b *testing.B) {
+	p := benchPool(b, pool.Config{Workers: 1})
+	var rss uint64
+	for b.Loop() {
+		rss = p.Stats().PerWorker[0].RSS
+	}
+	b.ReportMetric(float64(rss)/(1<<20), "idle-RSS-MiB")
+}
+
+func seq(n int) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,642 @@
+package pool_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ppool/ppool/pool"
+	"go.uber.org/goleak"
+)
+
+func newPool(t *testing.T, cfg pool.Config) *pool.Pool {
+	t.Helper()
+	ctx := testCtx(t)
+	p, err := pool.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return p
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func fullSize(t *testing.T, p *pool.Pool, n int) {
+	t.Helper()
+	eventually(t, 5*time.Second, fmt.Sprintf("pool not back to %d workers", n), func() bool {
+		return p.Stats().Workers == n
+	})
+}
+
+func TestApplyKinds(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	if v, err := pool.Apply(ctx, p, square, -12); err != nil || v != 144 {
+		t.Errorf("square(-12) = %d, %v", v, err)
+	}
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	got, err := pool.Apply(ctx, p, echo, big)
+	if err != nil || string(got) != string(big) {
+		t.Errorf("echo of 3 MiB: %d bytes back, %v", len(got), err)
+	}
+	r := pool.ApplyAsync(ctx, p, square, 9)
+	if err := r.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ready() || !r.Successful() {
+		t.Errorf("after Wait: Ready %v, Successful %v", r.Ready(), r.Successful())
+	}
+	select {
+	case <-r.Done():
+	default:
+		t.Error("Done not closed after Wait")
+	}
+	if v, err := r.Get(ctx); v != 81 || err != nil {
+		t.Errorf("Get = %d, %v", v, err)
+	}
+	if info := r.Info(); info.PID == 0 || info.Attempts != 1 {
+		t.Errorf("Info = %+v", info)
+	}
+}
+
+func TestCallbacks(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	got := make(chan int, 10)
+	errs := make(chan error, 10)
+	for i := range 5 {
+		pool.ApplyAsync(ctx, p, square, i, pool.Callback(func(v int) { got <- v }), pool.ErrorCallback(func(err error) { errs <- err }))
+	}
+	pool.ApplyAsync(ctx, p, fail, "no luck", pool.Callback(func(v int) { got <- v }), pool.ErrorCallback(func(err error) { errs <- err }))
+	// A panicking callback is logged, and the others still run.
+	pool.ApplyAsync(ctx, p, square, 100, pool.Callback(func(int) { panic("callback panic") }))
+	sum := 0
+	for range 5 {
+		sum += <-got
+	}
+	if sum != 0+1+4+9+16 {
+		t.Errorf("callbacks summed to %d", sum)
+	}
+	if err := <-errs; !strings.Contains(err.Error(), "no luck") {
+		t.Errorf("error callback got %v", err)
+	}
+	if v, err := pool.Apply(ctx, p, square, 3); v != 9 || err != nil {
+		t.Errorf("after a panicking callback: %d, %v", v, err)
+	}
+}
+
+func TestMapAndImap(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	in := make([]int, 10_000)
+	for i := range in {
+		in[i] = i
+	}
+	out, err := pool.Map(ctx, p, square, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range out {
+		if v != i*i {
+			t.Fatalf("Map: out[%d] = %d", i, v)
+		}
+	}
+	i := 0
+	for v, err := range pool.Imap(ctx, p, square, seq(1000), pool.ChunkSize(7)) {
+		if err != nil || v != i*i {
+			t.Fatalf("Imap item %d = %d, %v", i, v, err)
+		}
+		i++
+	}
+	if i != 1000 {
+		t.Fatalf("Imap yielded %d items", i)
+	}
+	seen := map[int]bool{}
+	for v, err := range pool.ImapUnordered(ctx, p, square, seq(1000)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[v] = true
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("ImapUnordered yielded %d distinct results", len(seen))
+	}
+	// Failing items fail alone.
+	msgs := []string{"a", "b", "c"}
+	_, err = pool.Map(ctx, p, fail, msgs)
+	var me *pool.MapError
+	if !errors.As(err, &me) || len(me.Failed) != 3 || me.Failed[1].Index != 1 {
+		t.Fatalf("Map of failing items: %v", err)
+	}
+}
+
+// TestImapBreak: breaking out of Imap leaves no goroutine behind and the
+// pool keeps working.
+func TestImapBreak(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	before := goleak.IgnoreCurrent()
+	n := 0
+	for _, err := range pool.Imap(ctx, p, sleep, durations(1000, time.Millisecond)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 10 {
+			break
+		}
+	}
+	goleak.VerifyNone(t, before)
+	if v, err := pool.Apply(ctx, p, square, 5); v != 25 || err != nil {
+		t.Fatalf("after break: %d, %v", v, err)
+	}
+}
+
+func durations(n int, d time.Duration) func(func(time.Duration) bool) {
+	return func(yield func(time.Duration) bool) {
+		for range n {
+			if !yield(d) {
+				return
+			}
+		}
+	}
+}
+
+// TestImapFlatMemory streams a long input through Imap: the heap must not
+// grow with the number of inputs.
+func TestImapFlatMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams a million items")
+	}
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	const n = 1_000_000
+	var peak uint64
+	i := 0
+	for v, err := range pool.Imap(ctx, p, square, seq(n), pool.ChunkSize(256)) {
+		if err != nil || v != i*i {
+			t.Fatalf("item %d = %d, %v", i, v, err)
+		}
+		if i%100_000 == 0 {
+			peak = max(peak, heapInUse())
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("%d items", i)
+	}
+	if peak > 64<<20 {
+		t.Fatalf("heap reached %d MiB streaming %d items", peak>>20, n)
+	}
+}
+
+func TestWorkerKilledMidTask(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2, Prefetch: 4})
+	marker := filepath.Join(t.TempDir(), "parked")
+	victim := pool.ApplyAsync(ctx, p, parkOnce, marker, pool.Retries(0))
+	workerPID := waitForPID(t, marker)
+	// Queue more work; some of it lands behind the parked task.
+	var others []*pool.AsyncResult[int]
+	for i := range 20 {
+		others = append(others, pool.ApplyAsync(ctx, p, square, i))
+	}
+	syscall.Kill(workerPID, syscall.SIGKILL)
+
+	_, err := victim.Get(ctx)
+	var wexit *pool.WorkerExitError
+	if !errors.As(err, &wexit) {
+		t.Fatalf("task on the killed worker: %v, want *WorkerExitError", err)
+	}
+	if wexit.PID != workerPID || wexit.Signal != syscall.SIGKILL {
+		t.Errorf("WorkerExitError = %+v, want pid %d and SIGKILL", wexit, workerPID)
+	}
+	for i, r := range others {
+		if v, err := r.Get(ctx); err != nil || v != i*i {
+			t.Errorf("other task %d: %d, %v", i, v, err)
+		}
+	}
+	fullSize(t, p, 2)
+	if p.Stats().Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", p.Stats().Restarts)
+	}
+
+	// With a retry, the same task succeeds on a fresh worker.
+	marker2 := filepath.Join(t.TempDir(), "parked")
+	r := pool.ApplyAsync(ctx, p, parkOnce, marker2, pool.Retries(1))
+	first := waitForPID(t, marker2)
+	syscall.Kill(first, syscall.SIGKILL)
+	second, err := r.Get(ctx)
+	if err != nil || second == first {
+		t.Fatalf("retried task: pid %d (first %d), %v", second, first, err)
+	}
+	if r.Info().Attempts != 2 {
+		t.Errorf("attempts = %d, want 2", r.Info().Attempts)
+	}
+}
+
+func waitForPID(t *testing.T, marker string) int {
+	t.Helper()
+	var pid int
+	eventually(t, 5*time.Second, "the task never started", func() bool {
+		b, err := os.ReadFile(marker)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil
+	})
+	return pid
+}
+
+func TestTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	const grace = 300 * time.Millisecond
+	p := newPool(t, pool.Config{Workers: 1, Prefetch: 2, KillGrace: grace})
+	t0 := time.Now()
+	hung := pool.ApplyAsync(ctx, p, hang, "", pool.Timeout(200*time.Millisecond))
+	// Queued behind the hung task on the same worker: its clock must not
+	// start until it runs, so a 150 ms run fits in a 200 ms timeout.
+	behind := pool.ApplyAsync(ctx, p, sleep, 150*time.Millisecond, pool.Timeout(200*time.Millisecond))
+	_, err := hung.Get(ctx)
+	elapsed := time.Since(t0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hung task: %v, want context.DeadlineExceeded", err)
+	}
+	var te *pool.TimeoutError
+	if !errors.As(err, &te) || te.Timeout != 200*time.Millisecond {
+		t.Errorf("hung task error %v, want a *TimeoutError of 200ms", err)
+	}
+	if limit := 200*time.Millisecond + grace + time.Second; elapsed > limit {
+		t.Errorf("timeout reported after %v, more than %v", elapsed, limit)
+	}
+	if _, err := behind.Get(ctx); err != nil {
+		t.Errorf("task queued behind the hung one: %v", err)
+	}
+	fullSize(t, p, 1)
+	if s := p.Stats(); s.Restarts != 1 {
+		t.Errorf("restarts = %d, want 1 (the hung worker replaced)", s.Restarts)
+	}
+	// A task that honours its context stops in time and keeps its worker.
+	_, err = pool.Apply(ctx, p, sleep, time.Hour, pool.Timeout(100*time.Millisecond))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cooperative timeout: %v", err)
+	}
+	if s := p.Stats(); s.Restarts != 1 {
+		t.Errorf("restarts = %d after a cooperative timeout, want still 1", s.Restarts)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1, Prefetch: 1, KillGrace: 200 * time.Millisecond})
+	marker := filepath.Join(t.TempDir(), "running")
+	running := pool.ApplyAsync(ctx, p, hang, marker)
+	queued := pool.ApplyAsync(ctx, p, pid, struct{}{})
+	queued.Cancel()
+	if _, err := queued.Get(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled queued task: %v", err)
+	}
+	waitForPID(t, marker)
+	running.Cancel()
+	if _, err := running.Get(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled running task: %v", err)
+	}
+	// The hung worker ignores the cancel and is killed after the grace.
+	eventually(t, 5*time.Second, "hung worker not replaced", func() bool { return p.Stats().Restarts == 1 })
+	fullSize(t, p, 1)
+	if s := p.Stats(); s.Done != 0 {
+		t.Errorf("%d tasks done; the cancelled queued task must never run", s.Done)
+	}
+	// Cancelling through the context works the same way.
+	cctx, cancel := context.WithCancel(ctx)
+	r := pool.ApplyAsync(cctx, p, sleep, time.Hour)
+	cancel()
+	if _, err := r.Get(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("task whose context was cancelled: %v", err)
+	}
+	// A cooperative task stops in time and its worker lives on.
+	if s := p.Stats(); s.Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", s.Restarts)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	ctx := testCtx(t)
+	const limit = 64 << 20
+	p := newPool(t, pool.Config{Workers: 1, MaxWorkerMemory: limit, MemoryCheckInterval: 20 * time.Millisecond})
+	r := pool.ApplyAsync(ctx, p, grow, 1024)
+	_, err := r.Get(ctx)
+	var me *pool.MemoryLimitError
+	if !errors.As(err, &me) {
+		t.Fatalf("task over the memory limit: %v, want *MemoryLimitError", err)
+	}
+	if me.Task != r.Info().ID || me.Seen <= limit || me.Limit != limit || me.Function != "grow" {
+		t.Errorf("MemoryLimitError = %+v (task %d)", me, r.Info().ID)
+	}
+	if !strings.Contains(err.Error(), "grow") || !strings.Contains(err.Error(), "MiB") {
+		t.Errorf("message %q should name the task and the memory seen", err)
+	}
+	if v, err := pool.Apply(ctx, p, square, 4); v != 16 || err != nil {
+		t.Errorf("after the memory kill: %d, %v", v, err)
+	}
+}
+
+func TestRemoteErrors(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+
+	_, err := pool.Apply(ctx, p, fail, "bad input")
+	var re *pool.RemoteError
+	if !errors.As(err, &re) || re.Type != "error" || re.Message != "bad input" {
+		t.Errorf("returned error: %v", err)
+	}
+	_, err = pool.Apply(ctx, p, boom, struct{}{})
+	if !errors.As(err, &re) || re.Type != "panic" || !strings.Contains(re.Traceback, "goroutine") || !strings.Contains(err.Error(), "boom at the worker") {
+		t.Errorf("panic: %v (traceback %q)", err, re.Traceback)
+	}
+	_, err = pool.Apply(ctx, p, workerprocRemote[int, int]("nosuchfunction"), 1)
+	if !errors.Is(err, pool.ErrUnknownFunction) || !strings.Contains(err.Error(), "nosuchfunction") {
+		t.Errorf("unknown function: %v", err)
+	}
+	_, err = pool.Apply(ctx, p, workerprocRemote[string, int]("square"), "not a number")
+	if !errors.Is(err, pool.ErrBadArguments) || !strings.Contains(err.Error(), "square") {
+		t.Errorf("bad arguments: %v", err)
+	}
+	if v, err := pool.Apply(ctx, p, square, 6); v != 36 || err != nil {
+		t.Errorf("after the errors: %d, %v", v, err)
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("restarts = %d; errors must not cost a worker", s.Restarts)
+	}
+}
+
+func TestInitializer(t *testing.T) {
+	ctx := testCtx(t)
+	init := initOnce.With(5)
+	p := newPool(t, pool.Config{Workers: 2, Initializer: &init})
+	for range 4 {
+		if v, err := pool.Apply(ctx, p, initialized, struct{}{}); v != 5 || err != nil {
+			t.Fatalf("initialized = %d, %v: the initializer must run exactly once per worker", v, err)
+		}
+	}
+	bad := initOnce.With(-1)
+	_, err := pool.New(ctx, pool.Config{Workers: 1, Initializer: &bad})
+	var se *pool.StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "initializer refused") {
+		t.Fatalf("failing initializer: %v", err)
+	}
+}
+
+func TestBadWorkerBinaries(t *testing.T) {
+	ctx := testCtx(t)
+	cases := map[string]struct {
+		cmd  []string
+		want string
+	}{
+		"exits at once":   {[]string{"/bin/sh", "-c", "echo cannot start >&2; exit 3"}, "cannot start"},
+		"garbage on fd 4": {[]string{"/bin/sh", "-c", "echo this is not a frame >&4; sleep 10"}, "protocol error"},
+		"no such binary":  {[]string{"/nonexistent/worker"}, "no such file"},
+		"silent":          {[]string{"/bin/sh", "-c", "exec sleep 10"}, "no hello"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t0 := time.Now()
+			p, err := pool.New(ctx, pool.Config{Workers: 2, Command: c.cmd, StartTimeout: 300 * time.Millisecond})
+			if err == nil {
+				p.Terminate()
+				t.Fatal("New succeeded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if d := time.Since(t0); d > time.Second+300*time.Millisecond {
+				t.Errorf("New took %v to fail", d)
+			}
+		})
+	}
+}
+
+// TestCrashLoop: workers that die at start once the pool is running trip
+// ErrCrashLoop instead of being restarted forever.
+func TestCrashLoop(t *testing.T) {
+	ctx := testCtx(t)
+	marker := filepath.Join(t.TempDir(), "die")
+	p := newPool(t, pool.Config{Workers: 2, Env: []string{"PPOOL_TEST_DIE_AT_START=" + marker}})
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	_, err := pool.Apply(ctx, p, crash, struct{}{}, pool.Retries(3))
+	if err == nil {
+		t.Fatal("crash succeeded")
+	}
+	r := pool.ApplyAsync(ctx, p, square, 2)
+	_, err = r.Get(ctx)
+	if !errors.Is(err, pool.ErrCrashLoop) {
+		t.Fatalf("task after the crash loop: %v, want ErrCrashLoop", err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("crash loop took %v to detect", d)
+	}
+	if !strings.Contains(err.Error(), "dying at start as the test asked") {
+		t.Errorf("crash loop error should show the worker's output: %v", err)
+	}
+}
+
+// TestKillingBusyWorkers: killing busy workers over and over does not trip
+// the crash-loop detector; every task ends exactly once.
+func TestKillingBusyWorkers(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2, Retries: 100})
+	var rs []*pool.AsyncResult[int]
+	for i := range 400 {
+		rs = append(rs, pool.ApplyAsync(ctx, p, sleep, time.Millisecond))
+		_ = i
+	}
+	for range 15 {
+		eventually(t, 5*time.Second, "no busy worker", func() bool { return p.Stats().Busy > 0 })
+		for _, w := range p.Stats().PerWorker {
+			if w.InFlight > 0 {
+				syscall.Kill(w.PID, syscall.SIGKILL)
+				break
+			}
+		}
+		fullSize(t, p, 2)
+	}
+	for i, r := range rs {
+		if _, err := r.Get(ctx); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	if _, err := pool.Apply(ctx, p, square, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseLeavesNothing(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	ctx := testCtx(t)
+	p, err := pool.New(ctx, pool.Config{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, w := range p.Stats().PerWorker {
+		pids = append(pids, w.PID)
+	}
+	child, err := pool.Apply(ctx, p, spawnChild, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids = append(pids, child)
+	if _, err := pool.Map(ctx, p, square, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d still running after Close", pid)
+		}
+	}
+	goleak.VerifyNone(t, before)
+	if _, err := pool.Apply(ctx, p, square, 1); !errors.Is(err, pool.ErrPoolClosed) {
+		t.Errorf("Apply after Close: %v", err)
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	ctx := testCtx(t)
+	p, err := pool.New(ctx, pool.Config{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "running")
+	r := pool.ApplyAsync(ctx, p, hang, marker)
+	waitForPID(t, marker)
+	p.Terminate()
+	if _, err := r.Get(ctx); !errors.Is(err, pool.ErrPoolClosed) {
+		t.Errorf("running task after Terminate: %v", err)
+	}
+	goleak.VerifyNone(t, before)
+}
+
+// TestMasterKilled: a master killed with SIGKILL takes its workers, and the
+// programs they started, with it within a second.
+func TestMasterKilled(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PPOOL_TEST_MASTER=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper master: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(line) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("helper printed %q", line)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != 4 {
+		t.Fatalf("helper printed %q, want 2 worker and 2 child pids", line)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Fatalf("process %d not running before the kill", pid)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	t0 := time.Now()
+	eventually(t, time.Second, "workers or their children outlived the master", func() bool {
+		for _, pid := range pids {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("all gone %v after the kill", time.Since(t0))
+}
+
+// runMaster is the helper master of TestMasterKilled: it starts a pool,
+// has each worker start a child, prints the pids and waits to be killed.
+func runMaster() int {
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.Config{Workers: 2, Prefetch: 1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var pids []string
+	for _, w := range p.Stats().PerWorker {
+		pids = append(pids, strconv.Itoa(w.PID))
+	}
+	// One child per worker: the first task holds its worker while the
+	// second goes to the other.
+	a := pool.ApplyAsync(ctx, p, spawnChild, struct{}{})
+	b := pool.ApplyAsync(ctx, p, spawnChild, struct{}{})
+	for _, r := range []*pool.AsyncResult[int]{a, b} {
+		pid, err := r.Get(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		pids = append(pids, strconv.Itoa(pid))
+	}
+	fmt.Println(strings.Join(pids, " "))
+	select {}
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
