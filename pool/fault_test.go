@@ -277,13 +277,14 @@ func waitForPID(t *testing.T, marker string) int {
 
 func TestTimeout(t *testing.T) {
 	ctx := testCtx(t)
-	const grace = 300 * time.Millisecond
+	const grace = 500 * time.Millisecond
 	p := newPool(t, pool.Config{Workers: 1, Prefetch: 2, KillGrace: grace})
 	t0 := time.Now()
 	hung := pool.ApplyAsync(ctx, p, hang, "", pool.Timeout(200*time.Millisecond))
-	// Queued behind the hung task on the same worker: its clock must not
-	// start until it runs, so a 150 ms run fits in a 200 ms timeout.
-	behind := pool.ApplyAsync(ctx, p, sleep, 150*time.Millisecond, pool.Timeout(200*time.Millisecond))
+	// Queued behind the hung task on the same worker, it waits 700 ms (the
+	// timeout and the kill grace) before it runs: its clock must not start
+	// until then, or its 400 ms timeout would fail it.
+	behind := pool.ApplyAsync(ctx, p, sleep, 50*time.Millisecond, pool.Timeout(400*time.Millisecond))
 	_, err := hung.Get(ctx)
 	elapsed := time.Since(t0)
 	if !errors.Is(err, context.DeadlineExceeded) {
