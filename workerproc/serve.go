@@ -240,6 +240,9 @@ func (s *server) run(ctx context.Context) error {
 			s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "cancelled before it started"}, 0, m.Batch))
 			continue
 		}
+		// Results of earlier tasks wait in wbuf while this one runs; make
+		// sure they go out soon even if it runs long.
+		s.armFlush()
 		tctx, cancel := context.WithCancel(ctx)
 		if m.Timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, m.Timeout)
@@ -262,12 +265,18 @@ func (s *server) run(ctx context.Context) error {
 	}
 }
 
-// reply queues one finished frame for writing and makes sure it goes out
-// within flushDelay even if the next task runs long.
+// reply queues one finished frame for writing. It goes out when the queue
+// runs dry, or within flushDelay once the next task starts.
 func (s *server) reply(frame []byte) {
 	s.wmu.Lock()
 	s.wbuf = append(s.wbuf, frame...)
-	if !s.timerArmed {
+	s.wmu.Unlock()
+}
+
+// armFlush makes sure what is in wbuf is written within flushDelay.
+func (s *server) armFlush() {
+	s.wmu.Lock()
+	if len(s.wbuf) > 0 && !s.timerArmed {
 		s.timerArmed = true
 		s.flushTimer.Reset(flushDelay)
 	}
@@ -281,10 +290,6 @@ func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
 	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
 	if len(s.scratch) < bigResult {
 		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)
-		if !s.timerArmed {
-			s.timerArmed = true
-			s.flushTimer.Reset(flushDelay)
-		}
 		return
 	}
 	// A large value is written from its own buffer: the frame's length is
@@ -423,4 +428,5 @@ func Progress(ctx context.Context, done, total uint64) {
 	}
 	s.lastProgress = now
 	s.reply(ipc.AppendProgress(nil, t.id, done, total))
+	s.armFlush()
 }
