@@ -1,6 +1,8 @@
 package pool_test
 
 import (
+	"os"
+	"strconv"
 	"context"
 	"slices"
 	"testing"
@@ -23,7 +25,7 @@ func benchPool(b *testing.B, cfg pool.Config) *pool.Pool {
 // BenchmarkApplyRoundTrip: one 16-byte Apply at a time; reports the median
 // and the 99th percentile round trip.
 func BenchmarkApplyRoundTrip(b *testing.B) {
-	p := benchPool(b, pool.Config{})
+	p := benchPool(b, pool.Config{Threads: threadsForBench()})
 	ctx := context.Background()
 	msg := []byte("0123456789abcdef")
 	for range 1000 { // warm up
@@ -121,6 +123,11 @@ func BenchmarkIdleRSS(b *testing.B) {
 		rss = p.Stats().PerWorker[0].RSS
 	}
 	b.ReportMetric(float64(rss)/(1<<20), "idle-RSS-MiB")
+}
+
+func threadsForBench() int {
+	n, _ := strconv.Atoi(os.Getenv("PPOOL_BENCH_THREADS"))
+	return n
 }
 
 func seq(n int) func(func(int) bool) {

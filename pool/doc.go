@@ -1,0 +1,49 @@
+// Package pool runs functions in worker processes, one per CPU core, with
+// the API of Python's multiprocessing.Pool made typed, cancellable and
+// crash-proof.
+//
+// Register functions at package init with workerproc.Register, call
+// workerproc.Main first thing in main, then:
+//
+//	p, err := pool.New(ctx, pool.Config{}) // one worker per core
+//	defer p.Close(ctx)
+//
+//	v, err := pool.Apply(ctx, p, square, 7)             // run and wait
+//	r := pool.ApplyAsync(ctx, p, square, 8)             // run in the background
+//	vs, err := pool.Map(ctx, p, square, []int{1, 2, 3}) // many inputs, in chunks
+//	for v, err := range pool.Imap(ctx, p, square, inputs) { ... }
+//
+// # Faults
+//
+// Each task's failure says what happened, as a typed error that errors.As
+// finds:
+//
+//   - *WorkerExitError: the worker running it died (crash, SIGKILL, the
+//     kernel's OOM killer), with its pid, exit status or signal and the last
+//     lines it wrote.
+//   - *TimeoutError: it ran past its timeout (Config.TaskTimeout or the
+//     Timeout option); errors.Is(err, context.DeadlineExceeded) holds. The
+//     clock starts when the task starts running, not while it waits.
+//   - *MemoryLimitError: its worker went over Config.MaxWorkerMemory.
+//   - *RemoteError: the function returned an error or panicked (with the
+//     worker's stack in Traceback); errors.Is matches ErrUnknownFunction
+//     and ErrBadArguments for those cases.
+//   - *CancelledError: AsyncResult.Cancel or the call's context;
+//     errors.Is(err, context.Canceled) holds.
+//
+// Only the task at fault fails: tasks that were queued on a dead worker run
+// elsewhere, a Map chunk hit by a crash is split so only the guilty item
+// fails, and a replacement worker is started at once. Crashes, timeouts and
+// memory kills are retried up to Retries times. Workers that keep dying
+// before finishing any task stop the pool with ErrCrashLoop instead of
+// being restarted forever.
+//
+// # Processes
+//
+// Workers get their own process group, a parent-death signal and an
+// oom_score_adj that makes the kernel pick them before the master. When a
+// worker dies its whole process group is killed, and a small reaper process
+// kills the groups of any workers left if the master itself is killed, so
+// programs that workers start do not outlive ppool either. Close waits for
+// every process and goroutine the pool started.
+package pool
