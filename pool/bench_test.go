@@ -1,10 +1,10 @@
 package pool_test
 
 import (
-	"os"
-	"strconv"
 	"context"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/ppool/ppool/internal/codec"
@@ -34,6 +35,9 @@ func (r *Registry) Add(name string, h Handler) {
 	if name == "" {
 		panic("workerproc: register of a function with an empty name")
 	}
+	if strings.HasPrefix(name, "ppool.") {
+		panic(fmt.Sprintf("workerproc: %q: names starting with \"ppool.\" are reserved for the built-ins", name))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.funcs[name]; dup {
@@ -42,21 +46,30 @@ func (r *Registry) Add(name string, h Handler) {
 	r.funcs[name] = h
 }
 
-// Lookup returns the handler registered under name.
+// Lookup returns the handler registered under name, or the built-in of
+// that name.
 func (r *Registry) Lookup(name string) (Handler, bool) {
 	r.mu.RLock()
 	h, ok := r.funcs[name]
 	r.mu.RUnlock()
+	if !ok {
+		h, ok = builtins[name]
+	}
 	return h, ok
 }
 
-// Names returns the registered names, sorted.
+// Names returns the registered names and the built-ins, sorted.
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.funcs))
+	names := make([]string, 0, len(r.funcs)+len(builtins))
 	for n := range r.funcs {
 		names = append(names, n)
+	}
+	for n := range builtins {
+		if _, dup := r.funcs[n]; !dup {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
