@@ -18,6 +18,10 @@ type Config struct {
 	// this program itself. Empty means re-executing this binary, whose main
 	// must call workerproc.Main first.
 	Command []string
+	// SHA256, if set, is the hex SHA-256 of the worker binary (Command[0]).
+	// The binary is opened and hashed once, and the very file that was
+	// hashed is executed, so a binary swapped after the check never runs.
+	SHA256 string
 	// Env is added to the workers' environment.
 	Env []string
 	// Threads is each worker's thread budget: GOMAXPROCS and the
@@ -42,8 +46,8 @@ type Config struct {
 	// pages) goes over this many bytes; its task fails with
 	// *MemoryLimitError. 0 means no limit.
 	MaxWorkerMemory uint64
-	// MemoryCheckInterval is how often worker memory is sampled when
-	// MaxWorkerMemory is set. Default 100 ms.
+	// MemoryCheckInterval is how often worker memory is sampled while a
+	// task with a memory limit runs. Default 100 ms.
 	MemoryCheckInterval time.Duration
 	// KillGrace is how long a worker has to stop a cancelled or timed-out
 	// task, or to exit after shutdown, before it is killed. Default 500 ms.
@@ -106,6 +110,7 @@ type callOptions struct {
 	retryErrors bool
 	chunkSize   int
 	window      int
+	memory      uint64
 	onSuccess   any // func(R), checked against R by the typed call
 	onError     func(error)
 }
@@ -118,6 +123,13 @@ func Timeout(d time.Duration) Option {
 // Retries overrides Config.Retries for this call.
 func Retries(n int) Option {
 	return func(o *callOptions) { o.retries, o.retriesSet = n, true }
+}
+
+// MemoryLimit overrides Config.MaxWorkerMemory while this call runs: its
+// worker is killed, and the call fails with *MemoryLimitError, if its
+// anonymous memory passes limit bytes.
+func MemoryLimit(limit uint64) Option {
+	return func(o *callOptions) { o.memory = limit }
 }
 
 // RetryErrors makes errors returned by the function count for retries too,
@@ -153,7 +165,7 @@ func Window(n int) Option {
 }
 
 func (p *Pool) options(opts []Option) callOptions {
-	o := callOptions{timeout: p.cfg.TaskTimeout, retries: p.cfg.Retries}
+	o := callOptions{timeout: p.cfg.TaskTimeout, retries: p.cfg.Retries, memory: p.cfg.MaxWorkerMemory}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -3,6 +3,8 @@ package pool_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -640,4 +642,55 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func TestChecksum(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "worker")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(self)
+	good := hex.EncodeToString(sum[:])
+	env := []string{"PPOOL_WORKER=1"}
+	p, err := pool.New(ctx, pool.Config{Workers: 1, Command: []string{bin}, Env: env, SHA256: good})
+	if err != nil {
+		t.Fatalf("binary with the right checksum: %v", err)
+	}
+	if v, err := pool.Apply(ctx, p, square, 3); v != 9 || err != nil {
+		t.Errorf("square(3) = %d, %v", v, err)
+	}
+	// Swap another program in at the path: replacement workers still run
+	// the binary that was verified.
+	impostor := filepath.Join(dir, "impostor")
+	if err := os.WriteFile(impostor, []byte("#!/bin/sh\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(impostor, bin); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(p.Stats().PerWorker[0].PID, syscall.SIGKILL)
+	fullSize(t, p, 1)
+	if v, err := pool.Apply(ctx, p, square, 4); v != 16 || err != nil {
+		t.Errorf("after the swap: square(4) = %d, %v", v, err)
+	}
+	p.Close(ctx)
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// A tampered binary is refused, naming the binary and both sums.
+	if err := os.WriteFile(bin, append(self, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.New(ctx, pool.Config{Workers: 1, Command: []string{bin}, Env: env, SHA256: good})
+	var se *pool.StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), bin) || !strings.Contains(err.Error(), good) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("tampered binary: %v", err)
+	}
 }

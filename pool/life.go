@@ -90,6 +90,9 @@ func (p *Pool) stop(kill bool) {
 		p.cb.close()
 		p.spawner.stop()
 		p.reaper.stop()
+		if p.binary != nil {
+			p.binary.Close()
+		}
 		close(p.stopped)
 	})
 	<-p.stopped
@@ -195,12 +198,26 @@ func (p *Pool) watchMemory() {
 			return
 		case <-tick.C:
 		}
+		type watched struct {
+			w     *worker
+			limit uint64
+		}
+		var ws []watched
 		p.mu.Lock()
-		workers := slices.Clone(p.workers)
+		for _, w := range p.workers {
+			limit := p.cfg.MaxWorkerMemory
+			if len(w.inflight) > 0 && !w.inflight[0].abandoned && !w.inflight[0].init {
+				limit = w.inflight[0].t.opts.memory
+			}
+			if limit > 0 && w.state != workerDead {
+				ws = append(ws, watched{w, limit})
+			}
+		}
 		p.mu.Unlock()
-		for _, w := range workers {
+		for _, x := range ws {
+			w := x.w
 			_, anon, err := memoryOf(w.pid)
-			if err != nil || anon <= p.cfg.MaxWorkerMemory {
+			if err != nil || anon <= x.limit {
 				continue
 			}
 			p.mu.Lock()
@@ -215,9 +232,9 @@ func (p *Pool) watchMemory() {
 			if len(w.inflight) > 0 && !w.inflight[0].abandoned {
 				task, fn = w.inflight[0].t.id, w.inflight[0].t.fn
 			}
-			w.killCause = &MemoryLimitError{Task: task, Function: fn, PID: w.pid, Limit: p.cfg.MaxWorkerMemory, Seen: anon}
+			w.killCause = &MemoryLimitError{Task: task, Function: fn, PID: w.pid, Limit: x.limit, Seen: anon}
 			p.mu.Unlock()
-			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", p.cfg.MaxWorkerMemory)
+			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", x.limit)
 			w.kill()
 		}
 	}

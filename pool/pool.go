@@ -35,11 +35,12 @@ func (s poolState) String() string {
 // it work with Apply, ApplyAsync, Map, Imap or ImapUnordered, and end it with
 // Close or Terminate. Its methods are safe for concurrent use.
 type Pool struct {
-	cfg  Config
-	log  *slog.Logger
-	path string   // the worker binary
-	args []string // its arguments
-	env  []string
+	cfg    Config
+	log    *slog.Logger
+	path   string   // the worker binary
+	args   []string // its arguments
+	env    []string
+	binary *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
 
 	spawner *spawner
 	reaper  *reaper
@@ -132,10 +133,8 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	p.bgDone.Add(1)
 	go p.dispatcher()
-	if cfg.MaxWorkerMemory > 0 {
-		p.bgDone.Add(1)
-		go p.watchMemory()
-	}
+	p.bgDone.Add(1)
+	go p.watchMemory()
 	p.started.Store(true)
 	p.log.Debug("pool started", "workers", cfg.Workers, "command", p.path)
 	return p, nil
@@ -166,6 +165,13 @@ func (p *Pool) resolveCommand() error {
 		set(workerproc.EnvWorker + "=1")
 	} else {
 		p.path, p.args = p.cfg.Command[0], p.cfg.Command[1:]
+		if p.cfg.SHA256 != "" {
+			f, err := openVerified(p.path, p.cfg.SHA256)
+			if err != nil {
+				return err
+			}
+			p.binary = f
+		}
 	}
 	threads := strconv.Itoa(p.cfg.Threads)
 	set(ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions))

@@ -2,12 +2,15 @@ package pool
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -177,4 +180,32 @@ func (t *tailWriter) String() string {
 		b = b[len(b)-tailSize:]
 	}
 	return string(b)
+}
+
+// openVerified opens the binary at path, checks its SHA-256 against want,
+// and returns the open file, to be executed through /proc/self/fd so that
+// what runs is what was hashed. The descriptor is placed above the range
+// the child's own fds use and left open across exec, so that a script's
+// interpreter can open it too.
+func openVerified(path, want string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &StartError{Command: path, Reason: "cannot open the worker binary to check its checksum", Err: err}
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, &StartError{Command: path, Reason: "cannot read the worker binary to check its checksum", Err: err}
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(got, want) {
+		f.Close()
+		return nil, &StartError{Command: path, Reason: fmt.Sprintf("refused: its SHA-256 is %s, but the pool was told to run only %s", got, strings.ToLower(want))}
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD, 100)
+	f.Close()
+	if err != nil {
+		return nil, &StartError{Command: path, Reason: "cannot keep the verified binary open", Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }

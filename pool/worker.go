@@ -91,6 +91,10 @@ func (p *Pool) start() (*worker, error) {
 		return nil, err
 	}
 	cmd := exec.Command(p.path, p.args...)
+	if p.binary != nil {
+		// Execute the file that was hashed, not whatever is at the path now.
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(p.binary.Fd()))
+	}
 	cmd.Env = p.env
 	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
 	cmd.Stdout, cmd.Stderr = logW, logW

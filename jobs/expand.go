@@ -1,0 +1,275 @@
+package jobs
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Plan is a jobs file expanded into tasks, every input found and every
+// output path decided, before anything runs.
+type Plan struct {
+	File  *File
+	Jobs  []*PlannedJob
+	Tasks int
+}
+
+// PlannedJob is a job and its tasks.
+type PlannedJob struct {
+	*Job
+	Tasks []*Task
+	After []*PlannedJob
+}
+
+var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
+
+var placeholders = []string{"job", "index", "stem", "name", "ext"}
+
+// Expand turns each job into its tasks: globs are matched, inputs checked,
+// output templates filled in, and outputs checked not to collide. An input
+// may be a file that an earlier job named in "after" will write.
+func (f *File) Expand() (*Plan, error) {
+	d := &decoder{f: f}
+	plan := &Plan{File: f}
+	byName := map[string]*PlannedJob{}
+	outputs := map[string]*PlannedJob{} // cleaned output path → job
+	outputPos := map[string]Pos{}
+	for _, j := range f.Jobs {
+		pj := &PlannedJob{Job: j}
+		for _, a := range j.After {
+			pj.After = append(pj.After, byName[a])
+		}
+		d.expand(pj)
+		for _, t := range pj.Tasks {
+			key := filepath.Clean(t.Output)
+			if prev, dup := outputs[key]; dup {
+				if prev == pj {
+					d.errorAt(j.pos["output"], "job %q writes %s more than once: put {stem} or {index} in its output", j.Name, t.Output)
+				} else {
+					d.errorAt(outputPosOf(j), "job %q writes %s, which job %q (line %d) writes too", j.Name, t.Output, prev.Name, outputPos[key].Line)
+				}
+				break
+			}
+			outputs[key] = pj
+			outputPos[key] = outputPosOf(j)
+		}
+		byName[j.Name] = pj
+		plan.Jobs = append(plan.Jobs, pj)
+		plan.Tasks += len(pj.Tasks)
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return plan, nil
+}
+
+func outputPosOf(j *Job) Pos {
+	if p, ok := j.pos["output"]; ok {
+		return p
+	}
+	return j.pos["name"]
+}
+
+// expand fills in pj.Tasks.
+func (d *decoder) expand(pj *PlannedJob) {
+	j := pj.Job
+	k := j.Kind
+	// Each slot's values; a slot with one value is shared by every task.
+	values := map[string][]Input{}
+	n := 1
+	fromFiles := false
+	for _, s := range k.Slots {
+		src := j.Inputs[s.Name]
+		var vs []Input
+		if src.Gen != nil {
+			for i := range j.Count {
+				g := *src.Gen
+				g.Seed += uint64(i)
+				vs = append(vs, Input{Gen: &g})
+			}
+		} else {
+			fromFiles = true
+			vs = d.files(pj, s, src)
+			if vs == nil {
+				return
+			}
+		}
+		values[s.Name] = vs
+		if len(vs) > 1 {
+			if n > 1 && len(vs) != n {
+				d.errorAt(src.Pos, "input %q has %d files but another input has %d: inputs pair up one to one, or one is shared", s.Name, len(vs), n)
+				return
+			}
+			n = len(vs)
+		}
+	}
+	if len(k.Slots) == 0 {
+		n = j.Count
+	} else if fromFiles && j.Count > 1 {
+		d.errorAt(j.pos["count"], "count applies to generated inputs; job %q's inputs are files", j.Name)
+		return
+	} else if !fromFiles {
+		n = j.Count
+	}
+
+	tmpl := j.Output
+	if !j.outputSet {
+		switch {
+		case fromFiles:
+			tmpl = "out/{job}/{stem}.{ext}"
+		case n > 1:
+			tmpl = "out/{job}/{index}.{ext}"
+		default:
+			tmpl = "out/{job}.{ext}"
+		}
+	}
+	outPos := outputPosOf(j)
+	ext := strings.TrimPrefix(path.Ext(placeholderRE.ReplaceAllString(tmpl, "")), ".")
+	if strings.Contains(tmpl, "{ext}") {
+		ext = k.Outputs[0]
+	} else if !slices.Contains(k.Outputs, strings.ToLower(ext)) {
+		d.errorAt(outPos, "%s writes .%s files; output %q ends in %q", k.Name, strings.Join(k.Outputs, " or ."), tmpl, path.Ext(tmpl))
+		return
+	}
+	for _, m := range placeholderRE.FindAllStringSubmatch(tmpl, -1) {
+		if !slices.Contains(placeholders, m[1]) {
+			d.errorAt(outPos, "output %q: unknown placeholder {%s} (use {job}, {index}, {stem}, {name} or {ext})", tmpl, m[1])
+			return
+		}
+		if (m[1] == "stem" || m[1] == "name") && !fromFiles {
+			d.errorAt(outPos, "output %q: {%s} needs file inputs; use {index}", tmpl, m[1])
+			return
+		}
+	}
+	width := len(strconv.Itoa(max(n-1, 0)))
+	for i := range n {
+		t := &Task{Job: j.Name, Kind: k.Name, Index: i, Inputs: map[string]Input{}, Params: j.Params, Mode: "run"}
+		stem, name := "", ""
+		for si, s := range k.Slots {
+			vs := values[s.Name]
+			in := vs[0]
+			if len(vs) > 1 {
+				in = vs[i]
+			}
+			t.Inputs[s.Name] = in
+			if si == 0 && in.Path != "" {
+				name = filepath.Base(in.Path)
+				stem = strings.TrimSuffix(name, filepath.Ext(name))
+			}
+		}
+		t.Name = stem
+		if t.Name == "" || n > 1 && len(values[firstSlot(k)]) <= 1 {
+			t.Name = fmt.Sprintf("%0*d", width, i)
+		}
+		out := placeholderRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+			switch m {
+			case "{job}":
+				return j.Name
+			case "{index}":
+				return fmt.Sprintf("%0*d", width, i)
+			case "{stem}":
+				return stem
+			case "{name}":
+				return name
+			}
+			return ext
+		})
+		t.Output = resolve(d.f.Dir, out)
+		for _, in := range t.Inputs {
+			if in.Path != "" && filepath.Clean(in.Path) == filepath.Clean(t.Output) {
+				d.errorAt(outPos, "job %q would overwrite its own input %s", j.Name, in.Path)
+				return
+			}
+		}
+		pj.Tasks = append(pj.Tasks, t)
+	}
+}
+
+func firstSlot(k *Kind) string {
+	if len(k.Slots) == 0 {
+		return ""
+	}
+	return k.Slots[0].Name
+}
+
+func resolve(dir, p string) string {
+	if filepath.IsAbs(p) || dir == "." {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// files resolves a slot's paths and globs. A path or glob may also name
+// files that a job in "after" will write.
+func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
+	var upstream []string
+	var walk func(p *PlannedJob)
+	seen := map[*PlannedJob]bool{}
+	walk = func(p *PlannedJob) {
+		for _, a := range p.After {
+			if !seen[a] {
+				seen[a] = true
+				for _, t := range a.Tasks {
+					upstream = append(upstream, t.Output)
+				}
+				walk(a)
+			}
+		}
+	}
+	walk(pj)
+	var out []Input
+	for _, pat := range src.Patterns {
+		full := resolve(d.f.Dir, pat)
+		if !hasMeta(pat) {
+			st, err := os.Stat(full)
+			switch {
+			case err == nil && st.IsDir():
+				d.errorAt(src.Pos, "input %s is a folder; use a glob such as %s/*.png", pat, strings.TrimSuffix(pat, "/"))
+				return nil
+			case err == nil, slices.Contains(upstream, full):
+				out = append(out, Input{Path: full})
+			default:
+				hint := ""
+				if pj.After == nil {
+					hint = " (if an earlier job writes it, name that job in \"after\")"
+				}
+				d.errorAt(src.Pos, "input %s: no such file%s", pat, hint)
+				return nil
+			}
+			continue
+		}
+		matches, err := filepath.Glob(full)
+		if err != nil {
+			d.errorAt(src.Pos, "input %q is not a valid glob: %v", pat, err)
+			return nil
+		}
+		for _, u := range upstream {
+			if ok, _ := filepath.Match(full, u); ok && !slices.Contains(matches, u) {
+				matches = append(matches, u)
+			}
+		}
+		var files []string
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && st.IsDir() {
+				continue
+			}
+			files = append(files, m)
+		}
+		if len(files) == 0 {
+			d.errorAt(src.Pos, "input %q matches no files", pat)
+			return nil
+		}
+		slices.Sort(files)
+		for _, m := range files {
+			out = append(out, Input{Path: m})
+		}
+	}
+	return out
+}
+
+func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }

@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Version is ppool's version; it goes into every task's content hash, so a
+// new ppool redoes work on --resume rather than trust an older one's.
+var Version = "0.1.0"
+
+// journalEntry records one finished task.
+type journalEntry struct {
+	Job        string `json:"job"`
+	Task       string `json:"task"`
+	Output     string `json:"output"`
+	Hash       string `json:"hash"`        // of ppool's version, the kind and its version, params, backend and input bytes
+	OutputHash string `json:"output_hash"` // of the output file as written
+}
+
+// journal is the append-only record of finished tasks that --resume reads.
+// Each entry is one line, written and synced after the task's output was
+// renamed into place: a run killed at any moment leaves at worst a torn last
+// line, which is ignored, and a finished task missing from it, which is done
+// again.
+type journal struct {
+	f    *os.File
+	done map[string]journalEntry // by output path
+}
+
+// DefaultJournal is where a jobs file's journal lives unless told
+// otherwise: .ppool/NAME.journal.jsonl beside it.
+func DefaultJournal(jobsFile string) string {
+	base := strings.TrimSuffix(filepath.Base(jobsFile), filepath.Ext(jobsFile))
+	return filepath.Join(filepath.Dir(jobsFile), ".ppool", base+".journal.jsonl")
+}
+
+func openJournal(path string, resume bool) (*journal, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &journal{done: map[string]journalEntry{}}
+	if resume {
+		if f, err := os.Open(path); err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				var e journalEntry
+				if json.Unmarshal(sc.Bytes(), &e) == nil && e.Output != "" {
+					j.done[e.Output] = e
+				}
+			}
+			f.Close()
+		} else if !os.IsNotExist(err) {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if !resume {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j.f = f
+	// Start on a fresh line, in case a killed run left a torn one.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		if _, err := f.Write([]byte("\n")); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	return j, nil
+}
+
+// finished reports whether a task with this hash already made output, and
+// the output is still what it made.
+func (j *journal) finished(output, hash string) bool {
+	e, ok := j.done[output]
+	if !ok || e.Hash != hash {
+		return false
+	}
+	h, err := hashFile(output)
+	return err == nil && h == e.OutputHash
+}
+
+func (j *journal) record(e journalEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if _, err := j.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return j.f.Sync()
+}
+
+func (j *journal) close() error { return j.f.Close() }
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// taskHash is the content hash that decides whether a finished task can be
+// skipped: everything that determines its output.
+func taskHash(t *Task, k *Kind, fileHash func(string) (string, error)) (string, error) {
+	h := sha256.New()
+	backend := ""
+	if k.Backend != nil {
+		backend = k.Backend()
+	}
+	fmt.Fprintf(h, "ppool %s\nkind %s v%d\nbackend %s\n", Version, k.Name, k.Version, backend)
+	names := make([]string, 0, len(t.Params))
+	for n := range t.Params {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "param %s=%#v\n", n, t.Params[n])
+	}
+	for _, s := range k.Slots {
+		in := t.Inputs[s.Name]
+		if in.Gen != nil {
+			fmt.Fprintf(h, "input %s generated %s %v seed %d\n", s.Name, in.Gen.Kind, in.Gen.Shape, in.Gen.Seed)
+			continue
+		}
+		fh, err := fileHash(in.Path)
+		if err != nil {
+			return "", fmt.Errorf("input %s: %w", in.Path, err)
+		}
+		fmt.Fprintf(h, "input %s file %s\n", s.Name, fh)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

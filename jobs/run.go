@@ -1,0 +1,532 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ppool/ppool/pool"
+)
+
+// Status is how a task ended.
+type Status string
+
+const (
+	StatusOK        Status = "ok"
+	StatusFailed    Status = "failed"
+	StatusSkipped   Status = "skipped"   // --resume found it done, output unchanged
+	StatusCancelled Status = "cancelled" // never ran: interrupted, --fail-fast, or a job it depends on failed
+)
+
+// Result is one line of the results file.
+type Result struct {
+	Job        string  `json:"job"`
+	Task       string  `json:"task"`
+	Status     Status  `json:"status"`
+	Attempts   int     `json:"attempts"`
+	DurationMS float64 `json:"duration_ms"`
+	QueuedMS   float64 `json:"queued_ms"`
+	WorkerPID  int     `json:"worker_pid"`
+	Output     string  `json:"output"`
+	Error      string  `json:"error"`
+}
+
+// Observer is told what happens during a run, for progress displays. Its
+// methods are called from the run's goroutine, one at a time.
+type Observer interface {
+	Started(plan *Plan, workers int)
+	TaskFinished(r *Result)
+	Stopping(reason string)
+}
+
+// Options says how to run a plan.
+type Options struct {
+	Workers  int       // worker processes; 0: one per core
+	Journal  string    // the journal's path; "" for DefaultJournal
+	Resume   bool      // skip tasks the journal shows done with unchanged inputs and outputs
+	FailFast bool      // stop handing out tasks after the first failure
+	Results  io.Writer // one JSON line per task, or nil
+	Observer Observer  // or nil
+	Logger   *slog.Logger
+	// Drain, when closed, stops handing out tasks: running ones finish,
+	// the rest are cancelled. Cancelling Run's ctx instead kills the
+	// workers at once.
+	Drain <-chan struct{}
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	OK, Failed, Skipped, Cancelled int
+	Wall                           time.Duration
+	Busy                           time.Duration // total task run time, across workers
+	Workers                        int
+	Interrupted                    bool
+	Jobs                           []JobSummary
+}
+
+// JobSummary counts one job's tasks.
+type JobSummary struct {
+	Name                           string
+	OK, Failed, Skipped, Cancelled int
+}
+
+// Utilisation is the share of the workers' time spent running tasks.
+func (s *Summary) Utilisation() float64 {
+	if s.Wall <= 0 || s.Workers == 0 {
+		return 0
+	}
+	return float64(s.Busy) / (float64(s.Wall) * float64(s.Workers))
+}
+
+// runner holds a run's state; only Run's goroutine touches it.
+type runner struct {
+	plan    *Plan
+	opts    Options
+	log     *slog.Logger
+	pools   map[string]*pool.Pool // by worker spec; "" is the built-in worker
+	journal *journal
+	results *json.Encoder
+	partDir string
+
+	running   int
+	perJob    map[string]int // running tasks per job
+	jobLeft   map[string]int // unfinished tasks per job
+	jobFailed map[string]bool
+	queue     []*Task // ready to run, in file order
+	waiting   []*PlannedJob
+	jobOf     map[string]*PlannedJob
+	done      chan completion
+	draining  bool
+	summary   Summary
+	hashes    map[string]string // file hash cache, by path
+	split     map[*Task]*splitState
+}
+
+type completion struct {
+	t    *Task
+	part *Part // set for one part of a split task
+	out  Outcome
+	err  error
+	info pool.TaskInfo
+}
+
+type splitState struct {
+	left    int
+	failed  error
+	busy    time.Duration
+	queued  time.Duration
+	started time.Time
+	hash    string
+}
+
+// Run executes plan: every job's tasks on one pool of workers (plus one per
+// custom worker binary, all within the Workers budget), in file order, each
+// job after the jobs it names in "after". It returns when every task has an
+// outcome. The error is for the run itself (workers that cannot start, an
+// unwritable journal); task failures are in the summary and results.
+func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = defaultWorkers()
+	}
+	jpath := opts.Journal
+	if jpath == "" {
+		jpath = DefaultJournal(plan.File.Path)
+	}
+	jr, err := openJournal(jpath, opts.Resume)
+	if err != nil {
+		return nil, err
+	}
+	defer jr.close()
+	r := &runner{
+		plan: plan, opts: opts, log: opts.Logger, journal: jr,
+		pools:     map[string]*pool.Pool{},
+		perJob:    map[string]int{},
+		jobLeft:   map[string]int{},
+		jobFailed: map[string]bool{},
+		jobOf:     map[string]*PlannedJob{},
+		done:      make(chan completion, opts.Workers),
+		hashes:    map[string]string{},
+		split:     map[*Task]*splitState{},
+		partDir:   filepath.Join(filepath.Dir(jpath), "parts"),
+	}
+	if opts.Results != nil {
+		r.results = json.NewEncoder(opts.Results)
+	}
+	r.summary.Workers = opts.Workers
+	defer r.closePools()
+	start := time.Now()
+	if opts.Observer != nil {
+		opts.Observer.Started(plan, opts.Workers)
+	}
+	for _, pj := range plan.Jobs {
+		r.jobLeft[pj.Name] = len(pj.Tasks)
+		r.jobOf[pj.Name] = pj
+		r.waiting = append(r.waiting, pj)
+	}
+	err = r.loop(ctx)
+	r.summary.Wall = time.Since(start)
+	os.RemoveAll(r.partDir)
+	return &r.summary, err
+}
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+func (r *runner) loop(ctx context.Context) error {
+	var runErr error
+	drain := r.opts.Drain
+	for {
+		r.release()
+		if !r.draining {
+			if err := r.dispatch(ctx); err != nil {
+				runErr = err
+				r.stop("cannot run tasks: " + err.Error())
+			}
+		}
+		if r.running == 0 && (r.draining || len(r.queue) == 0 && len(r.waiting) == 0) {
+			break
+		}
+		select {
+		case c := <-r.done:
+			r.running--
+			r.perJob[c.t.Job]--
+			r.completed(c)
+		case <-drain:
+			drain = nil
+			r.summary.Interrupted = true
+			r.stop("interrupted: finishing the running tasks")
+		case <-ctx.Done():
+			// Kill now: the pools are terminated, and every running task
+			// completes with an error, which the loop still collects.
+			r.summary.Interrupted = true
+			if !r.draining {
+				r.stop("interrupted")
+			}
+			for _, p := range r.pools {
+				go p.Terminate()
+			}
+			ctx = context.Background()
+		}
+	}
+	// Whatever never ran is cancelled.
+	reason := "not run: the run was interrupted"
+	if !r.summary.Interrupted {
+		reason = "not run: an earlier task failed (--fail-fast)"
+	}
+	for _, t := range r.queue {
+		r.finish(t, &Result{Status: StatusCancelled, Error: reason}, "", "")
+	}
+	r.queue = nil
+	for _, pj := range r.waiting {
+		for _, t := range pj.Tasks {
+			r.finish(t, &Result{Status: StatusCancelled, Error: reason}, "", "")
+		}
+	}
+	r.waiting = nil
+	return runErr
+}
+
+func (r *runner) stop(reason string) {
+	if r.draining {
+		return
+	}
+	r.draining = true
+	if r.opts.Observer != nil {
+		r.opts.Observer.Stopping(reason)
+	}
+}
+
+// release moves jobs whose "after" jobs are all finished into the queue; a
+// job after a failed one is cancelled instead.
+func (r *runner) release() {
+	keep := r.waiting[:0]
+	for _, pj := range r.waiting {
+		ready, failedDep := true, ""
+		for _, a := range pj.After {
+			if r.jobLeft[a.Name] > 0 {
+				ready = false
+			}
+			if r.jobFailed[a.Name] {
+				failedDep = a.Name
+			}
+		}
+		switch {
+		case !ready:
+			keep = append(keep, pj)
+		case failedDep != "":
+			r.jobFailed[pj.Name] = true
+			for _, t := range pj.Tasks {
+				r.finish(t, &Result{Status: StatusCancelled, Error: fmt.Sprintf("not run: job %q, which this job runs after, had failures", failedDep)}, "", "")
+			}
+		default:
+			r.queue = append(r.queue, pj.Tasks...)
+		}
+	}
+	r.waiting = keep
+	if len(r.waiting) > 0 && len(r.queue) == 0 && r.running == 0 {
+		// Cannot happen for a checked file (after names earlier jobs only).
+		panic("jobs: jobs waiting with nothing running")
+	}
+}
+
+// dispatch starts queued tasks while the budget allows, in file order,
+// skipping tasks whose job is at its own workers cap.
+func (r *runner) dispatch(ctx context.Context) error {
+	for i := 0; i < len(r.queue) && r.running < r.opts.Workers; {
+		t := r.queue[i]
+		pj := r.jobOf[t.Job]
+		if pj.Workers > 0 && r.perJob[t.Job] >= pj.Workers {
+			i++
+			continue
+		}
+		r.queue = slices.Delete(r.queue, i, i+1)
+		if err := r.start(ctx, t, pj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) fileHash(path string) (string, error) {
+	if h, ok := r.hashes[path]; ok {
+		return h, nil
+	}
+	h, err := hashFile(path)
+	if err == nil {
+		r.hashes[path] = h
+	}
+	return h, err
+}
+
+// start runs one task: skipped if the journal has it, split into parts if
+// its kind says so, else sent whole.
+func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
+	k := pj.Kind
+	hash, err := taskHash(t, k, r.fileHash)
+	if err != nil {
+		r.finish(t, &Result{Status: StatusFailed, Attempts: 0, Error: err.Error()}, "", "")
+		return nil
+	}
+	if r.opts.Resume && r.journal.finished(t.Output, hash) {
+		r.finish(t, &Result{Status: StatusSkipped, Output: t.Output}, "", "")
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(t.Output), 0o755); err != nil {
+		r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
+		return nil
+	}
+	p, err := r.poolFor(ctx, pj)
+	if err != nil {
+		return err
+	}
+	if k.Split != nil {
+		parts, err := k.Split(t)
+		if err != nil {
+			r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
+			return nil
+		}
+		if len(parts) > 1 {
+			dir := filepath.Join(r.partDir, t.Job, fmt.Sprint(t.Index))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			st := &splitState{left: len(parts), started: time.Now(), hash: hash}
+			r.split[t] = st
+			t.Parts = parts
+			for i := range t.Parts {
+				part := &t.Parts[i]
+				part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, filepath.Ext(t.Output)))
+				pt := *t
+				pt.Mode, pt.Part, pt.Parts = "part", part, nil
+				r.send(p, &pt, t, part, pj)
+			}
+			return nil
+		}
+	}
+	r.split[t] = &splitState{hash: hash}
+	r.send(p, t, t, nil, pj)
+	return nil
+}
+
+// send submits a task (or a part, or a merge) to the pool. Its completion
+// comes back to the loop through r.done.
+func (r *runner) send(p *pool.Pool, sent, t *Task, part *Part, pj *PlannedJob) {
+	r.running++
+	r.perJob[t.Job]++
+	opts := []pool.Option{pool.Retries(pj.Retries), pool.Timeout(pj.Timeout)}
+	if pj.Memory > 0 {
+		opts = append(opts, pool.MemoryLimit(pj.Memory))
+	}
+	var res *pool.AsyncResult[Outcome]
+	report := func(out Outcome, err error) {
+		r.done <- completion{t: t, part: part, out: out, err: err, info: res.Info()}
+	}
+	opts = append(opts,
+		pool.Callback(func(o Outcome) { report(o, nil) }),
+		pool.ErrorCallback(func(err error) { report(Outcome{}, err) }))
+	res = pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
+}
+
+// completed handles a task's (or part's, or merge's) outcome.
+func (r *runner) completed(c completion) {
+	t := c.t
+	st := r.split[t]
+	res := &Result{
+		Attempts:   c.info.Attempts,
+		DurationMS: ms(c.info.Duration),
+		QueuedMS:   ms(c.info.Queued),
+		WorkerPID:  c.info.PID,
+	}
+	r.summary.Busy += c.info.Duration
+	if c.part != nil {
+		st.left--
+		st.busy += c.info.Duration
+		if c.err != nil && st.failed == nil {
+			st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.err)
+		}
+		if st.left > 0 {
+			return
+		}
+		if st.failed != nil {
+			res.Status, res.Error = StatusFailed, st.failed.Error()
+			res.DurationMS = ms(st.busy)
+			r.finish(t, res, "", "")
+			return
+		}
+		// Every part is in: merge them.
+		mt := *t
+		mt.Mode = "merge"
+		pj := r.jobOf[t.Job]
+		p, _ := r.poolFor(context.Background(), pj)
+		r.send(p, &mt, t, nil, pj)
+		return
+	}
+	if len(t.Parts) > 0 {
+		res.DurationMS = ms(st.busy + c.info.Duration)
+		res.QueuedMS = ms(st.queued)
+	}
+	if c.err != nil {
+		res.Status, res.Error = StatusFailed, c.err.Error()
+		r.finish(t, res, "", "")
+		return
+	}
+	res.Status, res.Output = StatusOK, t.Output
+	outHash, err := hashFile(t.Output)
+	if err != nil {
+		res.Status, res.Error = StatusFailed, fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
+	}
+	r.finish(t, res, st.hash, outHash)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// finish records a task's final outcome: journal, results, counts.
+func (r *runner) finish(t *Task, res *Result, hash, outHash string) {
+	res.Job, res.Task = t.Job, t.Name
+	delete(r.split, t)
+	if res.Status == StatusOK && hash != "" {
+		if err := r.journal.record(journalEntry{Job: t.Job, Task: t.Name, Output: t.Output, Hash: hash, OutputHash: outHash}); err != nil {
+			r.log.Error("journal", "err", err)
+		}
+	}
+	if r.results != nil {
+		if err := r.results.Encode(res); err != nil {
+			r.log.Error("results", "err", err)
+		}
+	}
+	js := r.jobSummary(t.Job)
+	switch res.Status {
+	case StatusOK:
+		r.summary.OK++
+		js.OK++
+	case StatusFailed:
+		r.summary.Failed++
+		js.Failed++
+		r.jobFailed[t.Job] = true
+		r.log.Error("task failed", "job", t.Job, "task", t.Name, "err", res.Error)
+		if r.opts.FailFast {
+			r.stop("a task failed: stopping (--fail-fast)")
+		}
+	case StatusSkipped:
+		r.summary.Skipped++
+		js.Skipped++
+	case StatusCancelled:
+		r.summary.Cancelled++
+		js.Cancelled++
+	}
+	r.jobLeft[t.Job]--
+	if r.opts.Observer != nil {
+		r.opts.Observer.TaskFinished(res)
+	}
+}
+
+func (r *runner) jobSummary(name string) *JobSummary {
+	for i := range r.summary.Jobs {
+		if r.summary.Jobs[i].Name == name {
+			return &r.summary.Jobs[i]
+		}
+	}
+	r.summary.Jobs = append(r.summary.Jobs, JobSummary{Name: name})
+	return &r.summary.Jobs[len(r.summary.Jobs)-1]
+}
+
+// poolFor returns the pool that runs a job's tasks, starting it on first
+// use: the built-in workers, or the job's own worker binary.
+func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error) {
+	key := ""
+	cfg := pool.Config{Workers: r.opts.Workers, Logger: r.log}
+	if w := pj.Worker; w != nil {
+		cmd := resolve(r.plan.File.Dir, w.Command)
+		if !strings.Contains(w.Command, "/") {
+			cmd = w.Command // a name looked up in PATH
+		}
+		key = strings.Join(append([]string{cmd, w.SHA256}, w.Args...), "\x00")
+		cfg.Command = append([]string{cmd}, w.Args...)
+		for k, v := range w.Env {
+			cfg.Env = append(cfg.Env, k+"="+v)
+		}
+		slices.Sort(cfg.Env)
+		key += "\x00" + strings.Join(cfg.Env, "\x00")
+		cfg.SHA256 = w.SHA256
+	}
+	if p, ok := r.pools[key]; ok {
+		return p, nil
+	}
+	p, err := pool.New(ctx, cfg)
+	if err != nil {
+		if pj.Worker != nil {
+			return nil, fmt.Errorf("job %q: %w", pj.Name, err)
+		}
+		return nil, err
+	}
+	r.pools[key] = p
+	return p, nil
+}
+
+func (r *runner) closePools() {
+	var wg sync.WaitGroup
+	for _, p := range r.pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := p.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				r.log.Error("closing the pool", "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,35 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ppool/ppool/workerproc"
+)
+
+// runTask is the one worker function behind every kind: it looks the kind
+// up and runs the task, a part of it, or the merge of its parts.
+var runTask = workerproc.Register("jobs.task", func(ctx context.Context, t Task) (Outcome, error) {
+	k, ok := kinds[t.Kind]
+	if !ok {
+		return Outcome{}, fmt.Errorf("this worker has no job kind %q", t.Kind)
+	}
+	var o *Outcome
+	var err error
+	switch t.Mode {
+	case "merge":
+		if k.Merge == nil {
+			return Outcome{}, fmt.Errorf("%s: kind cannot merge parts", t.Kind)
+		}
+		o, err = k.Merge(ctx, &t)
+	default:
+		o, err = k.Run(ctx, &t)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	if o == nil {
+		o = &Outcome{Output: t.Output}
+	}
+	return *o, nil
+})
