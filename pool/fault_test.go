@@ -675,7 +675,7 @@ func TestChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(p.Stats().PerWorker[0].PID, syscall.SIGKILL)
-	fullSize(t, p, 1)
+	eventually(t, 5*time.Second, "worker not replaced", func() bool { s := p.Stats(); return s.Restarts == 1 && s.Workers == 1 })
 	if v, err := pool.Apply(ctx, p, square, 4); v != 16 || err != nil {
 		t.Errorf("after the swap: square(4) = %d, %v", v, err)
 	}
