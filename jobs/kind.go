@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -34,6 +36,9 @@ type Kind struct {
 	Split func(t *Task) ([]Part, error)
 	// Merge assembles the parts' outputs into t.Output, in a worker.
 	Merge func(ctx context.Context, t *Task) (*Outcome, error)
+	// PartExt is the file extension of the parts' own outputs (default:
+	// the output's), e.g. "png" so that strips of a JPEG stay lossless.
+	PartExt string
 }
 
 // Slot is one named input of a kind.
@@ -67,10 +72,10 @@ type Param struct {
 func (p Param) rangeText() string {
 	lo, hi := "-∞", "∞"
 	if p.Min != nil {
-		lo = fmt.Sprint(*p.Min)
+		lo = formatNumber(*p.Min)
 	}
 	if p.Max != nil {
-		hi = fmt.Sprint(*p.Max)
+		hi = formatNumber(*p.Max)
 	}
 	return "[" + lo + ", " + hi + "]"
 }
@@ -257,4 +262,11 @@ func (k *Kind) Describe() string {
 	}
 	fmt.Fprintf(&b, "  output: .%s\n", strings.Join(k.Outputs, ", ."))
 	return b.String()
+}
+
+func formatNumber(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }

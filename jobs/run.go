@@ -172,6 +172,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		opts.Observer.Started(plan, opts.Workers)
 	}
 	for _, pj := range plan.Jobs {
+		r.summary.Jobs = append(r.summary.Jobs, JobSummary{Name: pj.Name})
 		r.jobLeft[pj.Name] = len(pj.Tasks)
 		r.jobOf[pj.Name] = pj
 		r.waiting = append(r.waiting, pj)
@@ -195,8 +196,14 @@ func (r *runner) loop(ctx context.Context) error {
 				r.stop("cannot run tasks: " + err.Error())
 			}
 		}
-		if r.running == 0 && (r.draining || len(r.queue) == 0 && len(r.waiting) == 0) {
-			break
+		if r.running == 0 {
+			if r.draining || len(r.queue) == 0 && len(r.waiting) == 0 {
+				break
+			}
+			// Everything dispatched finished on the spot (skipped by
+			// --resume, or failed before it ran): release what that
+			// unblocked rather than wait for completions that won't come.
+			continue
 		}
 		select {
 		case c := <-r.done:
@@ -347,7 +354,11 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 			t.Parts = parts
 			for i := range t.Parts {
 				part := &t.Parts[i]
-				part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, filepath.Ext(t.Output)))
+				ext := filepath.Ext(t.Output)
+				if k.PartExt != "" {
+					ext = "." + k.PartExt
+				}
+				part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, ext))
 				pt := *t
 				pt.Mode, pt.Part, pt.Parts = "part", part, nil
 				r.send(p, &pt, t, part, pj)

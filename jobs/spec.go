@@ -135,6 +135,13 @@ func (d *decoder) errorAt(p Pos, format string, args ...any) {
 }
 
 func posOf(n ast.Node) Pos {
+	// A mapping is where its first key is: where a reader looks for it.
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 {
+		return posOf(m.Values[0].Key)
+	}
+	if m, ok := n.(*ast.MappingValueNode); ok {
+		return posOf(m.Key)
+	}
 	if n == nil || n.GetToken() == nil {
 		return Pos{1, 1}
 	}

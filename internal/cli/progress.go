@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/sys/unix"
+
+	"github.com/ppool/ppool/jobs"
+)
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// barsObserver draws a live bar per job on a terminal: count, rate, ETA.
+type barsObserver struct {
+	w    io.Writer
+	p    *mpb.Progress
+	bars map[string]*mpb.Bar
+}
+
+func (o *barsObserver) Started(plan *jobs.Plan, workers int) {
+	o.p = mpb.New(mpb.WithOutput(o.w), mpb.WithWidth(32), mpb.WithRefreshRate(100*time.Millisecond))
+	o.bars = map[string]*mpb.Bar{}
+	width := 0
+	for _, j := range plan.Jobs {
+		width = max(width, len(j.Name))
+	}
+	for _, j := range plan.Jobs {
+		o.bars[j.Name] = o.p.AddBar(int64(len(j.Tasks)),
+			mpb.PrependDecorators(
+				decor.Name(j.Name, decor.WC{W: width + 1, C: decor.DindentRight}),
+				decor.CountersNoUnit("%d/%d", decor.WCSyncWidth),
+			),
+			mpb.AppendDecorators(
+				decor.AverageSpeed(nil, "%.1f tasks/s", decor.WCSyncSpace),
+				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), " done"),
+			),
+		)
+	}
+}
+
+func (o *barsObserver) TaskFinished(r *jobs.Result) {
+	if b := o.bars[r.Job]; b != nil {
+		b.Increment()
+	}
+}
+
+func (o *barsObserver) Stopping(reason string) {
+	fmt.Fprintf(o.p, "ppool: %s\n", reason)
+}
+
+func (o *barsObserver) finish() {
+	for _, b := range o.bars {
+		if !b.Completed() {
+			b.Abort(false)
+		}
+	}
+	o.p.Wait()
+}
+
+// plainObserver prints a progress line at most once a second, and one when
+// a job is finished: for logs and pipes.
+type plainObserver struct {
+	w     io.Writer
+	total int
+	done  int
+	fail  int
+	left  map[string]int
+	start time.Time
+	last  time.Time
+}
+
+func (o *plainObserver) Started(plan *jobs.Plan, workers int) {
+	o.total, o.start, o.left = plan.Tasks, time.Now(), map[string]int{}
+	for _, j := range plan.Jobs {
+		o.left[j.Name] = len(j.Tasks)
+	}
+	fmt.Fprintf(o.w, "ppool: %d tasks in %d jobs on %d workers\n", plan.Tasks, len(plan.Jobs), workers)
+}
+
+func (o *plainObserver) TaskFinished(r *jobs.Result) {
+	o.done++
+	if r.Status == jobs.StatusFailed {
+		o.fail++
+		fmt.Fprintf(o.w, "ppool: %s/%s failed: %s\n", r.Job, r.Task, firstLine(r.Error))
+	}
+	o.left[r.Job]--
+	now := time.Now()
+	if o.left[r.Job] == 0 {
+		fmt.Fprintf(o.w, "ppool: job %s done\n", r.Job)
+	}
+	if now.Sub(o.last) >= time.Second || o.done == o.total {
+		o.last = now
+		el := now.Sub(o.start)
+		rate := float64(o.done) / el.Seconds()
+		eta := ""
+		if rate > 0 && o.done < o.total {
+			eta = fmt.Sprintf(", ETA %v", time.Duration(float64(o.total-o.done)/rate*float64(time.Second)).Round(time.Second))
+		}
+		fmt.Fprintf(o.w, "ppool: %d/%d tasks (%d failed), %.1f tasks/s%s\n", o.done, o.total, o.fail, rate, eta)
+	}
+}
+
+func (o *plainObserver) Stopping(reason string) { fmt.Fprintf(o.w, "ppool: %s\n", reason) }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// printSummary writes the table shown at the end of a run.
+func printSummary(w io.Writer, s *jobs.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "job\tok\tfailed\tskipped\tcancelled\t")
+	for _, j := range s.Jobs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", j.Name, j.OK, j.Failed, j.Skipped, j.Cancelled)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t\n", s.OK, s.Failed, s.Skipped, s.Cancelled)
+	tw.Flush()
+	fmt.Fprintf(w, "wall time %v on %d workers, CPU utilisation %.0f%%\n", s.Wall.Round(time.Millisecond), s.Workers, 100*s.Utilisation())
+}

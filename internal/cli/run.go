@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppool/ppool/jobs"
+)
+
+type runOptions struct {
+	file      string
+	workers   int
+	results   string
+	journal   string
+	resume    bool
+	progress  string
+	failFast  bool
+	dryRun    bool
+	logFormat string
+}
+
+func newRunCmd(io *IO, runF func(*runOptions) error) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run JOBS.yaml",
+		Short: "Run a file of jobs on every core",
+		Long: `Run the jobs in a jobs file. Every problem in the file is reported, as
+FILE:LINE:COL with the line shown, before any work starts.
+
+Progress goes to stderr; results (one JSON line per task) to --results.
+A journal beside the jobs file records finished tasks, so that --resume
+after an interrupted or killed run redoes exactly the unfinished tasks and
+those whose inputs or parameters changed.
+
+The first Ctrl-C (or SIGTERM, SIGHUP) stops handing out tasks and lets
+running ones finish; a second kills the workers. Exit status: 0 all tasks
+succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
+		Example: `  ppool run examples/jobs.yaml
+  ppool run --workers 4 --results results.jsonl jobs.yaml
+  ppool run --resume jobs.yaml            # after an interrupted run
+  ppool run --dry-run jobs.yaml           # list the tasks, run nothing
+  ppool run --results - --progress none jobs.yaml | jq .status`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("run takes one jobs file, got %d arguments\nSee 'ppool run --help'.", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.file = args[0]
+			if runF != nil {
+				return runF(o)
+			}
+			return runJobs(cmd.Context(), io, o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&o.workers, "workers", "w", 0, "worker processes (default: one per usable core)")
+	f.StringVar(&o.results, "results", "", "write one JSON line per task to `FILE` (- for stdout)")
+	f.StringVar(&o.journal, "journal", "", "journal `FILE` (default .ppool/NAME.journal.jsonl beside the jobs file)")
+	f.BoolVar(&o.resume, "resume", false, "skip tasks the journal shows done, with unchanged inputs, params and output")
+	f.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (bars on a terminal, else plain), plain or none")
+	f.BoolVar(&o.failFast, "fail-fast", false, "stop handing out tasks after the first failure")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the expanded task list and exit")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	return cmd
+}
+
+func runJobs(ctx context.Context, io *IO, o *runOptions) error {
+	switch o.progress {
+	case "auto", "plain", "none":
+	default:
+		return usageError("--progress must be auto, plain or none, not %q", o.progress)
+	}
+	var handler slog.Handler
+	switch o.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn})
+	case "json":
+		handler = slog.NewJSONHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelInfo})
+	default:
+		return usageError("--log-format must be text or json, not %q", o.logFormat)
+	}
+	if o.workers < 0 {
+		return usageError("--workers must be positive")
+	}
+
+	file, err := jobs.ReadFile(o.file)
+	if err != nil {
+		return jobsFileError(err)
+	}
+	plan, err := file.Expand()
+	if err != nil {
+		return jobsFileError(err)
+	}
+	if o.dryRun {
+		printPlan(io.Out, plan)
+		return nil
+	}
+
+	opts := jobs.Options{Workers: o.workers, Journal: o.journal, Resume: o.resume, FailFast: o.failFast, Logger: slog.New(handler)}
+	switch o.results {
+	case "":
+	case "-":
+		opts.Results = io.Out
+	default:
+		rf, err := createResults(o.results)
+		if err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		defer rf.Close()
+		opts.Results = rf
+	}
+	var bars *barsObserver
+	switch {
+	case o.progress == "none":
+	case o.progress == "auto" && isTerminal(io.Err):
+		bars = &barsObserver{w: io.Err}
+		opts.Observer = bars
+	default:
+		opts.Observer = &plainObserver{w: io.Err}
+	}
+
+	// First signal: drain. Second: kill the workers now.
+	drain := make(chan struct{})
+	opts.Drain = drain
+	runCtx, kill := context.WithCancel(ctx)
+	defer kill()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	stopSignals := make(chan struct{})
+	defer close(stopSignals)
+	go func() {
+		select {
+		case <-sigs:
+			close(drain)
+		case <-stopSignals:
+			return
+		}
+		select {
+		case <-sigs:
+			kill()
+		case <-stopSignals:
+		}
+	}()
+
+	summary, err := jobs.Run(runCtx, plan, opts)
+	if bars != nil {
+		bars.finish()
+	}
+	if err != nil {
+		return &exitError{code: ExitTaskFailed, err: err}
+	}
+	if o.progress != "none" {
+		printSummary(io.Err, summary)
+	}
+	switch {
+	case summary.Interrupted:
+		return &exitError{code: ExitInterrupted, err: errors.New("interrupted; run again with --resume to finish")}
+	case summary.Failed > 0 || summary.Cancelled > 0:
+		return &exitError{code: ExitTaskFailed, err: fmt.Errorf("%d of %d tasks failed, %d not run", summary.Failed, plan.Tasks, summary.Cancelled)}
+	}
+	return nil
+}
+
+// createResults opens the results file for writing, making its folder.
+func createResults(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("results file: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("results file: %w", err)
+	}
+	return f, nil
+}
+
+func jobsFileError(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	return &exitError{code: ExitUsage, err: err}
+}
+
+func printPlan(w io.Writer, plan *jobs.Plan) {
+	for _, j := range plan.Jobs {
+		after := ""
+		if len(j.Job.After) > 0 {
+			after = fmt.Sprintf(" (after %v)", j.Job.After)
+		}
+		fmt.Fprintf(w, "job %s: %s, %d tasks%s\n", j.Name, j.Kind.Name, len(j.Tasks), after)
+		for _, t := range j.Tasks {
+			var ins []string
+			for _, s := range j.Kind.Slots {
+				in := t.Inputs[s.Name]
+				if in.Gen != nil {
+					ins = append(ins, fmt.Sprintf("%s=%s%v(seed %d)", s.Name, in.Gen.Kind, in.Gen.Shape, in.Gen.Seed))
+				} else {
+					ins = append(ins, s.Name+"="+in.Path)
+				}
+			}
+			fmt.Fprintf(w, "  %s/%s %v -> %s\n", t.Job, t.Name, ins, t.Output)
+		}
+	}
+	fmt.Fprintf(w, "%d tasks\n", plan.Tasks)
+}

@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/jobs"
+)
+
+func newVersionCmd(io *IO) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print ppool's version, protocol versions and Go runtime",
+		Example: "  ppool version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rev := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						rev = " (" + s.Value[:min(12, len(s.Value))] + ")"
+					}
+				}
+			}
+			fmt.Fprintf(io.Out, "ppool %s%s\nworker protocol %s\n%s %s/%s\n",
+				jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,49 @@
+// Package image holds the pure image kernels behind ppool's image jobs:
+// decoding, encoding, resizing, blurring, sharpening, greyscale, edge
+// detection and Mandelbrot rendering. It knows nothing of processes, pools
+// or job files; a worker wraps each function into a job kind that reads a
+// file, processes it and writes a file.
+//
+// # Files
+//
+// Load decodes PNG and JPEG, recognised by their content, into the one
+// working format, *image.NRGBA (8-bit straight-alpha RGBA; see Decode for
+// why). Every variant cameras and editors write is handled: grey, grey with
+// alpha, palette with transparency, 8- and 16-bit PNG, interlaced PNG,
+// baseline and progressive JPEG, CMYK and YCCK JPEG (Adobe-inverted, as
+// Photoshop writes), and EXIF orientation 1–8, which is applied so the
+// result is upright. Bad input never panics; it fails with an error naming
+// the file and the cause:
+//
+//	photo.jpg: truncated JPEG data
+//	notes.png: not a PNG or JPEG file
+//	huge.png: PNG image is 40000×40000 pixels, over the limit of 30000×30000 and 268435456 pixels
+//
+// and errors.Is matches ErrTruncated, ErrNotImage, ErrTooLarge, ErrEmpty or
+// ErrCorrupt. Save writes PNG or JPEG by the file's extension, atomically.
+//
+// # Operations
+//
+// Resize and Thumbnail scale with Lanczos3, CatmullRom, Bilinear or Nearest,
+// matching Pillow. The neighbourhood filters GaussianBlur, Sharpen,
+// Grayscale and Edges are values with parameters that implement Filter:
+//
+//	out, err := image.GaussianBlur{Sigma: 2}.Apply(img)
+//
+// Mandelbrot renders any tile of a fractal image.
+//
+// # Strips
+//
+// A very large image can be filtered by several processes at once: cut it
+// into horizontal strips with PlanStrips, give each worker its strip's input
+// rows (the strip plus the filter's Halo rows above and below, from
+// Strip.Input), let it run Filter.ApplyStrip, and Paste the results back.
+// The stitched image is byte-identical to filtering the whole image in one
+// go, whatever the strip size, because each output pixel is computed by the
+// same integer arithmetic from the same input pixels, and the strip knows
+// where the image's top and bottom edges are. Mandelbrot tiles work the
+// same way, with no halo.
+//
+// All arithmetic that decides pixel values is integer or carefully rounded
+// float64, so a result does not depend on how the work was divided.
+package image

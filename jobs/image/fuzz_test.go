@@ -1,0 +1,70 @@
+package image
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"image"
+	"os"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary bytes through the whole decoding path (sniffing,
+// EXIF and Adobe scanning, size check, decoding, conversion, orientation).
+// It must never panic, and must either fail with one of the package's
+// conditions or return a sane image. The pixel budget is smaller than
+// MaxPixels so the fuzzer cannot spend its memory on one huge image.
+//
+//	go test -run '^$' -fuzz FuzzLoad ./jobs/image/
+func FuzzLoad(f *testing.F) {
+	for _, name := range []string{"small.png", "palette_trns.png", "gray_alpha.png", "orient6.png",
+		"exif6.jpg", "cmyk.jpg", "ycck.jpg", "interlaced.png", "small16.png"} {
+		data, err := os.ReadFile(testdata(name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		f.Add(data[:len(data)/3])
+	}
+	f.Add([]byte{})
+	f.Add([]byte("not an image"))
+	f.Add([]byte(jpegMagic))
+	f.Add(pngWithSize(1<<20, 1<<20))
+	f.Add(withExif([]byte("\xff\xd8\xff\xd9"), tiffOrientation(binary.LittleEndian, 8)))
+
+	const maxPixels = 1 << 22
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := decode(data, maxPixels)
+		if err != nil {
+			if img != nil {
+				t.Fatal("image and error both returned")
+			}
+			for _, cond := range []error{ErrEmpty, ErrNotImage, ErrTruncated, ErrTooLarge, ErrCorrupt} {
+				if errors.Is(err, cond) {
+					return
+				}
+			}
+			t.Fatalf("error %q matches no condition", err)
+		}
+		w, h := img.Rect.Dx(), img.Rect.Dy()
+		if w < 1 || h < 1 || w*h > maxPixels || len(img.Pix) != 4*w*h || img.Rect.Min != (image.Point{}) {
+			t.Fatalf("bad image: %v, stride %d, %d bytes", img.Rect, img.Stride, len(img.Pix))
+		}
+	})
+}
+
+// FuzzExifOrientation: any bytes give an orientation from 1 to 8.
+func FuzzExifOrientation(f *testing.F) {
+	f.Add(tiffOrientation(binary.LittleEndian, 6))
+	f.Add(tiffOrientation(binary.BigEndian, 3))
+	f.Add([]byte("II*\x00\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, tiff []byte) {
+		if o := exifOrientation(tiff); o < 1 || o > 8 {
+			t.Fatalf("orientation %d", o)
+		}
+		// The same bytes as a JPEG's APP1 and a PNG chunk must not
+		// trip up the scanners either.
+		scanJPEG(withExif([]byte("\xff\xd8\xff\xd9"), tiff))
+		pngExif(append([]byte(pngMagic), bytes.Clone(tiff)...))
+	})
+}

@@ -1,0 +1,277 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+
+	"github.com/ppool/ppool/jobs"
+)
+
+// The image job kinds. Each task reads one image file (or none, for the
+// Mandelbrot) and writes one, atomically. Filters on large images and large
+// Mandelbrot renders are split into strips that run in parallel and are
+// stitched byte-identically.
+
+const (
+	// kindVersion is bumped when any kind's output changes for the same
+	// input and params, so that --resume redoes work.
+	kindVersion = 1
+	// splitPixels is the image size above which filters and renders are
+	// split into strips; stripRows is the strips' height. Both are fixed,
+	// so the plan never depends on the number of workers.
+	splitPixels = 8 << 20
+	stripRows   = 512
+)
+
+var imageSlot = []jobs.Slot{{Name: "image", Doc: "PNG or JPEG files: a path, a glob, or a list of them"}}
+
+var outputs = []string{"png", "jpg", "jpeg"}
+
+var qualityParam = jobs.Param{Name: "quality", Type: jobs.TypeInt, Default: 90, Doc: "JPEG quality when writing .jpg", Min: jobs.Bound(1), Max: jobs.Bound(100)}
+
+var filters = map[string]Resample{"lanczos3": Lanczos3, "catmullrom": CatmullRom, "bilinear": Bilinear, "nearest": Nearest}
+
+func init() {
+	jobs.Register(&jobs.Kind{
+		Name: "image.resize", Summary: "scale images to a size (0 for one side keeps the aspect ratio)", Version: kindVersion,
+		Slots: imageSlot, Outputs: outputs,
+		Params: []jobs.Param{
+			{Name: "width", Type: jobs.TypeInt, Default: 0, Doc: "output width in pixels; 0 follows the height's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
+			{Name: "height", Type: jobs.TypeInt, Default: 0, Doc: "output height in pixels; 0 follows the width's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
+			{Name: "filter", Type: jobs.TypeString, Default: "lanczos3", Doc: "resampling kernel", Choices: []string{"lanczos3", "catmullrom", "bilinear", "nearest"}},
+			qualityParam,
+		},
+		Run: runResize,
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "image.thumbnail", Summary: "shrink images to fit a box, keeping the aspect ratio (Lanczos3)", Version: kindVersion,
+		Slots: imageSlot, Outputs: outputs,
+		Params: []jobs.Param{
+			{Name: "max_width", Type: jobs.TypeInt, Default: 256, Doc: "largest width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
+			{Name: "max_height", Type: jobs.TypeInt, Default: 256, Doc: "largest height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
+			qualityParam,
+		},
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			img, err := Load(t.Inputs["image"].Path)
+			if err != nil {
+				return nil, err
+			}
+			out, err := Thumbnail(img, t.Int("max_width"), t.Int("max_height"))
+			if err != nil {
+				return nil, err
+			}
+			return saveTask(t, out)
+		},
+	})
+	filterKind("image.blur", "Gaussian blur (a true Gaussian, not a box approximation)", []jobs.Param{
+		{Name: "sigma", Type: jobs.TypeFloat, Default: 2.0, Doc: "standard deviation in pixels", Min: jobs.Bound(0.1), Max: jobs.Bound(MaxSigma)},
+	}, func(t *jobs.Task) Filter { return GaussianBlur{Sigma: t.Float("sigma")} })
+	filterKind("image.sharpen", "unsharp mask", []jobs.Param{
+		{Name: "sigma", Type: jobs.TypeFloat, Default: 1.0, Doc: "radius of the blur, in pixels", Min: jobs.Bound(0.1), Max: jobs.Bound(MaxSigma)},
+		{Name: "amount", Type: jobs.TypeFloat, Default: 1.0, Doc: "strength: 1 adds the whole difference", Min: jobs.Bound(0), Max: jobs.Bound(10)},
+		{Name: "threshold", Type: jobs.TypeInt, Default: 0, Doc: "smallest difference that is sharpened", Min: jobs.Bound(0), Max: jobs.Bound(255)},
+	}, func(t *jobs.Task) Filter {
+		return Sharpen{Sigma: t.Float("sigma"), Amount: t.Float("amount"), Threshold: t.Int("threshold")}
+	})
+	filterKind("image.grayscale", "convert to grey (Rec. 601 luma, as Pillow's convert(\"L\"))", nil,
+		func(t *jobs.Task) Filter { return Grayscale{} })
+	filterKind("image.edges", "Sobel edge magnitude", nil,
+		func(t *jobs.Task) Filter { return Edges{} })
+	jobs.Register(&jobs.Kind{
+		Name: "image.mandelbrot", Summary: "render the Mandelbrot set (large renders run as tiles on every worker)", Version: kindVersion,
+		Outputs: outputs,
+		Params: []jobs.Param{
+			{Name: "width", Type: jobs.TypeInt, Default: 1920, Doc: "image width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
+			{Name: "height", Type: jobs.TypeInt, Default: 1080, Doc: "image height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
+			{Name: "center_re", Type: jobs.TypeFloat, Default: -0.5, Doc: "real part of the centre"},
+			{Name: "center_im", Type: jobs.TypeFloat, Default: 0.0, Doc: "imaginary part of the centre"},
+			{Name: "span", Type: jobs.TypeFloat, Default: 3.0, Doc: "width of the view in the complex plane", Min: jobs.Bound(1e-300)},
+			{Name: "max_iter", Type: jobs.TypeInt, Default: 500, Doc: "iterations before a point counts as inside", Min: jobs.Bound(1), Max: jobs.Bound(MaxIterations)},
+			qualityParam,
+		},
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			m := mandelbrotOf(t)
+			r := image.Rect(0, 0, m.Width, m.Height)
+			if t.Part != nil {
+				r = image.Rect(0, t.Part.Row0, m.Width, t.Part.Row1)
+			}
+			img, err := m.Render(r)
+			if err != nil {
+				return nil, err
+			}
+			if t.Part != nil {
+				return savePart(t, img)
+			}
+			return saveTask(t, img)
+		},
+		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+			m := mandelbrotOf(t)
+			return strips(m.Width, m.Height), nil
+		},
+		Merge:   merge,
+		PartExt: "png",
+	})
+}
+
+func mandelbrotOf(t *jobs.Task) Mandelbrot {
+	return Mandelbrot{
+		Width: t.Int("width"), Height: t.Int("height"),
+		Center: complex(t.Float("center_re"), t.Float("center_im")),
+		Span:   t.Float("span"), MaxIter: t.Int("max_iter"),
+	}
+}
+
+// filterKind registers a neighbourhood filter, split into strips with halos
+// when the image is large.
+func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.Task) Filter) {
+	jobs.Register(&jobs.Kind{
+		Name: name, Summary: summary, Version: kindVersion,
+		Slots: imageSlot, Outputs: outputs,
+		Params: append(params, qualityParam),
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			img, err := Load(t.Inputs["image"].Path)
+			if err != nil {
+				return nil, err
+			}
+			f := filterOf(t)
+			if t.Part == nil {
+				out, err := f.Apply(img)
+				if err != nil {
+					return nil, err
+				}
+				return saveTask(t, out)
+			}
+			s := Strip{Y0: t.Part.Row0, Y1: t.Part.Row1, Height: img.Bounds().Dy()}
+			y0, y1 := s.Input(f.Halo())
+			b := img.Bounds()
+			out, err := f.ApplyStrip(Crop(img, image.Rect(b.Min.X, b.Min.Y+y0, b.Max.X, b.Min.Y+y1)), s)
+			if err != nil {
+				return nil, err
+			}
+			return savePart(t, out)
+		},
+		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+			w, h, err := Size(t.Inputs["image"].Path)
+			if err != nil {
+				return nil, err
+			}
+			return strips(w, h), nil
+		},
+		Merge:   merge,
+		PartExt: "png",
+	})
+}
+
+// strips plans the parts of a w×h output: none below splitPixels.
+func strips(w, h int) []jobs.Part {
+	if w*h < splitPixels || h <= stripRows {
+		return nil
+	}
+	var parts []jobs.Part
+	for i, s := range PlanStrips(h, stripRows) {
+		parts = append(parts, jobs.Part{Index: i, Row0: s.Y0, Row1: s.Y1, Col0: 0, Col1: w})
+	}
+	return parts
+}
+
+// merge stitches the strips into the output.
+func merge(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+	var full *image.NRGBA
+	for _, p := range t.Parts {
+		strip, err := Load(p.Path)
+		if err != nil {
+			return nil, fmt.Errorf("part %d: %w", p.Index, err)
+		}
+		if full == nil {
+			last := t.Parts[len(t.Parts)-1]
+			full = image.NewNRGBA(image.Rect(0, 0, strip.Bounds().Dx(), last.Row1))
+		}
+		Paste(full, strip, image.Pt(0, p.Row0))
+	}
+	if full == nil {
+		return nil, fmt.Errorf("%s: nothing to merge", t.Label())
+	}
+	return saveTask(t, full)
+}
+
+func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
+	if err := Save(t.Output, img, SaveOptions{Quality: t.Int("quality")}); err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	return &jobs.Outcome{Output: t.Output, Info: map[string]any{"width": b.Dx(), "height": b.Dy()}}, nil
+}
+
+// savePart writes a strip losslessly, whatever the final format: the merge
+// encodes the stitched image once, as encoding the whole would.
+func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
+	path := t.Part.Path
+	if err := Save(path, img, SaveOptions{PNGCompression: png.BestSpeed}); err != nil {
+		return nil, err
+	}
+	return &jobs.Outcome{Output: path}, nil
+}
+
+func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+	img, err := Load(t.Inputs["image"].Path)
+	if err != nil {
+		return nil, err
+	}
+	w, h := t.Int("width"), t.Int("height")
+	b := img.Bounds()
+	switch {
+	case w == 0 && h == 0:
+		return nil, fmt.Errorf("image.resize needs a width or a height (or both)")
+	case w == 0:
+		w = max(1, (b.Dx()*h+b.Dy()/2)/b.Dy())
+	case h == 0:
+		h = max(1, (b.Dy()*w+b.Dx()/2)/b.Dx())
+	}
+	out, err := Resize(img, w, h, filters[t.String("filter")])
+	if err != nil {
+		return nil, err
+	}
+	return saveTask(t, out)
+}
+
+// Size returns an image file's width and height as Load would return it
+// (EXIF orientation applied), reading only its header.
+func Size(path string) (w, h int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	head := make([]byte, 256<<10)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return 0, 0, &FileError{Path: path, Err: err}
+	}
+	head = head[:n]
+	format, err := sniff(head)
+	if err != nil {
+		return 0, 0, &FileError{Path: path, Err: err}
+	}
+	var cfg image.Config
+	var exif []byte
+	if format == "JPEG" {
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(head))
+		exif = scanJPEG(head).exif
+	} else {
+		cfg, err = png.DecodeConfig(bytes.NewReader(head))
+		exif = pngExif(head)
+	}
+	if err != nil {
+		return 0, 0, &FileError{Path: path, Err: decoderError(format, err, true)}
+	}
+	if o := exifOrientation(exif); o >= 5 && o <= 8 {
+		cfg.Width, cfg.Height = cfg.Height, cfg.Width
+	}
+	return cfg.Width, cfg.Height, nil
+}

@@ -1,0 +1,234 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+)
+
+// Limits on the images Load and Decode accept. They are checked against the
+// header before any pixel memory is allocated, so a small hostile file
+// cannot claim a huge image and exhaust memory.
+const (
+	MaxDimension = 30000   // pixels, width or height
+	MaxPixels    = 1 << 28 // width × height: 1 GiB as NRGBA
+)
+
+// Conditions Load and Decode report, matched with errors.Is. The error
+// itself says more: which file, which format, and what was found.
+var (
+	ErrEmpty     = errors.New("empty file")
+	ErrNotImage  = errors.New("not a PNG or JPEG file")
+	ErrTruncated = errors.New("truncated image data")
+	ErrTooLarge  = errors.New("image too large")
+	ErrCorrupt   = errors.New("invalid image data")
+)
+
+// A FileError records a file that could not be loaded or saved.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// decodeError phrases a condition for one format ("truncated JPEG data")
+// and still matches the condition's sentinel and the decoder's own error.
+type decodeError struct {
+	kind  error
+	msg   string
+	cause error
+}
+
+func (e *decodeError) Error() string { return e.msg }
+func (e *decodeError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// Load reads a PNG or JPEG file into the package's working format,
+// *image.NRGBA, upright: an EXIF orientation (JPEG APP1 or PNG eXIf) is
+// applied. The format is recognised by content, not by the file's name,
+// and every variant cameras and editors write is handled (see the package
+// documentation). Errors are *FileError values naming the file, wrapping
+// ErrEmpty, ErrNotImage, ErrTruncated, ErrTooLarge or ErrCorrupt, or the
+// error opening the file.
+func Load(path string) (*image.NRGBA, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *os.PathError already names the file
+	}
+	defer f.Close()
+	img, err := Decode(f)
+	if err != nil {
+		return nil, &FileError{Path: path, Err: err}
+	}
+	return img, nil
+}
+
+// Decode is Load for a reader. Its errors do not name a file.
+//
+// Why *image.NRGBA as the one working format: it is 8 bits per channel,
+// interleaved, with straight (non-premultiplied) alpha, which is how PNG
+// stores pixels and what Pillow calls "RGBA", so results compare directly
+// with Pillow and libvips and encode without conversion. Four bytes per
+// pixel suit the kernels: the blur packs a pixel into two 64-bit words and
+// works on two channels per multiply. Operations that mix neighbouring
+// pixels work internally on 16-bit premultiplied values, so precision is
+// kept and transparent pixels do not bleed. 16-bit inputs are reduced to
+// their high byte, as image/color does.
+func Decode(r io.Reader) (*image.NRGBA, error) {
+	br := bufio.NewReader(r)
+	// Look at the magic bytes before reading the rest, so that a large
+	// file of the wrong kind is rejected without being read.
+	head, err := br.Peek(len(pngMagic))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if _, err := sniff(head); err != nil && len(head) == len(pngMagic) {
+		return nil, err
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		return nil, err
+	}
+	return decode(data, MaxPixels)
+}
+
+const (
+	pngMagic  = "\x89PNG\r\n\x1a\n"
+	jpegMagic = "\xff\xd8\xff"
+)
+
+// sniff names the format of data from its first bytes.
+func sniff(data []byte) (string, error) {
+	switch {
+	case len(data) == 0:
+		return "", ErrEmpty
+	case bytes.HasPrefix(data, []byte(pngMagic)):
+		return "PNG", nil
+	case bytes.HasPrefix(data, []byte(jpegMagic)):
+		return "JPEG", nil
+	case bytes.HasPrefix([]byte(pngMagic), data):
+		return "PNG", truncated("PNG", nil)
+	case bytes.HasPrefix([]byte(jpegMagic), data):
+		return "JPEG", truncated("JPEG", nil)
+	}
+	return "", ErrNotImage
+}
+
+func truncated(format string, cause error) error {
+	return &decodeError{kind: ErrTruncated, msg: "truncated " + format + " data", cause: cause}
+}
+
+// decode is the whole decoding path, shared by Load, Decode and FuzzLoad.
+// maxPixels is a parameter so the fuzzer can use a smaller budget.
+func decode(data []byte, maxPixels int) (*image.NRGBA, error) {
+	format, err := sniff(data)
+	if err != nil {
+		return nil, err
+	}
+	decodeConfig, decodeImage := png.DecodeConfig, png.Decode
+	var exif []byte
+	if format == "JPEG" {
+		decodeConfig, decodeImage = jpeg.DecodeConfig, jpeg.Decode
+		info := scanJPEG(data)
+		exif = info.exif
+		if info.components == 4 && !info.adobe {
+			data = withAdobeMarker(data)
+		}
+	} else {
+		exif = pngExif(data)
+	}
+
+	cfg, err := guard(format, func() (image.Config, error) { return decodeConfig(bytes.NewReader(data)) })
+	if err != nil {
+		return nil, decoderError(format, err, false)
+	}
+	if err := checkSize(format, cfg.Width, cfg.Height, maxPixels); err != nil {
+		return nil, err
+	}
+	m, err := guard(format, func() (image.Image, error) { return decodeImage(bytes.NewReader(data)) })
+	if err != nil {
+		return nil, decoderError(format, err, !complete(format, data))
+	}
+	return orient(toNRGBA(m), exifOrientation(exif)), nil
+}
+
+// guard runs one call into a standard decoder. They are fuzzed upstream,
+// but a worker that panics takes its whole process down, and a bad file
+// must fail alone. Only the decoders are guarded: a panic in this package's
+// own code is a bug that FuzzLoad should see.
+func guard[T any](format string, decode func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s decoder panic: %v", format, p)
+		}
+	}()
+	return decode()
+}
+
+func checkSize(format string, w, h, maxPixels int) error {
+	if w < 1 || h < 1 || w > MaxDimension || h > MaxDimension || w*h > maxPixels {
+		return &decodeError{kind: ErrTooLarge, msg: fmt.Sprintf(
+			"%s image is %d×%d pixels, over the limit of %d×%d and %d pixels",
+			format, w, h, MaxDimension, MaxDimension, maxPixels)}
+	}
+	return nil
+}
+
+// decoderError classifies a decoder's error. The decoders report pixel
+// data cut short in several ways (unexpected EOF, "not enough pixel data",
+// "short Huffman data"), so the caller also says whether the file's own
+// structure is incomplete.
+func decoderError(format string, err error, incomplete bool) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || incomplete {
+		return truncated(format, err)
+	}
+	return &decodeError{kind: ErrCorrupt, msg: fmt.Sprintf("invalid %s data: %v", format, err), cause: err}
+}
+
+// complete reports whether data runs to its format's end marker: a PNG's
+// chunks lead to IEND within the data; a JPEG has an EOI marker after its
+// first scan (entropy-coded data escapes 0xff, so no false EOI hides
+// there, and an EXIF thumbnail's EOI comes before the first scan).
+func complete(format string, data []byte) bool {
+	if format == "JPEG" {
+		sos := bytes.Index(data, []byte{0xff, 0xda})
+		return sos >= 0 && bytes.Contains(data[sos:], []byte{0xff, 0xd9})
+	}
+	for i := len(pngMagic); i+8 <= len(data); {
+		n := uint64(binary.BigEndian.Uint32(data[i:]))
+		end := uint64(i) + 12 + n
+		if end > uint64(len(data)) {
+			return false
+		}
+		if string(data[i+4:i+8]) == "IEND" {
+			return true
+		}
+		i = int(end)
+	}
+	return false
+}
+
+// withAdobeMarker returns a copy of a 4-component JPEG with an Adobe APP14
+// segment (transform 0: plain CMYK) after the SOI marker. image/jpeg refuses
+// 4-component files without one; libjpeg and Pillow read them as
+// Adobe-style inverted CMYK, which is what the marker makes image/jpeg do.
+func withAdobeMarker(data []byte) []byte {
+	app14 := []byte{0xff, 0xee, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, 0}
+	out := make([]byte, 0, len(data)+len(app14))
+	out = append(out, data[:2]...)
+	out = append(out, app14...)
+	return append(out, data[2:]...)
+}

@@ -1,0 +1,201 @@
+package image
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// A Format is an image file format Save and Encode write. The zero value
+// is no format.
+type Format int
+
+// The formats.
+const (
+	PNG Format = iota + 1
+	JPEG
+)
+
+func (f Format) String() string {
+	switch f {
+	case PNG:
+		return "PNG"
+	case JPEG:
+		return "JPEG"
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// ErrUnknownExtension means Save was given a path not ending in .png,
+// .jpg or .jpeg (in any case).
+var ErrUnknownExtension = errors.New("unknown image file extension (want .png, .jpg or .jpeg)")
+
+// FormatOf returns the format Save writes for path, chosen by its extension.
+func FormatOf(path string) (Format, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		return PNG, nil
+	case ".jpg", ".jpeg":
+		return JPEG, nil
+	}
+	return 0, ErrUnknownExtension
+}
+
+// SaveOptions tune the encoders. The zero value is a good default.
+type SaveOptions struct {
+	// Quality is the JPEG quality, 1 to 100; 0 means 90.
+	Quality int
+	// PNGCompression is passed to image/png; the zero value is its
+	// default. png.BestSpeed is several times faster for large images.
+	PNGCompression png.CompressionLevel
+}
+
+const defaultQuality = 90
+
+// Save writes img to path as PNG or JPEG, chosen by path's extension.
+// The write is atomic: the image goes to a temporary file in the same
+// directory, which is synced and then renamed over path, so path never
+// holds a partial image; on any error the temporary file is removed.
+//
+// JPEG has no alpha channel: a JPEG keeps the colour of each pixel and
+// drops its alpha. An image whose pixels are all opaque grey (such as the
+// output of Grayscale or Edges) is written as a one-channel greyscale file.
+// Errors are *FileError values naming path.
+func Save(path string, img image.Image, opts SaveOptions) error {
+	if err := save(path, img, opts); err != nil {
+		return &FileError{Path: path, Err: err}
+	}
+	return nil
+}
+
+func save(path string, img image.Image, opts SaveOptions) (err error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return err
+	}
+	if err := opts.valid(); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	if err := Encode(bw, img, format, opts); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file 0600; an image is for anyone to read, as
+	// os.Create under the usual umask would leave it.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// syncDir makes a rename durable. It is best effort: the image is already
+// complete and in place, and some file systems cannot sync a directory.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+func (o SaveOptions) valid() error {
+	if o.Quality < 0 || o.Quality > 100 {
+		return fmt.Errorf("JPEG quality %d out of range 1 to 100", o.Quality)
+	}
+	return nil
+}
+
+// Encode writes img to w in the given format; see Save.
+func Encode(w io.Writer, img image.Image, format Format, opts SaveOptions) error {
+	if err := opts.valid(); err != nil {
+		return err
+	}
+	if img == nil {
+		return errNilImage
+	}
+	if n, ok := img.(*image.NRGBA); ok {
+		if g := asGray(n); g != nil {
+			img = g
+		} else if format == JPEG {
+			img = dropAlpha(n)
+		}
+	}
+	switch format {
+	case PNG:
+		enc := png.Encoder{CompressionLevel: opts.PNGCompression}
+		return enc.Encode(w, img)
+	case JPEG:
+		q := opts.Quality
+		if q == 0 {
+			q = defaultQuality
+		}
+		return jpeg.Encode(w, img, &jpeg.Options{Quality: q})
+	}
+	return fmt.Errorf("unknown format %v", format)
+}
+
+// asGray returns img as an *image.Gray when every pixel is opaque grey,
+// else nil.
+func asGray(img *image.NRGBA) *image.Gray {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	for y := range h {
+		p := pixRow(img, y)
+		for i := 0; i+3 < len(p); i += 4 {
+			if p[i] != p[i+1] || p[i] != p[i+2] || p[i+3] != 0xff {
+				return nil
+			}
+		}
+	}
+	g := image.NewGray(image.Rect(0, 0, w, h))
+	for y := range h {
+		p, d := pixRow(img, y), g.Pix[y*g.Stride:]
+		for x := range w {
+			d[x] = p[4*x]
+		}
+	}
+	return g
+}
+
+// dropAlpha returns img's colours as an opaque *image.RGBA, which
+// image/jpeg encodes without per-pixel interface calls.
+func dropAlpha(img *image.NRGBA) *image.RGBA {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		d := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
+		copy(d, pixRow(img, y))
+		for i := 3; i < len(d); i += 4 {
+			d[i] = 0xff
+		}
+	}
+	return dst
+}

@@ -1,0 +1,91 @@
+package matrix
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Read reads a matrix from a .npy or .csv file, chosen by the file name's
+// extension (in any case). See [ReadNPY] and [ReadCSV].
+func Read(path string) (*mat.Dense, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return ReadNPY(path)
+	case ".csv":
+		return ReadCSV(path)
+	}
+	return nil, unknownFormat(path)
+}
+
+// Write writes m to a .npy or .csv file, chosen by the file name's
+// extension (in any case), replacing it atomically. See [WriteNPY] and
+// [WriteCSV].
+func Write(path string, m mat.Matrix) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return WriteNPY(path, m)
+	case ".csv":
+		return WriteCSV(path, m)
+	}
+	return unknownFormat(path)
+}
+
+func unknownFormat(path string) error {
+	return &FormatError{File: path, Msg: fmt.Sprintf("unknown matrix format %q; want .npy or .csv", filepath.Ext(path))}
+}
+
+// writeFileAtomic writes a file through write so that it appears whole or
+// not at all: it writes a temporary file in the same directory (a rename
+// across file systems is not atomic), syncs it to disk, renames it over
+// path and syncs the directory. On any error the temporary file is removed
+// and path is left as it was. The new file has mode 0644.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the first error matters
+			os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<16)
+	if err := write(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is synced. Some file
+	// systems cannot sync a directory; the file's data is on disk already.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ppool/ppool/jobs"
+)
+
+// The matrix job kinds. Inputs are .npy or .csv files or generated
+// matrices; outputs are written atomically as .npy or .csv (matrix.stats:
+// .json). A product too big for one worker is split into tiles computed in
+// parallel and assembled.
+
+const (
+	kindVersion = 1
+	// splitFlops is the product size (2·m·k·n) above which matrix.multiply is
+	// split into tiles of tileSize: both fixed, so the plan does not depend
+	// on the number of workers. tileSize is a multiple of 64, so tiles
+	// reproduce the direct product bit for bit on OpenBLAS too.
+	splitFlops = 2 * 1536 * 1536 * 1536
+	tileSize   = 512
+)
+
+var matrixOutputs = []string{"npy", "csv"}
+
+func matrixSlot(name, doc string) jobs.Slot {
+	return jobs.Slot{Name: name, Doc: doc + ": a .npy or .csv file, a glob, or a list", Generate: true}
+}
+
+func backend() string { return Backend() }
+
+func init() {
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.multiply", Summary: "the product a·b (split into tiles across workers when large)", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "the left factor"), matrixSlot("b", "the right factor")},
+		Outputs: matrixOutputs, Backend: backend,
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, b, err := inputs2(t)
+			if err != nil {
+				return nil, err
+			}
+			if t.Part != nil {
+				block, err := MultiplyTile(a, b, Tile{Row0: t.Part.Row0, Row1: t.Part.Row1, Col0: t.Part.Col0, Col1: t.Part.Col1})
+				if err != nil {
+					return nil, err
+				}
+				return write(t.Part.Path, block)
+			}
+			c, err := Multiply(a, b)
+			if err != nil {
+				return nil, err
+			}
+			return write(t.Output, c)
+		},
+		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+			m, k, err := shape(t.Inputs["a"])
+			if err != nil {
+				return nil, err
+			}
+			k2, n, err := shape(t.Inputs["b"])
+			if err != nil {
+				return nil, err
+			}
+			if k != k2 || 2*m*k*n < splitFlops {
+				return nil, nil // a shape mismatch is reported by the run itself
+			}
+			tiles, err := PlanTiles(m, k, n, tileSize)
+			if err != nil {
+				return nil, err
+			}
+			parts := make([]jobs.Part, len(tiles))
+			for i, tl := range tiles {
+				parts[i] = jobs.Part{Index: i, Row0: tl.Row0, Row1: tl.Row1, Col0: tl.Col0, Col1: tl.Col1}
+			}
+			return parts, nil
+		},
+		Merge: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			tiles := make([]Tile, len(t.Parts))
+			blocks := make([]*mat.Dense, len(t.Parts))
+			m, n := 0, 0
+			for i, p := range t.Parts {
+				tiles[i] = Tile{Row0: p.Row0, Row1: p.Row1, Col0: p.Col0, Col1: p.Col1}
+				b, err := Read(p.Path)
+				if err != nil {
+					return nil, fmt.Errorf("tile %d: %w", p.Index, err)
+				}
+				blocks[i] = b
+				m, n = max(m, p.Row1), max(n, p.Col1)
+			}
+			c, err := Assemble(m, n, tiles, blocks)
+			if err != nil {
+				return nil, err
+			}
+			return write(t.Output, c)
+		},
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.solve", Summary: "x such that a·x = b (a square)", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "the square coefficient matrix"), matrixSlot("b", "the right-hand side(s)")},
+		Outputs: matrixOutputs, Backend: backend,
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, b, err := inputs2(t)
+			if err != nil {
+				return nil, err
+			}
+			x, err := Solve(a, b)
+			return writeConditioned(t, x, err)
+		},
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.inverse", Summary: "the inverse of a square matrix", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "a square matrix")},
+		Outputs: matrixOutputs, Backend: backend,
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, err := load(t.Inputs["a"])
+			if err != nil {
+				return nil, err
+			}
+			inv, err := Inverse(a)
+			return writeConditioned(t, inv, err)
+		},
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.svd", Summary: "singular values (and, with vectors, U and Vᵀ beside the output as NAME.u and NAME.vt)", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "a matrix")},
+		Outputs: matrixOutputs, Backend: backend,
+		Params: []jobs.Param{{Name: "vectors", Type: jobs.TypeBool, Default: false, Doc: "also write U and Vᵀ"}},
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, err := load(t.Inputs["a"])
+			if err != nil {
+				return nil, err
+			}
+			r, err := SVD(a, t.Bool("vectors"))
+			if err != nil {
+				return nil, err
+			}
+			if t.Bool("vectors") {
+				if _, err := write(beside(t.Output, "u"), r.U); err != nil {
+					return nil, err
+				}
+				if _, err := write(beside(t.Output, "vt"), r.V.T()); err != nil {
+					return nil, err
+				}
+			}
+			return write(t.Output, mat.NewVecDense(len(r.Values), r.Values))
+		},
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.eigen", Summary: "eigenvalues as n×2 (real, imaginary); with vectors, NAME.vre and NAME.vim beside", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "a square matrix")},
+		Outputs: matrixOutputs, Backend: backend,
+		Params: []jobs.Param{{Name: "vectors", Type: jobs.TypeBool, Default: false, Doc: "also write the eigenvectors' real and imaginary parts"}},
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, err := load(t.Inputs["a"])
+			if err != nil {
+				return nil, err
+			}
+			r, err := Eigen(a, t.Bool("vectors"))
+			if err != nil {
+				return nil, err
+			}
+			if t.Bool("vectors") {
+				re, im := r.VectorParts()
+				if _, err := write(beside(t.Output, "vre"), re); err != nil {
+					return nil, err
+				}
+				if _, err := write(beside(t.Output, "vim"), im); err != nil {
+					return nil, err
+				}
+			}
+			return write(t.Output, r.ValuesMatrix())
+		},
+	})
+	jobs.Register(&jobs.Kind{
+		Name: "matrix.stats", Summary: "sum, mean, min, max and norms, as JSON", Version: kindVersion,
+		Slots:   []jobs.Slot{matrixSlot("a", "a matrix")},
+		Outputs: []string{"json"}, Backend: backend,
+		Params: []jobs.Param{{Name: "per_axis", Type: jobs.TypeBool, Default: false, Doc: "also per row and per column"}},
+		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			a, err := load(t.Inputs["a"])
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.MarshalIndent(Summarize(a, t.Bool("per_axis")), "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			if err := writeFileAtomic(t.Output, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
+				return nil, err
+			}
+			return &jobs.Outcome{Output: t.Output}, nil
+		},
+	})
+}
+
+// load reads or generates one input.
+func load(in jobs.Input) (*mat.Dense, error) {
+	if g := in.Gen; g != nil {
+		if g.Kind == "identity" {
+			return Identity(g.Shape[0])
+		}
+		return Random(g.Shape[0], g.Shape[1], g.Seed)
+	}
+	return Read(in.Path)
+}
+
+func inputs2(t *jobs.Task) (a, b *mat.Dense, err error) {
+	if a, err = load(t.Inputs["a"]); err != nil {
+		return nil, nil, err
+	}
+	if b, err = load(t.Inputs["b"]); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// shape returns an input's rows and columns.
+func shape(in jobs.Input) (int, int, error) {
+	if in.Gen != nil {
+		return in.Gen.Shape[0], in.Gen.Shape[1], nil
+	}
+	m, err := Read(in.Path)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, c := m.Dims()
+	return r, c, nil
+}
+
+func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
+	if err := Write(path, m); err != nil {
+		return nil, err
+	}
+	r, c := m.Dims()
+	return &jobs.Outcome{Output: path, Info: map[string]any{"rows": r, "cols": c}}, nil
+}
+
+// writeConditioned writes a result that came with a warning about the
+// matrix's condition: the result stands, the task succeeds, and the warning
+// goes to the worker's log.
+func writeConditioned(t *jobs.Task, m *mat.Dense, err error) (*jobs.Outcome, error) {
+	var ill *IllConditionedError
+	if errors.As(err, &ill) && m != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", t.Label(), err)
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return write(t.Output, m)
+}
+
+// beside names a companion output: out.npy → out.u.npy.
+func beside(path, part string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "." + part + ext
+}

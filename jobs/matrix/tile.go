@@ -1,0 +1,149 @@
+package matrix
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Tile is a block of the product C = A·B: rows [Row0, Row1) and columns
+// [Col0, Col1) of C. It is computed from the same rows of A (a row band)
+// and the same columns of B (a column band).
+type Tile struct {
+	Row0, Row1 int
+	Col0, Col1 int
+}
+
+// Rows returns the number of rows of the tile.
+func (t Tile) Rows() int { return t.Row1 - t.Row0 }
+
+// Cols returns the number of columns of the tile.
+func (t Tile) Cols() int { return t.Col1 - t.Col0 }
+
+func (t Tile) String() string {
+	return fmt.Sprintf("rows [%d, %d) cols [%d, %d)", t.Row0, t.Row1, t.Col0, t.Col1)
+}
+
+// PlanTiles splits the m×n product of an m×k and a k×n matrix into tiles
+// of at most tileSize×tileSize, row by row of tiles, the last row and
+// column of tiles smaller when tileSize does not divide m or n. The plan
+// depends on nothing else, in particular not on the number of workers, so
+// results and resume hashes do not either.
+//
+// The inner dimension k is never split: every tile computes whole dot
+// products, so [Assemble] reproduces the direct product a·b computed on the
+// same backend:
+//
+//   - with gonum, bit for bit, for any tile size;
+//   - with OpenBLAS, bit for bit when tileSize is a multiple of 64. Other
+//     sizes can move a tile edge off the unroll grid of OpenBLAS's kernels
+//     (4×8 for its Haswell kernel), whose edge code fuses multiply-adds
+//     differently; each element then still agrees within the rounding
+//     bound of a dot product, 2·k·ε·Σ|a_il·b_lj|, but not bit for bit.
+//
+// k is checked, and it sets each tile's cost: a tile reads tileSize×k of A
+// and k×tileSize of B.
+func PlanTiles(m, k, n, tileSize int) ([]Tile, error) {
+	if m <= 0 || k <= 0 || n <= 0 {
+		return nil, fmt.Errorf("plan tiles: %w: %d×%d by %d×%d; dimensions must be positive", ErrShape, m, k, k, n)
+	}
+	if tileSize <= 0 {
+		return nil, fmt.Errorf("plan tiles: tile size %d must be positive", tileSize)
+	}
+	var tiles []Tile
+	for r := 0; r < m; r += tileSize {
+		for c := 0; c < n; c += tileSize {
+			tiles = append(tiles, Tile{Row0: r, Row1: min(r+tileSize, m), Col0: c, Col1: min(c+tileSize, n)})
+		}
+	}
+	return tiles, nil
+}
+
+// MultiplyTile computes one tile of a·b: the product of a's rows
+// [Row0, Row1) and b's columns [Col0, Col1), a t.Rows()×t.Cols() matrix.
+// a and b are the whole factors; only the two bands are read.
+func MultiplyTile(a, b mat.Matrix, t Tile) (*mat.Dense, error) {
+	ar, ac := a.Dims()
+	br, bc := b.Dims()
+	if ac != br {
+		return nil, fmt.Errorf("multiply tile: %w: A is %d×%d, B is %d×%d; A's columns must equal B's rows", ErrShape, ar, ac, br, bc)
+	}
+	if t.Row0 < 0 || t.Row0 >= t.Row1 || t.Row1 > ar || t.Col0 < 0 || t.Col0 >= t.Col1 || t.Col1 > bc {
+		return nil, fmt.Errorf("multiply tile: %w: tile %v is outside the %d×%d product", ErrShape, t, ar, bc)
+	}
+	return Multiply(band(a, t.Row0, t.Row1, 0, ac), band(b, 0, br, t.Col0, t.Col1))
+}
+
+// band returns rows [r0, r1) and columns [c0, c1) of m, as a view when m
+// can be sliced without copying.
+func band(m mat.Matrix, r0, r1, c0, c1 int) mat.Matrix {
+	if s, ok := m.(interface {
+		Slice(i, k, j, l int) mat.Matrix
+	}); ok {
+		return s.Slice(r0, r1, c0, c1)
+	}
+	out := mat.NewDense(r1-r0, c1-c0, nil)
+	for i := r0; i < r1; i++ {
+		for j := c0; j < c1; j++ {
+			out.Set(i-r0, j-c0, m.At(i, j))
+		}
+	}
+	return out
+}
+
+// Assemble places the blocks computed by [MultiplyTile] into the m×n
+// product; blocks[i] belongs to tiles[i]. The tiles must cover the product
+// exactly once, as the tiles of a [PlanTiles] plan do, and each block must
+// have its tile's dimensions.
+func Assemble(m, n int, tiles []Tile, blocks []*mat.Dense) (*mat.Dense, error) {
+	if err := checkDims(m, n); err != nil {
+		return nil, fmt.Errorf("assemble: %w", err)
+	}
+	if len(tiles) != len(blocks) {
+		return nil, fmt.Errorf("assemble: %d tiles but %d blocks", len(tiles), len(blocks))
+	}
+	// One bit per element records coverage: 1/64 of the product's size.
+	covered := make([]uint64, (m*n+63)/64)
+	c := mat.NewDense(m, n, nil)
+	for i, t := range tiles {
+		if t.Row0 < 0 || t.Row0 >= t.Row1 || t.Row1 > m || t.Col0 < 0 || t.Col0 >= t.Col1 || t.Col1 > n {
+			return nil, fmt.Errorf("assemble: tile %d (%v) is outside the %d×%d product", i, t, m, n)
+		}
+		if blocks[i] == nil {
+			return nil, fmt.Errorf("assemble: block %d of tile %v is missing", i, t)
+		}
+		if r, cols := blocks[i].Dims(); r != t.Rows() || cols != t.Cols() {
+			return nil, fmt.Errorf("assemble: %w: block %d is %d×%d, its tile %v is %d×%d", ErrShape, i, r, cols, t, t.Rows(), t.Cols())
+		}
+		for row := t.Row0; row < t.Row1; row++ {
+			for col := t.Col0; col < t.Col1; col++ {
+				bit := row*n + col
+				if covered[bit/64]&(1<<(bit%64)) != 0 {
+					return nil, fmt.Errorf("assemble: tile %d (%v) overlaps an earlier tile at [%d, %d]", i, t, row, col)
+				}
+				covered[bit/64] |= 1 << (bit % 64)
+			}
+		}
+		c.Slice(t.Row0, t.Row1, t.Col0, t.Col1).(*mat.Dense).Copy(blocks[i])
+	}
+	for word, bits := range covered {
+		full := ^uint64(0)
+		if word == len(covered)-1 && (m*n)%64 != 0 {
+			full = 1<<((m*n)%64) - 1
+		}
+		if bits != full {
+			missing := word*64 + firstZeroBit(bits)
+			return nil, fmt.Errorf("assemble: no tile covers element [%d, %d]", missing/n, missing%n)
+		}
+	}
+	return c, nil
+}
+
+func firstZeroBit(bits uint64) int {
+	for i := range 64 {
+		if bits&(1<<i) == 0 {
+			return i
+		}
+	}
+	return 64
+}

@@ -1,0 +1,190 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Test kinds, registered in the test binary only.
+func init() {
+	Register(&Kind{
+		Name: "test.copy", Summary: "copies its input", Version: 1,
+		Slots:   []Slot{{Name: "src", Doc: "any file"}},
+		Params:  []Param{{Name: "times", Type: TypeInt, Default: 1, Doc: "copies", Min: Bound(1), Max: Bound(10)}, {Name: "mode", Type: TypeString, Default: "plain", Choices: []string{"plain", "upper"}, Doc: "how"}},
+		Outputs: []string{"txt", "out"},
+		Run:     func(ctx context.Context, t *Task) (*Outcome, error) { return nil, nil },
+	})
+	Register(&Kind{
+		Name: "test.pair", Summary: "pairs two inputs", Version: 1,
+		Slots:   []Slot{{Name: "a", Doc: "a matrix", Generate: true}, {Name: "b", Doc: "a matrix", Generate: true}},
+		Outputs: []string{"npy"},
+		Run:     func(ctx context.Context, t *Task) (*Outcome, error) { return nil, nil },
+	})
+	Register(&Kind{
+		Name: "test.make", Summary: "makes a file from params", Version: 1,
+		Params:  []Param{{Name: "size", Type: TypeFloat, Default: 1.5, Doc: "how big"}},
+		Outputs: []string{"png"},
+		Run:     func(ctx context.Context, t *Task) (*Outcome, error) { return nil, nil },
+	})
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string // want: "line:col: message part"
+	}{
+		{"syntax", "jobs:\n  - name: a\n   kind: x\n", "3:"},
+		{"not a mapping", "- a\n- b\n", "1:1: the jobs file must be a mapping"},
+		{"no jobs", "other: 1\n", "1:1: unknown key \"other\" in the jobs file"},
+		{"unknown job key", "jobs:\n  - name: a\n    kind: test.make\n    outptu: x.png\n", "4:5: unknown key \"outptu\" in a job (did you mean \"output\"?)"},
+		{"unknown kind", "jobs:\n  - name: a\n    kind: test.mkae\n", "3:11: unknown kind \"test.mkae\" (did you mean \"test.make\"?)"},
+		{"missing kind", "jobs:\n  - name: a\n", "2:5: job \"a\" needs a \"kind\""},
+		{"wrong param type", "jobs:\n  - name: a\n    kind: test.make\n    params:\n      size: big\n", "5:13: param size must be a number, not a string"},
+		{"unknown param", "jobs:\n  - name: a\n    kind: test.make\n    params: {siz: 2}\n", "4:14: unknown key \"siz\" in params of test.make (did you mean \"size\"?)"},
+		{"param out of range", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in.txt\n    params: {times: 11}\n", "5:21: param times = 11 is out of range [1, 10]"},
+		{"bad choice", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in.txt\n    params: {mode: loud}\n", "5:20: param mode = \"loud\": choose one of plain, upper"},
+		{"missing inputs", "jobs:\n  - name: a\n    kind: test.copy\n", "2:5: job \"a\" needs \"inputs\""},
+		{"inputs for generator", "jobs:\n  - name: a\n    kind: test.make\n    inputs: x.txt\n", "4:13: test.make makes its output from params alone"},
+		{"timeout without unit", "jobs:\n  - name: a\n    kind: test.make\n    timeout: 30\n", "4:14: timeout needs a unit"},
+		{"bad memory", "jobs:\n  - name: a\n    kind: test.make\n    memory: lots\n", "4:13: memory: \"lots\" is not a size"},
+		{"duplicate name", "jobs:\n  - name: a\n    kind: test.make\n  - name: a\n    kind: test.make\n", "4:5: job name \"a\" is already used at line 2"},
+		{"after unknown", "jobs:\n  - name: a\n    kind: test.make\n    after: [b]\n", "4:5: job \"a\" runs after \"b\", but there is no job of that name"},
+		{"after later", "jobs:\n  - name: a\n    kind: test.make\n    after: b\n  - name: b\n    kind: test.make\n", "4:5: job \"a\" runs after \"b\", which comes later"},
+		{"bad name", "jobs:\n  - name: a b\n    kind: test.make\n", "2:11: job name \"a b\""},
+		{"bad sha", "jobs:\n  - name: a\n    kind: test.make\n    worker: {command: ./w, sha256: abc}\n", "4:36: worker sha256 must be 64 hex digits"},
+		{"generated for files", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: {random: [2, 2]}\n", "4:14: input \"src\" takes files"},
+		{"shape", "jobs:\n  - name: a\n    kind: test.pair\n    inputs: {a: {random: [2]}, b: {identity: 2}}\n", "4:26: a shape is [rows, cols]"},
+		{"missing slot", "jobs:\n  - name: a\n    kind: test.pair\n    inputs: {a: {identity: 2}}\n", "4:14: inputs of test.pair need \"b\""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("jobs.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatalf("no error for:\n%s", c.yaml)
+			}
+			if !strings.Contains(err.Error(), "jobs.yaml:"+c.want) {
+				t.Errorf("error:\n%v\nwant it to contain\njobs.yaml:%s", err, c.want)
+			}
+			// The offending line is shown under the message.
+			if es, ok := err.(Errors); ok && es[0].Line == "" && c.name != "syntax" {
+				t.Errorf("error %q does not show its line", es[0].Msg)
+			}
+		})
+	}
+}
+
+func TestErrorShowsLine(t *testing.T) {
+	_, err := Parse("dir/jobs.yaml", []byte("jobs:\n  - name: a\n    kind: test.make\n    params: {size: x}\n"))
+	want := "dir/jobs.yaml:4:20: param size must be a number, not a string\n 4 |     params: {size: x}\n   | " + strings.Repeat(" ", 19) + "^"
+	if err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	dir := writeTree(t, map[string]string{"in/a.txt": "a", "in/b.txt": "b", "in/c.dat": "c"})
+	yaml := `jobs:
+  - name: copy
+    kind: test.copy
+    inputs: in/*.txt
+  - name: again
+    kind: test.copy
+    after: [copy]
+    inputs: out/copy/*.txt
+    output: out/again/{stem}-{index}.out
+  - name: pairs
+    kind: test.pair
+    count: 3
+    inputs:
+      a: {random: [4, 4], seed: 10}
+      b: {identity: 4}
+  - name: one
+    kind: test.make
+`
+	f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := f.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Tasks != 2+2+3+1 {
+		t.Fatalf("%d tasks", plan.Tasks)
+	}
+	c := plan.Jobs[0].Tasks
+	if c[0].Name != "a" || c[0].Output != filepath.Join(dir, "out/copy/a.txt") || c[1].Inputs["src"].Path != filepath.Join(dir, "in/b.txt") {
+		t.Errorf("copy tasks: %+v %+v", c[0], c[1])
+	}
+	if got := plan.Jobs[1].Tasks[1].Output; got != filepath.Join(dir, "out/again/b-1.out") {
+		t.Errorf("again output %s", got)
+	}
+	p := plan.Jobs[2].Tasks
+	if p[2].Inputs["a"].Gen.Seed != 12 || p[2].Inputs["b"].Gen.Kind != "identity" || p[2].Output != filepath.Join(dir, "out/pairs/2.npy") {
+		t.Errorf("pairs task 2: %+v", p[2])
+	}
+	if got := plan.Jobs[3].Tasks[0].Output; got != filepath.Join(dir, "out/one.png") {
+		t.Errorf("one output %s", got)
+	}
+	if plan.Jobs[0].Tasks[0].Params["times"] != 1 || plan.Jobs[0].Tasks[0].Params["mode"] != "plain" {
+		t.Errorf("defaults not filled: %v", plan.Jobs[0].Tasks[0].Params)
+	}
+}
+
+func TestExpandErrors(t *testing.T) {
+	dir := writeTree(t, map[string]string{"in/a.txt": "a", "in/b.txt": "b", "in/x.txt": "x", "sub/keep": ""})
+	cases := []struct{ name, yaml, want string }{
+		{"missing file", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/nope.txt\n", "4:13: input in/nope.txt: no such file"},
+		{"empty glob", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/*.png\n", "4:13: input \"in/*.png\" matches no files"},
+		{"bad glob", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: \"in/[.txt\"\n", "4:13: input \"in/[.txt\" is not a valid glob"},
+		{"folder", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: sub\n", "4:13: input sub is a folder"},
+		{"collide within", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/*.txt\n    output: out/same.txt\n", "5:5: job \"a\" writes"},
+		{"collide across", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/a.txt\n    output: o.txt\n  - name: b\n    kind: test.copy\n    inputs: in/b.txt\n    output: o.txt\n", "9:5: job \"b\" writes " + filepath.Join(dir, "o.txt") + ", which job \"a\" (line 5) writes too"},
+		{"bad ext", "jobs:\n  - name: a\n    kind: test.make\n    output: x.jpg\n", "4:5: test.make writes .png files"},
+		{"bad placeholder", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/a.txt\n    output: \"{stme}.txt\"\n", "5:5: output \"{stme}.txt\": unknown placeholder {stme}"},
+		{"overwrite input", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/a.txt\n    output: in/a.txt\n", "5:5: job \"a\" would overwrite its own input"},
+		{"count with files", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/a.txt\n    count: 3\n", "5:5: count applies to generated inputs"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte(c.yaml))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			_, err = f.Expand()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error:\n%v\nwant it to contain %s", err, c.want)
+			}
+		})
+	}
+}
+
+// FuzzParse feeds arbitrary bytes to the jobs-file parser: it must never
+// panic, whatever it is given.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("jobs:\n  - name: a\n    kind: test.make\n    params: {size: 2}\n"))
+	f.Add([]byte("jobs:\n  - name: a\n    kind: test.pair\n    inputs: {a: {random: [2, 2], seed: 1}, b: {identity: 2}}\n    count: 2\n"))
+	f.Add([]byte("jobs: [{name: x, kind: test.copy, inputs: [a, b], after: y, worker: {command: w, env: {A: 1}}}]"))
+	f.Add([]byte("&a [*a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			_, _ = file.Expand()
+		}
+	})
+}
