@@ -250,6 +250,10 @@ func decodeError(c *cursor) (*Error, error) {
 			}
 			continue
 		}
+		if c.isNil() { // nil is as good as absent
+			c.off++
+			continue
+		}
 		s, err := c.str()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
@@ -290,7 +294,11 @@ func DecodeBatch(v []byte) ([]ItemResult, error) {
 			case "v":
 				out[i].Value, err = c.raw()
 			case "e":
-				out[i].Err, err = decodeError(&c)
+				if c.isNil() {
+					_, err = c.raw()
+				} else {
+					out[i].Err, err = decodeError(&c)
+				}
 			default:
 				_, err = c.raw()
 			}

@@ -24,7 +24,19 @@ func (p *Pool) newTask(fn string, arg any, o callOptions) (*task, error) {
 		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
 	}
 	t.frame = ipc.EndFrame(b, start)
+	if err := p.checkFrame(fn, len(t.frame)); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// checkFrame refuses a task whose frame is over the limit before it is
+// sent: a worker would refuse it and die, and with it every task it held.
+func (p *Pool) checkFrame(fn string, size int) error {
+	if size-4 > p.maxFrame {
+		return fmt.Errorf("ppool: the arguments of %s encode to %d bytes, over the frame limit of %d (Config.MaxFrame)", fn, size-4, p.maxFrame)
+	}
+	return nil
 }
 
 // submit queues t. With now set, it also dispatches and writes on the
@@ -315,6 +327,9 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	}
 	offsets[len(items)] = len(buf)
 	t.frame = ipc.EndFrame(buf, start)
+	if err := p.checkFrame(b.fn, len(t.frame)); err != nil {
+		return nil, err
+	}
 	t.items = make([][]byte, len(items))
 	for i := range items {
 		t.items[i] = t.frame[offsets[i]:offsets[i+1]:offsets[i+1]]

@@ -694,3 +694,43 @@ func TestChecksum(t *testing.T) {
 		t.Fatalf("tampered binary: %v", err)
 	}
 }
+
+// TestOversizedArgument: an argument over the frame limit fails its call at
+// once and costs no worker.
+func TestOversizedArgument(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1, MaxFrame: 64 << 10, Retries: 5})
+	_, err := pool.Apply(ctx, p, echo, make([]byte, 100<<10))
+	if err == nil || !strings.Contains(err.Error(), "frame limit") {
+		t.Fatalf("100 KiB argument with a 64 KiB limit: %v", err)
+	}
+	if v, err := pool.Apply(ctx, p, echo, []byte("small")); err != nil || string(v) != "small" {
+		t.Fatalf("after: %q, %v", v, err)
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("restarts = %d, want 0", s.Restarts)
+	}
+}
+
+// TestMaxTasksPerWorker: a worker is retired after its share of tasks and
+// a fresh one takes over.
+func TestMaxTasksPerWorker(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1, MaxTasksPerWorker: 3, Prefetch: 1})
+	pids := map[int]int{}
+	for range 9 {
+		v, err := pool.Apply(ctx, p, pid, struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids[v]++
+	}
+	if len(pids) != 3 {
+		t.Errorf("9 tasks with MaxTasksPerWorker 3 ran on %d workers: %v", len(pids), pids)
+	}
+	for pid, n := range pids {
+		if n != 3 {
+			t.Errorf("worker %d ran %d tasks", pid, n)
+		}
+	}
+}

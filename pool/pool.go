@@ -41,6 +41,7 @@ type Pool struct {
 	args   []string // its arguments
 	env    []string
 	binary *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
+	maxFrame int
 
 	spawner *spawner
 	reaper  *reaper
@@ -85,6 +86,10 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	p.maxFrame = cfg.MaxFrame
+	if p.maxFrame <= 0 || p.maxFrame > ipc.DefaultMaxFrame*15 {
+		p.maxFrame = ipc.DefaultMaxFrame
 	}
 	if err := p.resolveCommand(); err != nil {
 		return nil, err
@@ -174,11 +179,6 @@ func (p *Pool) resolveCommand() error {
 		}
 	}
 	threads := strconv.Itoa(p.cfg.Threads)
-	set(ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions))
-	set(ipc.EnvThreads + "=" + threads)
-	if p.cfg.MaxFrame > 0 {
-		set(ipc.EnvMaxFrame + "=" + strconv.Itoa(p.cfg.MaxFrame))
-	}
 	// BLAS libraries read these once, when they load: set them at exec.
 	for _, k := range []string{"GOMAXPROCS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} {
 		set(k + "=" + threads)
@@ -190,6 +190,11 @@ func (p *Pool) resolveCommand() error {
 	for _, kv := range p.cfg.Env {
 		set(kv)
 	}
+	// The protocol's own variables come last: Config.Env must not make the
+	// workers speak something the master does not.
+	set(ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions))
+	set(ipc.EnvThreads + "=" + threads)
+	set(ipc.EnvMaxFrame + "=" + strconv.Itoa(p.maxFrame))
 	for _, k := range order {
 		p.env = append(p.env, k+"="+env[k])
 	}
@@ -448,7 +453,10 @@ func (p *Pool) retireLocked(w *worker) {
 	if w.state == workerRetiring && len(w.inflight) == 0 {
 		w.state = workerStopping
 		w.out = ipc.AppendShutdown(w.out)
-		go w.flush()
+		go func() {
+			w.flush()
+			escalate([]*worker{w}, p.cfg.KillGrace) // one that ignores shutdown is stopped all the same
+		}()
 	}
 }
 

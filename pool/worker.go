@@ -155,8 +155,15 @@ func (w *worker) run() {
 	go func() {
 		defer p.wg.Done()
 		reason := w.read()
-		w.kill()
-		<-w.exited
+		// A worker that closed its pipe is usually exiting: give it a
+		// moment, so its own exit status and last words are what the
+		// error reports, rather than our SIGKILL.
+		select {
+		case <-w.exited:
+		case <-time.After(min(p.cfg.KillGrace, 250*time.Millisecond)):
+			w.kill()
+			<-w.exited
+		}
 		w.toW.Close()
 		w.frR.Close()
 		p.workerExited(w, reason)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -71,12 +72,13 @@ func Serve(ctx context.Context, reg *Registry) error {
 	}
 	runtime.GOMAXPROCS(threads)
 
+	// The pipes are not closed on return: the process is about to exit,
+	// and closing fd 4 first would make the master see a closed pipe
+	// before the exit status and last message that explain it.
 	in, out, err := openPipes()
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	defer out.Close()
 
 	maxFrame := ipc.DefaultMaxFrame
 	if s := os.Getenv(ipc.EnvMaxFrame); s != "" {
@@ -134,6 +136,7 @@ type server struct {
 	cond     *sync.Cond
 	queue    []ipc.Msg
 	closed   bool  // no more tasks will arrive
+	shutdown bool  // closed by a shutdown frame: queued tasks are answered
 	readErr  error // why reading stopped, nil for shutdown or EOF
 	running  uint64
 	cancel   context.CancelFunc
@@ -178,15 +181,18 @@ func (s *server) read(r *ipc.Reader) {
 			s.queue = append(s.queue, m)
 			s.cond.Signal()
 		case ipc.KindCancel:
-			if m.ID == s.running && s.cancel != nil {
+			switch {
+			case m.ID == s.running && s.cancel != nil:
 				s.cancel()
-			} else {
+			case slices.ContainsFunc(s.queue, func(q ipc.Msg) bool { return q.ID == m.ID }):
 				if s.canceled == nil {
 					s.canceled = map[uint64]bool{}
 				}
 				s.canceled[m.ID] = true
 			}
+			// A cancel for a task already answered needs nothing.
 		case ipc.KindShutdown:
+			s.shutdown = true
 			s.mu.Unlock()
 			s.closeQueue(nil)
 			return
@@ -199,6 +205,9 @@ func (s *server) closeQueue(err error) {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed, s.readErr = true, err
+	}
+	if !s.shutdown && s.cancel != nil {
+		s.cancel() // the master is gone or broken: stop working for it
 	}
 	s.cond.Signal()
 	s.mu.Unlock()
@@ -222,12 +231,15 @@ func (s *server) run(ctx context.Context) error {
 		}
 		if s.closed {
 			// Tasks still queued at shutdown are answered, so the master
-			// never waits on them; after EOF nobody is listening.
+			// never waits on them. After EOF nobody is listening, and after
+			// a protocol error the master requeues them when we exit.
 			queued := s.queue
-			err := s.readErr
+			err, answer := s.readErr, s.shutdown
 			s.mu.Unlock()
-			for _, m := range queued {
-				s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "worker shutting down"}, 0, m.Batch))
+			if answer {
+				for _, m := range queued {
+					s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "worker shutting down"}, 0, m.Batch))
+				}
 			}
 			s.flush() // a master that already closed its end is not an error
 			return err
@@ -287,6 +299,12 @@ func (s *server) armFlush() {
 func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if len(s.scratch)+64 > s.maxFrame {
+		// The master would refuse the frame and kill us: say so instead.
+		s.wbuf = ipc.AppendResult(s.wbuf, id, nil, &ipc.Error{Type: ipc.ErrTypeError,
+			Message: fmt.Sprintf("the result encodes to %d bytes, over the frame limit of %d", len(s.scratch), s.maxFrame)}, d, batch)
+		return
+	}
 	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
 	if len(s.scratch) < bigResult {
 		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)
