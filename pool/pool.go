@@ -35,12 +35,12 @@ func (s poolState) String() string {
 // it work with Apply, ApplyAsync, Map, Imap or ImapUnordered, and end it with
 // Close or Terminate. Its methods are safe for concurrent use.
 type Pool struct {
-	cfg    Config
-	log    *slog.Logger
-	path   string   // the worker binary
-	args   []string // its arguments
-	env    []string
-	binary *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
+	cfg      Config
+	log      *slog.Logger
+	path     string   // the worker binary
+	args     []string // its arguments
+	env      []string
+	binary   *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
 	maxFrame int
 
 	spawner *spawner
