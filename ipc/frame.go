@@ -16,11 +16,17 @@ const DefaultMaxFrame = 256 << 20
 // connection is finished.
 var ErrFrameTooLarge = errors.New("ipc: frame larger than the limit")
 
-// Reader reads frames from a stream.
+// Reader reads frames from a stream. A read that fails with a timeout (a
+// deadline set on the underlying file) can simply be retried: the frame
+// read so far is kept, so a reader may be interrupted between any two
+// bytes without losing its place.
 type Reader struct {
 	r   *bufio.Reader
 	max int
 	hdr [4]byte
+	nh  int    // header bytes read so far
+	p   []byte // the payload being read, once the header is complete
+	np  int    // payload bytes read so far
 }
 
 // NewReader returns a Reader with a buffer of size bytes, refusing frames
@@ -37,20 +43,35 @@ func NewReader(r io.Reader, size, max int) *Reader {
 // allocating. At a clean end of stream it returns io.EOF; a stream that ends
 // inside a frame gives io.ErrUnexpectedEOF.
 func (r *Reader) ReadFrame() ([]byte, error) {
-	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(r.hdr[:])
-	if uint64(n) > uint64(r.max) {
-		return nil, fmt.Errorf("%w: %d bytes declared, limit %d", ErrFrameTooLarge, n, r.max)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r.r, p); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for r.nh < len(r.hdr) {
+		n, err := r.r.Read(r.hdr[r.nh:])
+		r.nh += n
+		if err != nil && r.nh < len(r.hdr) {
+			if err == io.EOF && r.nh > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
-		return nil, err
 	}
+	if r.p == nil {
+		n := binary.BigEndian.Uint32(r.hdr[:])
+		if uint64(n) > uint64(r.max) {
+			return nil, fmt.Errorf("%w: %d bytes declared, limit %d", ErrFrameTooLarge, n, r.max)
+		}
+		r.p = make([]byte, n)
+	}
+	for r.np < len(r.p) {
+		n, err := r.r.Read(r.p[r.np:])
+		r.np += n
+		if err != nil && r.np < len(r.p) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	p := r.p
+	r.nh, r.p, r.np = 0, nil, 0
 	return p, nil
 }
 

@@ -201,3 +201,58 @@ func BenchmarkTaskEncodeDecode(b *testing.B) {
 		}
 	}
 }
+
+// stutter returns at most one byte per read, and a timeout error between
+// bytes, like a pipe whose read deadline keeps being set.
+type stutter struct {
+	b       []byte
+	timeout bool
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+
+func (s *stutter) Read(p []byte) (int, error) {
+	s.timeout = !s.timeout
+	if s.timeout {
+		return 0, timeoutErr{}
+	}
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	p[0] = s.b[0]
+	s.b = s.b[1:]
+	return 1, nil
+}
+
+// TestReadFrameResumes: a read interrupted anywhere in a frame picks up
+// where it stopped when called again.
+func TestReadFrameResumes(t *testing.T) {
+	var stream []byte
+	for _, f := range frames(t) {
+		stream = append(stream, f...)
+	}
+	want := len(frames(t))
+	r := NewReader(&stutter{b: stream}, 16, 0)
+	got := 0
+	for {
+		p, err := r.ReadFrame()
+		if err == io.EOF {
+			break
+		}
+		if _, ok := err.(timeoutErr); ok {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", got, err)
+		}
+		if _, err := Decode(p); err != nil {
+			t.Fatalf("frame %d: %v", got, err)
+		}
+		got++
+	}
+	if got != want {
+		t.Fatalf("read %d frames, want %d", got, want)
+	}
+}

@@ -41,37 +41,44 @@ func (p *Pool) checkFrame(fn string, size int) error {
 
 // submit queues t. With now set, it also dispatches and writes on the
 // calling goroutine, which is what a caller about to wait for the answer
-// wants: no handoff to another goroutine on the way out.
-func (p *Pool) submit(t *task, now bool) error {
+// wants: no handoff to another goroutine on the way out. If t went to an
+// idle worker, that worker is returned claimed: the caller reads t's answer
+// itself (worker.readFor), on its own thread.
+func (p *Pool) submit(t *task, now bool) (*worker, error) {
 	t.submitted = time.Now()
 	p.mu.Lock()
 	switch p.state {
 	case poolRunning:
 	case poolBroken:
 		p.mu.Unlock()
-		return p.brokenErr
+		return nil, p.brokenErr
 	default:
 		p.mu.Unlock()
-		return ErrPoolClosed
+		return nil, ErrPoolClosed
 	}
 	if p.functions != nil && !p.functions[t.fn] {
 		p.mu.Unlock()
-		return fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
+		return nil, fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
 	}
 	p.pending.Add(1)
 	p.queue.pushBack(t)
 	if !now {
 		p.mu.Unlock()
 		p.kickDispatcher()
-		return nil
+		return nil, nil
 	}
+	p.claimant = t
 	touched := p.dispatchLocked()
+	claimed := p.claimed
+	p.claimant, p.claimed = nil, nil
 	p.mu.Unlock()
 	for _, w := range touched {
 		w.flush()
 	}
-	return nil
+	return claimed, nil
 }
+
+
 
 // cancel resolves t as cancelled. A task still in the pool's queue is simply
 // dropped; one sent to a worker is cancelled there too. With kill set, a
@@ -146,8 +153,12 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if err != nil {
 		return zero, err
 	}
-	if err := p.submit(t, true); err != nil {
+	w, err := p.submit(t, true)
+	if err != nil {
 		return zero, err
+	}
+	if w != nil {
+		w.readFor(ctx, t)
 	}
 	if err := t.wait(ctx); err != nil {
 		p.cancel(t, err, true)
@@ -214,7 +225,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		}
 	}
 	if err == nil {
-		err = p.submit(t, false)
+		_, err = p.submit(t, false)
 	}
 	if err != nil {
 		t.resolve(nil, err)
@@ -382,7 +393,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 			}
 		})
 		if err == nil {
-			err = p.submit(t, false)
+			_, err = p.submit(t, false)
 		}
 		if err != nil {
 			for _, t := range tasks {
@@ -487,7 +498,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				})
 				if err == nil {
 					c.t = t
-					err = p.submit(t, false)
+					_, err = p.submit(t, false)
 				}
 				if err != nil {
 					yield(zero, err)

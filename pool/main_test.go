@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 		}
 	}
 	workerproc.Main()
+	// Workers are this test binary; under -race it would sleep a second at
+	// every exit, which only slows the tests down.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	if os.Getenv("PPOOL_TEST_MASTER") != "" {
 		os.Exit(runMaster())
 	}

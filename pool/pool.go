@@ -62,6 +62,8 @@ type Pool struct {
 	functions   map[string]bool
 	avgTask     float64 // moving average of task run time, ns
 	crashStreak int     // workers in a row that died before finishing a task
+	claimant    *task   // during submit: the Apply task whose caller will read its answer
+	claimed     *worker // set by dispatchLocked when it gave claimant's worker to the caller
 	brokenErr   error
 	drained     chan struct{} // closed when closing and nothing is pending
 	closeOnce   sync.Once
@@ -231,6 +233,7 @@ func (p *Pool) hello(w *worker, m ipc.Msg) string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	w.helloed = true
 	if init := p.cfg.Initializer; init != nil && !fns[init.Function] {
 		w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("the initializer %q is not among the functions it serves", init.Function)}
 		return "unknown initializer"
@@ -324,6 +327,15 @@ func (p *Pool) dispatchLocked() []*worker {
 			continue // cancelled while queued
 		}
 		t.w = best
+		if len(best.inflight) == 0 {
+			if t == p.claimant && best.helloed && !best.claimed && best.readFail == "" {
+				// The caller will read this answer itself (worker.readFor).
+				best.claimed = true
+				p.claimed = best
+			} else {
+				best.signal() // answers are due: its reader must read them
+			}
+		}
 		best.inflight = append(best.inflight, &slot{t: t})
 		best.out = append(best.out, t.frame...)
 		best.sent++

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,14 @@ type worker struct {
 
 	wmu sync.Mutex // serialises writes to toW
 
+	// Reading: whoever holds rmu reads frames from frR with rd. That is
+	// the worker's reader goroutine, except when an Apply caller is the
+	// only one waiting on the worker: then the caller reads its own answer,
+	// on its own thread, which saves a wakeup of another thread per call.
+	rmu  sync.Mutex
+	rd   *ipc.Reader
+	wake chan struct{} // size 1: there may be something to read
+
 	// Guarded by p.mu.
 	state        workerState
 	inflight     []*slot
@@ -68,6 +77,9 @@ type worker struct {
 	killCause    error  // why the pool killed it, blamed on its running task
 	killedByPool bool
 	headTimer    *time.Timer
+	helloed      bool   // its hello has been read
+	claimed      bool   // an Apply caller is reading
+	readFail     string // why reading stopped for good; the worker is finished
 }
 
 // start launches one worker process. It runs on the spawner's thread.
@@ -116,7 +128,8 @@ func (p *Pool) start() (*worker, error) {
 	enlargePipe(frR)
 	w := &worker{
 		p: p, pid: cmd.Process.Pid, cmd: cmd, toW: toW, frR: frR, logR: logR,
-		exited: make(chan struct{}), ready: make(chan error, 1),
+		exited: make(chan struct{}), ready: make(chan error, 1), wake: make(chan struct{}, 1),
+		rd: ipc.NewReader(frR, 256<<10, p.maxFrame),
 	}
 	// The kernel's OOM killer should pick a worker, never the master.
 	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
@@ -132,6 +145,17 @@ func (w *worker) run() {
 	p := w.p
 	p.wg.Add(3)
 	copied := make(chan struct{})
+	startTimer := time.AfterFunc(p.cfg.StartTimeout, func() {
+		p.mu.Lock()
+		starting := w.state == workerStarting
+		if starting {
+			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("no hello within the start timeout (%v)", p.cfg.StartTimeout)}
+		}
+		p.mu.Unlock()
+		if starting {
+			w.kill()
+		}
+	})
 	go func() {
 		defer p.wg.Done()
 		defer close(copied)
@@ -140,6 +164,7 @@ func (w *worker) run() {
 	go func() {
 		defer p.wg.Done()
 		w.waitErr = w.cmd.Wait()
+		startTimer.Stop()
 		// Whatever the worker started goes with it.
 		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
 		p.reaper.remove(w.pid)
@@ -154,7 +179,7 @@ func (w *worker) run() {
 	}()
 	go func() {
 		defer p.wg.Done()
-		reason := w.read()
+		reason := w.readLoop()
 		// A worker that closed its pipe is usually exiting: give it a
 		// moment, so its own exit status and last words are what the
 		// error reports, rather than our SIGKILL.
@@ -168,31 +193,105 @@ func (w *worker) run() {
 		w.frR.Close()
 		p.workerExited(w, reason)
 	}()
-	timer := time.AfterFunc(p.cfg.StartTimeout, func() {
-		p.mu.Lock()
-		starting := w.state == workerStarting
-		if starting {
-			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("no hello within the start timeout (%v)", p.cfg.StartTimeout)}
-		}
-		p.mu.Unlock()
-		if starting {
-			w.kill()
-		}
-	})
-	go func() { <-w.exited; timer.Stop() }()
 }
 
 func (w *worker) kill() { _ = syscall.Kill(-w.pid, syscall.SIGKILL) }
 
-// read reads frames until the pipe fails, and says why.
-func (w *worker) read() string {
+func (w *worker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wantsReaderLocked reports whether the reader goroutine should be reading:
+// a hello or answers are due and no Apply caller is reading them.
+func (w *worker) wantsReaderLocked() bool {
+	return w.readFail == "" && !w.claimed && (!w.helloed || len(w.inflight) > 0)
+}
+
+// readLoop is the worker's reader goroutine: it reads whenever answers are
+// due and nobody else is reading them, until reading fails, and says why.
+func (w *worker) readLoop() string {
 	p := w.p
-	r := ipc.NewReader(w.frR, 256<<10, p.cfg.MaxFrame)
-	first := true
 	for {
-		frame, err := r.ReadFrame()
+		p.mu.Lock()
+		fail, want := w.readFail, w.wantsReaderLocked()
+		p.mu.Unlock()
+		if fail != "" {
+			return fail
+		}
+		died := false
+		if !want {
+			select {
+			case <-w.wake:
+				continue
+			case <-w.exited:
+				died = true // read what it said last, up to the end of the pipe
+			}
+		}
+		w.rmu.Lock()
+		reason := w.readFrames(false, func() bool {
+			if died {
+				return true
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return w.wantsReaderLocked()
+		})
+		w.rmu.Unlock()
+		if reason != "" {
+			return reason
+		}
+	}
+}
+
+// readFor is an Apply caller reading until its own task t is answered, or
+// ctx ends. The caller has claimed the worker (w.claimed); readFor gives the
+// claim back, and wakes the reader goroutine if there is more to read.
+func (w *worker) readFor(ctx context.Context, t *task) {
+	p := w.p
+	reason := ""
+	if w.rmu.TryLock() {
+		stop := func() bool { return true }
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, func() { _ = w.frR.SetReadDeadline(time.Now()) })
+		}
+		reason = w.readFrames(true, func() bool { return !t.resolved.Load() })
+		if !stop() {
+			_ = w.frR.SetReadDeadline(time.Time{})
+		}
+		w.rmu.Unlock()
+	}
+	p.mu.Lock()
+	w.claimed = false
+	if reason != "" && w.readFail == "" {
+		w.readFail = reason
+	}
+	more := w.readFail != "" || w.wantsReaderLocked()
+	p.mu.Unlock()
+	if more {
+		w.signal()
+	}
+	p.pump()
+}
+
+// readFrames reads and handles frames while more() holds (checked whenever
+// nothing is buffered), and returns why reading failed, or "" if it just
+// stopped. A read deadline stops it if stopOnDeadline is set (an Apply
+// caller whose context ended); otherwise it is cleared and reading goes on.
+func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
+	p := w.p
+	for more() {
+		frame, err := w.rd.ReadFrame()
 		if err != nil {
 			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if stopOnDeadline {
+					return ""
+				}
+				_ = w.frR.SetReadDeadline(time.Time{})
+				continue
 			case errors.Is(err, io.EOF):
 				return "its pipe closed"
 			case errors.Is(err, io.ErrUnexpectedEOF):
@@ -206,8 +305,10 @@ func (w *worker) read() string {
 		if err != nil {
 			return "protocol error: malformed frame: " + err.Error()
 		}
+		p.mu.Lock()
+		first := !w.helloed
+		p.mu.Unlock()
 		if first {
-			first = false
 			if m.Kind != ipc.KindHello {
 				return fmt.Sprintf("protocol error: first frame was %s, not hello", m.Kind)
 			}
@@ -226,10 +327,12 @@ func (w *worker) read() string {
 		default:
 			return fmt.Sprintf("protocol error: unexpected %s frame", m.Kind)
 		}
-		if r.Buffered() == 0 {
+		for w.rd.Buffered() == 0 {
 			p.pump()
+			break
 		}
 	}
+	return ""
 }
 
 // exitError describes how the worker process ended.
