@@ -21,7 +21,7 @@ var Version = "0.1.0"
 type journalEntry struct {
 	Job        string `json:"job"`
 	Task       string `json:"task"`
-	Output     string `json:"output"`
+	Output     string `json:"output"`      // relative to the journal's folder (see journal.key)
 	Hash       string `json:"hash"`        // of ppool's version, the kind and its version, params, backend and input bytes
 	OutputHash string `json:"output_hash"` // of the output file as written
 }
@@ -33,7 +33,8 @@ type journalEntry struct {
 // again.
 type journal struct {
 	f    *os.File
-	done map[string]journalEntry // by output path
+	dir  string                  // the journal's folder, absolute
+	done map[string]journalEntry // by key
 }
 
 // DefaultJournal is where a jobs file's journal lives unless told
@@ -47,7 +48,11 @@ func openJournal(path string, resume bool) (*journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{done: map[string]journalEntry{}}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &journal{dir: dir, done: map[string]journalEntry{}}
 	if resume {
 		if f, err := os.Open(path); err == nil {
 			sc := bufio.NewScanner(f)
@@ -85,7 +90,7 @@ func openJournal(path string, resume bool) (*journal, error) {
 // finished reports whether a task with this hash already made output, and
 // the output is still what it made.
 func (j *journal) finished(output, hash string) bool {
-	e, ok := j.done[output]
+	e, ok := j.done[j.key(output)]
 	if !ok || e.Hash != hash {
 		return false
 	}
@@ -94,6 +99,7 @@ func (j *journal) finished(output, hash string) bool {
 }
 
 func (j *journal) record(e journalEntry) error {
+	e.Output = j.key(e.Output)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -105,6 +111,22 @@ func (j *journal) record(e journalEntry) error {
 }
 
 func (j *journal) close() error { return j.f.Close() }
+
+// key names an output the same way whatever the current directory: output
+// paths are relative to it (ppool run sub/jobs.yaml gives sub/out/x.npy,
+// and cd sub; ppool run --resume jobs.yaml gives out/x.npy), but --resume
+// must find the same task in both. Relative to the journal's folder, the
+// key also survives moving the whole project.
+func (j *journal) key(output string) string {
+	abs, err := filepath.Abs(output)
+	if err != nil {
+		return output
+	}
+	if rel, err := filepath.Rel(j.dir, abs); err == nil {
+		return rel
+	}
+	return abs
+}
 
 func hashFile(path string) (string, error) {
 	f, err := os.Open(path)

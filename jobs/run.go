@@ -160,7 +160,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		done:      make(chan completion, opts.Workers),
 		hashes:    map[string]string{},
 		split:     map[*Task]*splitState{},
-		partDir:   filepath.Join(filepath.Dir(jpath), "parts"),
+		partDir:   partDirOf(jpath),
 	}
 	if opts.Results != nil {
 		r.results = json.NewEncoder(opts.Results)
@@ -184,6 +184,16 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// partDirOf is where split tasks keep their parts until they are merged:
+// a hidden folder named after the journal, beside it. Run removes it when it
+// ends, so it must never be a folder of the user's: with --journal
+// results/journal.jsonl, a plain "parts" beside it could well be one. Its
+// name is fixed, not random, so that a run after a killed one clears the
+// parts the killed one left.
+func partDirOf(journal string) string {
+	return filepath.Join(filepath.Dir(journal), "."+filepath.Base(journal)+".parts")
+}
 
 func (r *runner) loop(ctx context.Context) error {
 	var runErr error
@@ -289,9 +299,11 @@ func (r *runner) release() {
 }
 
 // dispatch starts queued tasks while the budget allows, in file order,
-// skipping tasks whose job is at its own workers cap.
+// skipping tasks whose job is at its own workers cap. It stops as soon as
+// the run is draining: a task can fail in start itself (an unreadable
+// input), and --fail-fast must not start the next one.
 func (r *runner) dispatch(ctx context.Context) error {
-	for i := 0; i < len(r.queue) && r.running < r.opts.Workers; {
+	for i := 0; i < len(r.queue) && r.running < r.opts.Workers && !r.draining; {
 		t := r.queue[i]
 		pj := r.jobOf[t.Job]
 		if pj.Workers > 0 && r.perJob[t.Job] >= pj.Workers {
@@ -380,14 +392,19 @@ func (r *runner) send(p *pool.Pool, sent, t *Task, part *Part, pj *PlannedJob) {
 	if pj.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(pj.Memory))
 	}
-	var res *pool.AsyncResult[Outcome]
+	// A callback can run before ApplyAsync returns (the task finished, or
+	// failed to submit, first), on the pool's callback goroutine: it takes
+	// the handle from this channel, which is filled once ApplyAsync returns.
+	// Size 1 so that filling it never waits for the callback.
+	handle := make(chan *pool.AsyncResult[Outcome], 1)
 	report := func(out Outcome, err error) {
+		res := <-handle
 		r.done <- completion{t: t, part: part, out: out, err: err, info: res.Info()}
 	}
 	opts = append(opts,
 		pool.Callback(func(o Outcome) { report(o, nil) }),
 		pool.ErrorCallback(func(err error) { report(Outcome{}, err) }))
-	res = pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
+	handle <- pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
 }
 
 // completed handles a task's (or part's, or merge's) outcome.

@@ -433,15 +433,24 @@ func (d *decoder) params(j *Job, n ast.Node, jobNode ast.Node) {
 
 func (d *decoder) param(n ast.Node, p Param) any {
 	what := "param " + p.Name
+	// A value of the wrong type has already been reported: its stand-in
+	// must not be reported again as out of range.
+	errs := len(d.errs)
 	switch p.Type {
 	case TypeInt:
 		v := d.int(n, what, math.MinInt32, math.MaxInt32)
+		if len(d.errs) > errs {
+			return v
+		}
 		if p.Min != nil && float64(v) < *p.Min || p.Max != nil && float64(v) > *p.Max {
 			d.errorf(n, "%s = %d is out of range %s", what, v, p.rangeText())
 		}
 		return v
 	case TypeFloat:
 		v := d.float(n, what)
+		if len(d.errs) > errs {
+			return v
+		}
 		if p.Min != nil && v < *p.Min || p.Max != nil && v > *p.Max {
 			d.errorf(n, "%s = %g is out of range %s", what, v, p.rangeText())
 		}

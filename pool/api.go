@@ -78,8 +78,6 @@ func (p *Pool) submit(t *task, now bool) (*worker, error) {
 	return claimed, nil
 }
 
-
-
 // cancel resolves t as cancelled. A task still in the pool's queue is simply
 // dropped; one sent to a worker is cancelled there too. With kill set, a
 // running task that does not stop within KillGrace costs its worker its
