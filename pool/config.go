@@ -18,6 +18,11 @@ type Config struct {
 	// this program itself. Empty means re-executing this binary, whose main
 	// must call workerproc.Main first.
 	Command []string
+	// Plugin launches Command through hashicorp/go-plugin: a Go worker
+	// built with workerproc/plugin.Main. go-plugin checks the handshake
+	// cookie and protocol version and forwards the worker's output to
+	// Logger; tasks flow over the pipes as for any worker.
+	Plugin bool
 	// SHA256, if set, is the hex SHA-256 of the worker binary (Command[0]).
 	// The binary is opened and hashed once, and the very file that was
 	// hashed is executed, so a binary swapped after the check never runs.

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/workerproc"
+	"github.com/ppool/ppool/workerproc/plugin"
 )
 
 // The test binary is its own worker: TestMain hands control to workerproc
@@ -22,6 +24,16 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "dying at start as the test asked")
 			os.Exit(2)
 		}
+	}
+	// Workers speaking only a newer protocol, for TestPluginRefusals.
+	if v, err := strconv.Atoi(os.Getenv("PPOOL_TEST_PROTOCOL")); err == nil {
+		ipc.Versions = []int{v}
+	}
+	if v, err := strconv.Atoi(os.Getenv("PPOOL_TEST_PLUGIN_VERSION")); err == nil {
+		plugin.Handshake.ProtocolVersion = uint(v)
+	}
+	if os.Getenv("PPOOL_TEST_PLUGIN") != "" {
+		plugin.Main(nil) // a go-plugin worker, for TestPlugin
 	}
 	workerproc.Main()
 	// Workers are this test binary; under -race it would sleep a second at
@@ -38,6 +50,10 @@ var (
 	square = workerproc.Register("square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
 	echo   = workerproc.Register("echo", func(ctx context.Context, b []byte) ([]byte, error) { return b, nil })
 	pid    = workerproc.Register("pid", func(ctx context.Context, _ struct{}) (int, error) { return os.Getpid(), nil })
+	say    = workerproc.Register("say", func(ctx context.Context, msg string) (int, error) {
+		fmt.Fprintln(os.Stderr, msg)
+		return len(msg), nil
+	})
 	// sleep honours cancellation.
 	sleep = workerproc.Register("sleep", func(ctx context.Context, d time.Duration) (int, error) {
 		select {

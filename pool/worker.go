@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,6 +55,9 @@ type worker struct {
 	logR *os.File // the worker's stdout and stderr
 	tail *tailWriter
 
+	plugin    io.Closer // with Config.Plugin: go-plugin's connection, for the worker's output
+	pluginDir string    // and the folder of its socket
+
 	exited  chan struct{} // closed once the process is waited for
 	waitErr error
 	ready   chan error // startup outcome, buffered; read by New only
@@ -94,14 +98,13 @@ func (p *Pool) start() (*worker, error) {
 		toW.Close()
 		return nil, err
 	}
-	logR, logW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		toW.Close()
-		frR.Close()
-		frW.Close()
-		return nil, err
+	w := &worker{
+		p: p, toW: toW, frR: frR,
+		exited: make(chan struct{}), ready: make(chan error, 1), wake: make(chan struct{}, 1),
+		rd: ipc.NewReader(frR, 256<<10, p.maxFrame),
 	}
+	var logPID atomic.Int64
+	w.tail = &tailWriter{logLine: func(line string) { p.log.Info(line, "worker", logPID.Load()) }}
 	cmd := exec.Command(p.path, p.args...)
 	if p.binary != nil {
 		// Execute the file that was hashed, not whatever is at the path now.
@@ -109,33 +112,38 @@ func (p *Pool) start() (*worker, error) {
 	}
 	cmd.Env = p.env
 	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
-	cmd.Stdout, cmd.Stderr = logW, logW
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
 		Pdeathsig: syscall.SIGKILL,
 	}
-	err = cmd.Start()
+	w.cmd = cmd
+	if p.cfg.Plugin {
+		err = p.startPlugin(w)
+	} else {
+		var logW *os.File
+		if w.logR, logW, err = os.Pipe(); err == nil {
+			cmd.Stdout, cmd.Stderr = logW, logW
+			err = cmd.Start()
+			logW.Close()
+			if err != nil {
+				w.logR.Close()
+			}
+		}
+	}
 	toR.Close()
 	frW.Close()
-	logW.Close()
 	if err != nil {
 		toW.Close()
 		frR.Close()
-		logR.Close()
-		return nil, &StartError{Command: p.path, Reason: "cannot execute it", Err: err}
+		return nil, &StartError{Command: p.path, Reason: "cannot start it", Err: err}
 	}
+	w.pid = cmd.Process.Pid
+	logPID.Store(int64(w.pid))
 	enlargePipe(toW)
 	enlargePipe(frR)
-	w := &worker{
-		p: p, pid: cmd.Process.Pid, cmd: cmd, toW: toW, frR: frR, logR: logR,
-		exited: make(chan struct{}), ready: make(chan error, 1), wake: make(chan struct{}, 1),
-		rd: ipc.NewReader(frR, 256<<10, p.maxFrame),
-	}
 	// The kernel's OOM killer should pick a worker, never the master.
 	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
 	p.reaper.add(w.pid)
-	log := p.log.With("worker", w.pid)
-	w.tail = &tailWriter{logLine: func(line string) { log.Info(line) }}
 	return w, nil
 }
 
@@ -159,7 +167,9 @@ func (w *worker) run() {
 	go func() {
 		defer p.wg.Done()
 		defer close(copied)
-		_, _ = io.Copy(w.tail, w.logR)
+		if w.logR != nil { // a plugin worker's output is go-plugin's to read
+			_, _ = io.Copy(w.tail, w.logR)
+		}
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -174,7 +184,10 @@ func (w *worker) run() {
 		case <-copied:
 		case <-time.After(100 * time.Millisecond):
 		}
-		w.logR.Close()
+		if w.logR != nil {
+			w.logR.Close()
+		}
+		w.closePlugin()
 		close(w.exited)
 	}()
 	go func() {

@@ -1,0 +1,150 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/ppool/ppool/workerproc/plugin"
+)
+
+// This file holds everything about launching workers through go-plugin
+// (Config.Plugin). go-plugin's defaults fight the pool's guarantees, so it
+// is used for what it is good at, the handshake (cookie and protocol
+// version) and collecting the worker's output, and nothing else:
+//
+//   - a RunnerFunc, so the pool still does the exec itself (on its spawner
+//     thread, with its fds 3 and 4, process group and parent-death signal),
+//     and is the only one to Wait for the process; go-plugin's Wait just
+//     waits for the pool's;
+//   - SkipHostEnv, since go-plugin appends the host's environment after
+//     ours and the last duplicate wins, which would undo the thread budget;
+//   - its start timeout is the pool's StartTimeout (its default is a minute);
+//   - Client.Kill is never called (it waits a fixed 2 s); the pool kills;
+//   - stdin is /dev/null, and stdout and stderr are read to the end;
+//   - the checksum is the pool's own (Config.SHA256: hash once, execute the
+//     file that was hashed), not SecureConfig, which hashes a path and then
+//     executes the path, leaving a window to swap the binary.
+
+// pluginRunner is the runner.Runner go-plugin drives. Start runs the pool's
+// exec.Cmd as prepared; Wait waits for the pool's own waiter.
+type pluginRunner struct {
+	cmd            *exec.Cmd
+	stdout, stderr *os.File // read ends, given to go-plugin
+	exited         <-chan struct{}
+	waitErr        func() error
+}
+
+func (r *pluginRunner) Start(ctx context.Context) error {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	r.cmd.Stdin = nil // /dev/null, whatever go-plugin set
+	r.cmd.Stdout, r.cmd.Stderr = outW, errW
+	err = r.cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return err
+	}
+	r.stdout, r.stderr = outR, errR
+	return nil
+}
+
+func (r *pluginRunner) Wait(ctx context.Context) error {
+	<-r.exited
+	return r.waitErr()
+}
+
+// Kill is called by go-plugin only when its start fails; the pool reaps.
+func (r *pluginRunner) Kill(ctx context.Context) error {
+	if r.cmd.Process != nil {
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+func (r *pluginRunner) Diagnose(ctx context.Context) string { return "" }
+func (r *pluginRunner) Stdout() io.ReadCloser               { return r.stdout }
+func (r *pluginRunner) Stderr() io.ReadCloser               { return r.stderr }
+func (r *pluginRunner) Name() string                        { return r.cmd.Args[0] }
+func (r *pluginRunner) ID() string                          { return strconv.Itoa(r.cmd.Process.Pid) }
+func (r *pluginRunner) PluginToHost(n, a string) (string, string, error) {
+	return n, a, nil
+}
+func (r *pluginRunner) HostToPlugin(n, a string) (string, string, error) {
+	return n, a, nil
+}
+
+// startPlugin starts w.cmd through go-plugin and waits for its handshake,
+// then connects go-plugin's RPC channel, which carries the worker's output
+// once it is served. It runs on the spawner's thread, like every exec.
+func (p *Pool) startPlugin(w *worker) error {
+	cmd := w.cmd
+	var pr *pluginRunner
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake,
+		Plugins:          plugin.Plugins,
+		SkipHostEnv:      true,
+		StartTimeout:     p.cfg.StartTimeout,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+		Stderr:           w.tail, // raw stderr lines: logged, and kept for crash reports
+		SyncStdout:       w.tail, // what the worker writes to os.Stdout and os.Stderr once served
+		SyncStderr:       w.tail,
+		RunnerFunc: func(_ hclog.Logger, c *exec.Cmd, socketDir string) (runner.Runner, error) {
+			// c is a blank Cmd carrying go-plugin's variables (cookie,
+			// versions, socket folder): add them to ours.
+			cmd.Env = append(append([]string(nil), cmd.Env...), c.Env...)
+			pr = &pluginRunner{cmd: cmd, exited: w.exited, waitErr: func() error { return w.waitErr }}
+			w.pluginDir = socketDir
+			return pr, nil
+		},
+	})
+	if _, err := client.Start(); err != nil {
+		if pr != nil && cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			close(w.exited) // go-plugin's own goroutines wait on it
+		}
+		if w.pluginDir != "" {
+			os.RemoveAll(w.pluginDir)
+		}
+		return fmt.Errorf("go-plugin: %w", err)
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		p.log.Warn("go-plugin connection failed: the worker's output after start-up is lost", "worker", cmd.Process.Pid, "err", err)
+	} else {
+		w.plugin = rpc
+	}
+	return nil
+}
+
+// closePlugin lets go of a plugin worker's connection and socket folder,
+// once it has exited.
+func (w *worker) closePlugin() {
+	if w.plugin != nil {
+		_ = w.plugin.Close()
+	}
+	if w.pluginDir != "" {
+		os.RemoveAll(w.pluginDir)
+	}
+}
