@@ -120,6 +120,8 @@ func (d *decoder) expand(pj *PlannedJob) {
 	tmpl := j.Output
 	if !j.outputSet {
 		switch {
+		case fromFiles && k.Outputs[0] == anyExt:
+			tmpl = "out/{job}/{name}"
 		case fromFiles:
 			tmpl = "out/{job}/{stem}.{ext}"
 		case n > 1:
@@ -132,7 +134,7 @@ func (d *decoder) expand(pj *PlannedJob) {
 	ext := strings.TrimPrefix(path.Ext(placeholderRE.ReplaceAllString(tmpl, "")), ".")
 	if strings.Contains(tmpl, "{ext}") {
 		ext = k.Outputs[0]
-	} else if !slices.Contains(k.Outputs, strings.ToLower(ext)) {
+	} else if k.Outputs[0] != anyExt && !slices.Contains(k.Outputs, strings.ToLower(ext)) {
 		d.errorAt(outPos, "%s writes .%s files; output %q ends in %q", k.Name, strings.Join(k.Outputs, " or ."), tmpl, path.Ext(tmpl))
 		return
 	}
@@ -223,13 +225,14 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 	}
 	walk(pj)
 	var out []Input
-	for _, pat := range src.Patterns {
+	for i, pat := range src.Patterns {
+		at := src.patternPos(i)
 		full := resolve(d.f.Dir, pat)
 		if !hasMeta(pat) {
 			st, err := os.Stat(full)
 			switch {
 			case err == nil && st.IsDir():
-				d.errorAt(src.Pos, "input %s is a folder; use a glob such as %s/*.png", pat, strings.TrimSuffix(pat, "/"))
+				d.errorAt(at, "input %s is a folder; use a glob such as %s/*.png", pat, strings.TrimSuffix(pat, "/"))
 				return nil
 			case err == nil, slices.Contains(upstream, full):
 				out = append(out, Input{Path: full})
@@ -238,14 +241,14 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 				if pj.After == nil {
 					hint = " (if an earlier job writes it, name that job in \"after\")"
 				}
-				d.errorAt(src.Pos, "input %s: no such file%s", pat, hint)
+				d.errorAt(at, "input %s: no such file%s", pat, hint)
 				return nil
 			}
 			continue
 		}
 		matches, err := filepath.Glob(full)
 		if err != nil {
-			d.errorAt(src.Pos, "input %q is not a valid glob: %v", pat, err)
+			d.errorAt(at, "input %q is not a valid glob: %v", pat, err)
 			return nil
 		}
 		for _, u := range upstream {
@@ -261,7 +264,7 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 			files = append(files, m)
 		}
 		if len(files) == 0 {
-			d.errorAt(src.Pos, "input %q matches no files", pat)
+			d.errorAt(at, "input %q matches no files", pat)
 			return nil
 		}
 		slices.Sort(files)

@@ -36,6 +36,11 @@ type Kind struct {
 	Split func(t *Task) ([]Part, error)
 	// Merge assembles the parts' outputs into t.Output, in a worker.
 	Merge func(ctx context.Context, t *Task) (*Outcome, error)
+	// Call, if set, sends each task to a function of the job's own worker
+	// binary instead of Run: it names the function and its argument.
+	Call func(t *Task) (function string, arg any)
+	// NeedsWorker: a job of this kind must name its worker binary.
+	NeedsWorker bool
 	// PartExt is the file extension of the parts' own outputs (default:
 	// the output's), e.g. "png" so that strips of a JPEG stay lossless.
 	PartExt string

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/workerproc"
 )
 
 // Status is how a task ended.
@@ -392,6 +393,19 @@ func (r *runner) send(p *pool.Pool, sent, t *Task, part *Part, pj *PlannedJob) {
 	if pj.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(pj.Memory))
 	}
+	if call := pj.Kind.Call; call != nil {
+		// A function of the job's own worker binary; the handle works as
+		// below.
+		fn, arg := call(sent)
+		handle := make(chan *pool.AsyncResult[any], 1)
+		report := func(err error) {
+			res := <-handle
+			r.done <- completion{t: t, part: part, out: Outcome{Output: t.Output}, err: err, info: res.Info()}
+		}
+		opts = append(opts, pool.Callback(func(any) { report(nil) }), pool.ErrorCallback(report))
+		handle <- pool.ApplyAsync(context.Background(), p, workerproc.Remote[any, any](fn), arg, opts...)
+		return
+	}
 	// A callback can run before ApplyAsync returns (the task finished, or
 	// failed to submit, first), on the pool's callback goroutine: it takes
 	// the handle from this channel, which is filled once ApplyAsync returns.
@@ -528,6 +542,10 @@ func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error
 		slices.Sort(cfg.Env)
 		key += "\x00" + strings.Join(cfg.Env, "\x00")
 		cfg.SHA256 = w.SHA256
+		cfg.Plugin = w.Plugin
+		if w.Plugin {
+			key += "\x00plugin"
+		}
 	}
 	if p, ok := r.pools[key]; ok {
 		return p, nil

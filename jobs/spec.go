@@ -49,14 +49,25 @@ type WorkerSpec struct {
 	Args    []string
 	Env     map[string]string
 	SHA256  string
+	Plugin  bool // launched through hashicorp/go-plugin (workerproc/plugin.Main)
 }
 
 // Source is where one input slot's values come from: files (paths and
 // globs), or generated values.
 type Source struct {
-	Patterns []string // paths or globs, relative to the file's folder
-	Gen      *Generator
-	Pos      Pos
+	Patterns   []string // paths or globs, relative to the file's folder
+	Gen        *Generator
+	Pos        Pos   // where the input is written
+	PatternPos []Pos // where each of Patterns is written
+}
+
+// patternPos is where Patterns[i] is written, for errors about that one
+// path or glob in a list.
+func (s Source) patternPos(i int) Pos {
+	if i < len(s.PatternPos) {
+		return s.PatternPos[i]
+	}
+	return s.Pos
 }
 
 // Generator describes a generated matrix input.
@@ -394,6 +405,8 @@ func (d *decoder) job(n ast.Node) *Job {
 	}
 	if v, ok := m["worker"]; ok {
 		j.Worker = d.worker(v)
+	} else if k.NeedsWorker {
+		d.errorf(kn, "kind %s runs in a worker binary of your own: name it with worker: {command: ...}", k.Name)
 	}
 	return j
 }
@@ -589,7 +602,7 @@ func ParseSize(s string) (uint64, error) {
 }
 
 func (d *decoder) worker(n ast.Node) *WorkerSpec {
-	m, _, ok := d.mapping(n, "worker", []string{"command", "args", "env", "sha256"})
+	m, _, ok := d.mapping(n, "worker", []string{"command", "args", "env", "sha256", "plugin"})
 	if !ok {
 		return nil
 	}
@@ -613,6 +626,14 @@ func (d *decoder) worker(n ast.Node) *WorkerSpec {
 					w.Env[k] = d.str(v, "worker env "+k)
 				}
 			}
+		}
+	}
+	if v, ok := m["plugin"]; ok {
+		b, isBool := unwrap(v).(*ast.BoolNode)
+		if !isBool {
+			d.errorf(v, "worker plugin must be true or false, not %s", describe(v))
+		} else {
+			w.Plugin = b.Value
 		}
 	}
 	if v, ok := m["sha256"]; ok {
@@ -704,6 +725,11 @@ func (d *decoder) source(n ast.Node, slot Slot, j *Job) Source {
 		src.Gen = g
 	default:
 		src.Patterns = d.strings(n, "input "+slot.Name)
+		if seq, ok := unwrap(n).(*ast.SequenceNode); ok {
+			for _, v := range seq.Values {
+				src.PatternPos = append(src.PatternPos, posOf(v))
+			}
+		}
 		for _, p := range src.Patterns {
 			if strings.TrimSpace(p) == "" {
 				d.errorf(n, "input %q has an empty path", slot.Name)

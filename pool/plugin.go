@@ -129,21 +129,18 @@ func (p *Pool) startPlugin(w *worker) error {
 		}
 		return fmt.Errorf("go-plugin: %w", err)
 	}
-	rpc, err := client.Client()
-	if err != nil {
+	// The connection carries what the worker writes to os.Stdout and
+	// os.Stderr once go-plugin has redirected them; it ends with the worker.
+	if _, err := client.Client(); err != nil {
 		p.log.Warn("go-plugin connection failed: the worker's output after start-up is lost", "worker", cmd.Process.Pid, "err", err)
-	} else {
-		w.plugin = rpc
 	}
 	return nil
 }
 
-// closePlugin lets go of a plugin worker's connection and socket folder,
-// once it has exited.
+// closePlugin lets go of a plugin worker's socket folder once it has
+// exited. Its connection needs no closing: it ended with the process, and
+// closing it would make yamux log a broken pipe to the process's stderr.
 func (w *worker) closePlugin() {
-	if w.plugin != nil {
-		_ = w.plugin.Close()
-	}
 	if w.pluginDir != "" {
 		os.RemoveAll(w.pluginDir)
 	}

@@ -55,8 +55,7 @@ type worker struct {
 	logR *os.File // the worker's stdout and stderr
 	tail *tailWriter
 
-	plugin    io.Closer // with Config.Plugin: go-plugin's connection, for the worker's output
-	pluginDir string    // and the folder of its socket
+	pluginDir string // with Config.Plugin: the folder of go-plugin's socket
 
 	exited  chan struct{} // closed once the process is waited for
 	waitErr error
@@ -175,8 +174,8 @@ func (w *worker) run() {
 		defer p.wg.Done()
 		w.waitErr = w.cmd.Wait()
 		startTimer.Stop()
-		// Whatever the worker started goes with it.
-		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+		// Whatever the worker started goes with it, before Close returns.
+		killGroup(w.pid)
 		p.reaper.remove(w.pid)
 		// Its output pipe closes once every holder is dead; a grandchild
 		// that escaped the group must not keep us waiting.
@@ -386,3 +385,16 @@ func (w *worker) flush() {
 }
 
 func (w *worker) logAttrs() slog.Attr { return slog.Int("worker", w.pid) }
+
+// killGroup kills the process group pgid and waits, briefly, until the
+// kernel has dealt the signal to every member, so that a caller told the
+// workers are gone finds their children gone too. A member that is a
+// zombie waiting for init to reap it still counts as present: the wait is
+// bounded.
+func killGroup(pgid int) {
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}

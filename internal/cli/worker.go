@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ppool/ppool/workerproc"
+	"github.com/ppool/ppool/workerproc/plugin"
+	"github.com/ppool/ppool/workerproc/workerproctest"
+)
+
+func newWorkerCmd(io *IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Tools for custom worker binaries",
+	}
+	var only []string
+	var self, verbose bool
+	check := &cobra.Command{
+		Use:   "check BINARY [ARGS...]",
+		Short: "Run a worker binary through the protocol conformance suite",
+		Long: `Run a worker program through every check of the conformance suite
+(docs/protocol.md): hello and version negotiation, tasks and batches,
+unknown functions, bad arguments, panics, cancel, timeouts, pipelining,
+oversized frames, shutdown and end of input. One line per check; the exit
+status is 1 if any check fails.
+
+go-plugin's handshake cookie is set, so Go workers built with
+workerproc/plugin.Main are checked as the pool would launch them.`,
+		Example: `  ppool worker check ./myworker
+  ppool worker check /usr/bin/python3 examples/pyworker/worker.py
+  ppool worker check --only hello,cancel-running ./myworker`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if self {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				args = append([]string{exe}, args...)
+			}
+			if len(args) == 0 {
+				return usageError("worker check needs a worker program to run\nSee 'ppool worker check --help'.")
+			}
+			if _, err := exec.LookPath(args[0]); err != nil {
+				return usageError("worker check: %v", err)
+			}
+			opts := workerproctest.Options{
+				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue},
+				Only: only,
+			}
+			if self {
+				opts.Env = append(opts.Env, workerproc.EnvWorker+"=1")
+			}
+			if verbose {
+				opts.Log = io.Err
+			}
+			known := workerproctest.Checks()
+			for _, o := range only {
+				if !contains(known, o) {
+					return usageError("--only: no check named %q (checks: %s)", o, strings.Join(known, ", "))
+				}
+			}
+			results := workerproctest.Run(cmd.Context(), args, opts)
+			if !workerproctest.Report(io.Out, results) {
+				failed := 0
+				for _, r := range results {
+					if !r.Passed {
+						failed++
+					}
+				}
+				return &exitError{code: ExitTaskFailed, err: fmt.Errorf("%s: %d of %d checks failed", args[0], failed, len(results))}
+			}
+			return nil
+		},
+	}
+	check.Flags().StringSliceVar(&only, "only", nil, "run only these `checks` (comma separated)")
+	check.Flags().BoolVar(&self, "self", false, "check ppool's own built-in worker")
+	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the workers' own output on stderr")
+	cmd.AddCommand(check)
+	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
