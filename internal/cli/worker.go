@@ -93,4 +93,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
