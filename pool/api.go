@@ -18,7 +18,7 @@ import (
 // newTask encodes a call into a ready-to-write frame.
 func (p *Pool) newTask(fn string, arg any, o callOptions) (*task, error) {
 	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, done: make(chan struct{})}
-	b, start := ipc.AppendTaskHead(nil, t.id, fn, o.timeout, false)
+	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
 	b, err := codec.Append(b, arg)
 	if err != nil {
 		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
@@ -206,20 +206,22 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 	// onDone finds it through an atomic pointer, and whoever comes second
 	// of onDone and the registration stops it.
 	var stopWatch atomic.Pointer[func() bool]
-	t.onDone = func(*task) {
-		if stop := stopWatch.Load(); stop != nil {
-			(*stop)()
-		}
-		if onSuccess != nil || o.onError != nil {
-			p.cb.push(func() {
-				v, err := r.result()
-				switch {
-				case err == nil && onSuccess != nil:
-					onSuccess(v)
-				case err != nil && o.onError != nil:
-					o.onError(err)
-				}
-			})
+	if ctx.Done() != nil || onSuccess != nil || o.onError != nil {
+		t.onDone = func(*task) {
+			if stop := stopWatch.Load(); stop != nil {
+				(*stop)()
+			}
+			if onSuccess != nil || o.onError != nil {
+				p.cb.push(func() {
+					v, err := r.result()
+					switch {
+					case err == nil && onSuccess != nil:
+						onSuccess(v)
+					case err != nil && o.onError != nil:
+						o.onError(err)
+					}
+				})
+			}
 		}
 	}
 	if err == nil {

@@ -312,6 +312,7 @@ func (p *Pool) dispatchLocked() []*worker {
 	}
 	var touched []*worker
 	window := p.windowLocked()
+	now := time.Now()
 	for p.queue.len() > 0 {
 		var best *worker
 		for _, w := range p.workers {
@@ -340,7 +341,7 @@ func (p *Pool) dispatchLocked() []*worker {
 		best.out = append(best.out, t.frame...)
 		best.sent++
 		if len(best.inflight) == 1 {
-			p.startHeadLocked(best, time.Now())
+			p.startHeadLocked(best, now)
 		}
 		if p.cfg.MaxTasksPerWorker > 0 && best.sent >= p.cfg.MaxTasksPerWorker {
 			best.state = workerRetiring

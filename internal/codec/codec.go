@@ -5,6 +5,7 @@ package codec
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -32,8 +33,26 @@ type encoder struct {
 // Append appends v's msgpack encoding to b. A []byte is appended as one bin
 // value with a single copy.
 func Append(b []byte, v any) ([]byte, error) {
-	if p, ok := v.([]byte); ok {
-		return appendBin(b, p), nil
+	// The common scalar types skip msgpack's reflection: a Map of a million
+	// ints spends most of its time here otherwise.
+	switch x := v.(type) {
+	case []byte:
+		return appendBin(b, x), nil
+	case int:
+		return appendInt(b, int64(x)), nil
+	case int64:
+		return appendInt(b, x), nil
+	case float64:
+		return append(b, 0xcb, byte(math.Float64bits(x)>>56), byte(math.Float64bits(x)>>48), byte(math.Float64bits(x)>>40),
+			byte(math.Float64bits(x)>>32), byte(math.Float64bits(x)>>24), byte(math.Float64bits(x)>>16),
+			byte(math.Float64bits(x)>>8), byte(math.Float64bits(x))), nil
+	case string:
+		return appendStr(b, x), nil
+	case bool:
+		if x {
+			return append(b, 0xc3), nil
+		}
+		return append(b, 0xc2), nil
 	}
 	enc := encoders.Get().(*encoder)
 	enc.a.b = b
@@ -63,13 +82,130 @@ func appendBin(b, p []byte) []byte {
 // ipc.Validate). A *[]byte destination aliases raw instead of copying it: the
 // frame buffers ppool reads are never reused, so the alias stays valid.
 func Decode(raw []byte, dst any) error {
-	if p, ok := dst.(*[]byte); ok {
+	switch p := dst.(type) {
+	case *[]byte:
 		if b, ok := aliasBin(raw); ok {
 			*p = b
 			return nil
 		}
+	case *int:
+		if v, ok := readInt(raw); ok && int64(int(v)) == v {
+			*p = int(v)
+			return nil
+		}
+	case *int64:
+		if v, ok := readInt(raw); ok {
+			*p = v
+			return nil
+		}
+	case *float64:
+		if len(raw) == 9 && raw[0] == 0xcb {
+			*p = math.Float64frombits(binary.BigEndian.Uint64(raw[1:]))
+			return nil
+		}
+	case *string:
+		if s, ok := readStr(raw); ok {
+			*p = s
+			return nil
+		}
+	case *bool:
+		if len(raw) == 1 && (raw[0] == 0xc2 || raw[0] == 0xc3) {
+			*p = raw[0] == 0xc3
+			return nil
+		}
 	}
+	// Anything else, and every form the fast paths do not take (a float32
+	// into a float64, an integer too large for int, ...): msgpack decides.
 	return msgpack.Unmarshal(raw, dst)
+}
+
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0 && v <= 0x7f:
+		return append(b, byte(v))
+	case v < 0 && v >= -32:
+		return append(b, byte(v))
+	case v >= math.MinInt8 && v <= math.MaxInt8:
+		return append(b, 0xd0, byte(v))
+	case v >= math.MinInt16 && v <= math.MaxInt16:
+		return append(b, 0xd1, byte(v>>8), byte(v))
+	case v >= math.MinInt32 && v <= math.MaxInt32:
+		return append(b, 0xd2, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, 0xd3, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// readInt reads a msgpack integer that is the whole of raw.
+func readInt(raw []byte) (int64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	c := raw[0]
+	switch {
+	case c <= 0x7f:
+		return int64(c), len(raw) == 1
+	case c >= 0xe0:
+		return int64(int8(c)), len(raw) == 1
+	}
+	switch {
+	case c == 0xcc && len(raw) == 2:
+		return int64(raw[1]), true
+	case c == 0xcd && len(raw) == 3:
+		return int64(binary.BigEndian.Uint16(raw[1:])), true
+	case c == 0xce && len(raw) == 5:
+		return int64(binary.BigEndian.Uint32(raw[1:])), true
+	case c == 0xcf && len(raw) == 9:
+		u := binary.BigEndian.Uint64(raw[1:])
+		return int64(u), u <= math.MaxInt64
+	case c == 0xd0 && len(raw) == 2:
+		return int64(int8(raw[1])), true
+	case c == 0xd1 && len(raw) == 3:
+		return int64(int16(binary.BigEndian.Uint16(raw[1:]))), true
+	case c == 0xd2 && len(raw) == 5:
+		return int64(int32(binary.BigEndian.Uint32(raw[1:]))), true
+	case c == 0xd3 && len(raw) == 9:
+		return int64(binary.BigEndian.Uint64(raw[1:])), true
+	}
+	return 0, false
+}
+
+func appendStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= 0xff:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, s...)
+}
+
+// readStr reads a msgpack str that is the whole of raw.
+func readStr(raw []byte) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	var n, h int
+	switch c := raw[0]; {
+	case c&0xe0 == 0xa0:
+		n, h = int(c&0x1f), 1
+	case c == 0xd9 && len(raw) >= 2:
+		n, h = int(raw[1]), 2
+	case c == 0xda && len(raw) >= 3:
+		n, h = int(binary.BigEndian.Uint16(raw[1:])), 3
+	case c == 0xdb && len(raw) >= 5:
+		n, h = int(binary.BigEndian.Uint32(raw[1:])), 5
+	default:
+		return "", false
+	}
+	if len(raw)-h != n {
+		return "", false
+	}
+	return string(raw[h:]), true
 }
 
 func aliasBin(raw []byte) ([]byte, bool) {

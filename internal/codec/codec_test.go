@@ -1,0 +1,39 @@
+package codec
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// TestFastPaths: what the fast paths write, msgpack reads back, and what
+// msgpack writes, the fast paths read; values outside them fall back.
+func TestFastPaths(t *testing.T) {
+	values := []any{0, 1, 127, 128, -1, -32, -33, -128, -129, 255, 256, 65535, 65536, -70000,
+		math.MaxInt64, math.MinInt64, int64(5), 0.0, -2.5, math.Inf(1), "", "short", string(make([]byte, 300)), true, false, []byte("bin")}
+	for _, v := range values {
+		b, err := Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := reflect.New(reflect.TypeOf(v))
+		if err := msgpack.Unmarshal(b, dst.Interface()); err != nil || !reflect.DeepEqual(dst.Elem().Interface(), v) {
+			t.Errorf("%#v: msgpack read back %#v, %v", v, dst.Elem().Interface(), err)
+		}
+		ref, _ := msgpack.Marshal(v)
+		dst = reflect.New(reflect.TypeOf(v))
+		if err := Decode(ref, dst.Interface()); err != nil || !reflect.DeepEqual(dst.Elem().Interface(), v) {
+			t.Errorf("%#v: Decode of msgpack's % x gave %#v, %v", v, ref, dst.Elem().Interface(), err)
+		}
+	}
+	var f float64
+	if err := Decode([]byte{0x05}, &f); err != nil || f != 5 {
+		t.Errorf("an integer into a float64: %v, %v", f, err)
+	}
+	var i int
+	if err := Decode([]byte{0xa1, 'x'}, &i); err == nil {
+		t.Error("a string decoded into an int")
+	}
+}
