@@ -45,6 +45,12 @@ func (p *Pool) checkFrame(fn string, size int) error {
 // idle worker, that worker is returned claimed: the caller reads t's answer
 // itself (worker.readFor), on its own thread.
 func (p *Pool) submit(t *task, now bool) (*worker, error) {
+	return p.enqueue(t, now, !now)
+}
+
+// enqueue is submit with the dispatch left to the caller when neither now
+// nor kick is set: Map and Imap queue a run of chunks, then pump once.
+func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 	t.submitted = time.Now()
 	p.mu.Lock()
 	switch p.state {
@@ -64,7 +70,9 @@ func (p *Pool) submit(t *task, now bool) (*worker, error) {
 	p.queue.pushBack(t)
 	if !now {
 		p.mu.Unlock()
-		p.kickDispatcher()
+		if kick {
+			p.kickDispatcher()
+		}
 		return nil, nil
 	}
 	p.claimant = t
@@ -393,7 +401,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 			}
 		})
 		if err == nil {
-			_, err = p.submit(t, false)
+			_, err = p.enqueue(t, false, false)
 		}
 		if err != nil {
 			for _, t := range tasks {
@@ -403,6 +411,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 		}
 		tasks = append(tasks, t)
 	}
+	p.pump()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -463,7 +472,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				p.cancel(c.t, context.Canceled, false)
 			}
 		}()
-		exhausted := false
+		exhausted, refilled := false, false
 		items := make([]A, 0, size)
 		var zero R
 		for {
@@ -498,13 +507,19 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				})
 				if err == nil {
 					c.t = t
-					_, err = p.submit(t, false)
+					_, err = p.enqueue(t, false, false)
 				}
 				if err != nil {
 					yield(zero, err)
 					return
 				}
 				inflight = append(inflight, c)
+				refilled = true
+			}
+			if refilled {
+				// One dispatch for the whole refill, on this goroutine.
+				p.pump()
+				refilled = false
 			}
 			if len(inflight) == 0 {
 				return

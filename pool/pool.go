@@ -392,7 +392,14 @@ func (p *Pool) result(w *worker, m ipc.Msg) string {
 		return fmt.Sprintf("protocol error: result for task %d, which it was not running", m.ID)
 	}
 	s := w.inflight[i]
-	w.inflight = slices.Delete(w.inflight, i, i+1)
+	if i == 0 {
+		// Answers come in order: dropping the head must not shift a long
+		// window of tasks behind it.
+		w.inflight[0] = nil
+		w.inflight = w.inflight[1:]
+	} else {
+		w.inflight = slices.Delete(w.inflight, i, i+1)
+	}
 	w.finished++
 	if i == 0 {
 		p.startHeadLocked(w, now)
@@ -416,12 +423,15 @@ func (p *Pool) result(w *worker, m ipc.Msg) string {
 		return ""
 	}
 	p.crashStreak = 0
-	if m.Err == nil && !m.Batch {
+	if m.Err == nil {
+		// The window is in frames, so a batch counts whole: a chunk of
+		// many items is slow and rightly keeps the window small.
 		const alpha = 0.2
+		d := float64(m.Duration)
 		if p.avgTask == 0 {
-			p.avgTask = float64(m.Duration)
+			p.avgTask = d
 		}
-		p.avgTask = (1-alpha)*p.avgTask + alpha*float64(m.Duration)
+		p.avgTask = (1-alpha)*p.avgTask + alpha*d
 	}
 	var requeued bool
 	if !s.abandoned {
@@ -438,6 +448,7 @@ func (p *Pool) result(w *worker, m ipc.Msg) string {
 	p.retireLocked(w)
 	p.mu.Unlock()
 	if !s.abandoned && !requeued {
+		t.frame = nil // answered for good: no retry needs it
 		p.finish(t, m.Value, err)
 	}
 	return ""

@@ -151,7 +151,8 @@ type server struct {
 	werr         error
 	timerArmed   bool
 	flushTimer   *time.Timer
-	scratch      []byte // the running task's encoded value
+	scratch      []byte    // the running task's encoded value
+	pendingSince time.Time // when wbuf last went from empty to not
 	lastProgress time.Time
 }
 
@@ -281,18 +282,38 @@ func (s *server) run(ctx context.Context) error {
 // runs dry, or within flushDelay once the next task starts.
 func (s *server) reply(frame []byte) {
 	s.wmu.Lock()
+	s.pending()
 	s.wbuf = append(s.wbuf, frame...)
 	s.wmu.Unlock()
 }
 
-// armFlush makes sure what is in wbuf is written within flushDelay.
+// pending notes when results start waiting in wbuf. Called with wmu held,
+// before appending.
+func (s *server) pending() {
+	if len(s.wbuf) == 0 {
+		s.pendingSince = time.Now()
+	}
+}
+
+// armFlush makes sure what is in wbuf is written within flushDelay: at
+// once if it has waited that long already (a stream of tiny tasks keeps the
+// worker busy, and a timer's goroutine would not get to run before the
+// scheduler preempts it, milliseconds later), else by the timer, for a task
+// that runs long.
 func (s *server) armFlush() {
 	s.wmu.Lock()
-	if len(s.wbuf) > 0 && !s.timerArmed {
+	defer s.wmu.Unlock()
+	if len(s.wbuf) == 0 {
+		return
+	}
+	if time.Since(s.pendingSince) >= flushDelay {
+		s.flushLocked()
+		return
+	}
+	if !s.timerArmed {
 		s.timerArmed = true
 		s.flushTimer.Reset(flushDelay)
 	}
-	s.wmu.Unlock()
 }
 
 // replyValue queues a result frame whose value is in s.scratch.
@@ -301,10 +322,12 @@ func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
 	defer s.wmu.Unlock()
 	if len(s.scratch)+64 > s.maxFrame {
 		// The master would refuse the frame and kill us: say so instead.
+		s.pending()
 		s.wbuf = ipc.AppendResult(s.wbuf, id, nil, &ipc.Error{Type: ipc.ErrTypeError,
 			Message: fmt.Sprintf("the result encodes to %d bytes, over the frame limit of %d", len(s.scratch), s.maxFrame)}, d, batch)
 		return
 	}
+	s.pending()
 	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
 	if len(s.scratch) < bigResult {
 		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)

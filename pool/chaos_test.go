@@ -1,0 +1,544 @@
+//go:build chaos
+
+// The chaos suite: go test -tags chaos -race ./pool/
+//
+// It kills workers at random under load, runs tasks past their memory
+// limit and their timeout, and feeds the master malformed frames from fake
+// workers, and checks the promise: a crashed, hung or bloated worker fails
+// only its own task, with a typed cause, and the pool heals; nothing is
+// left running, nothing is lost. The figures go to t.Logf (run with -v).
+// PPOOL_CHAOS_SEED fixes the random choices; the seed is logged.
+
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ppool/ppool/pool"
+)
+
+// fastExit spares the pools' workers the race runtime's one-second sleep at
+// exit, so Close does not wait on it.
+var fastExit = []string{"GORACE=atexit_sleep_ms=0"}
+
+func chaosSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PPOOL_CHAOS_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PPOOL_CHAOS_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (PPOOL_CHAOS_SEED=%d reproduces the random choices)", seed, seed)
+	return seed
+}
+
+func chaosCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond, once a millisecond, until it holds; past within it
+// fails the test. Pool state has no change notification, so observing it
+// means polling; nothing here sleeps in the hope that something happened.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(t0) > within {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		<-tick.C
+	}
+	return time.Since(t0)
+}
+
+// isRunning reports whether pid is a live process (not a zombie).
+func isRunning(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// killReport is what the killer saw.
+type killReport struct {
+	kills       int
+	skipped     int             // ticks with no worker to kill (all restarting)
+	recoveries  []time.Duration // per kill: until Stats showed full size without the victim
+	pids        map[int]bool    // every worker seen
+	unrecovered int
+}
+
+// killer SIGKILLs a random worker every 50 ms until stop is closed, then
+// goes on watching until the pool is back at full size. It samples Stats
+// every millisecond to time each kill's recovery: from the kill until Stats
+// shows the full number of workers, the victim no longer among them.
+func killer(p *pool.Pool, workers int, rng *rand.Rand, stop <-chan struct{}) killReport {
+	const cadence = 50 * time.Millisecond
+	rep := killReport{pids: map[int]bool{}}
+	type victim struct {
+		pid int
+		at  time.Time
+	}
+	var waiting []victim
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	next := time.Now().Add(cadence)
+	var deadline time.Time
+	for {
+		select {
+		case <-stop:
+			stop = nil
+			deadline = time.Now().Add(20 * time.Second)
+		case <-tick.C:
+		}
+		now := time.Now()
+		s := p.Stats()
+		live := map[int]bool{}
+		for _, w := range s.PerWorker {
+			live[w.PID] = true
+			rep.pids[w.PID] = true
+		}
+		if s.Workers == workers {
+			waiting = slices.DeleteFunc(waiting, func(v victim) bool {
+				if live[v.pid] {
+					return false // its death not noticed yet
+				}
+				rep.recoveries = append(rep.recoveries, now.Sub(v.at))
+				return true
+			})
+		}
+		if !deadline.IsZero() {
+			if len(waiting) == 0 && s.Workers == workers {
+				return rep
+			}
+			if now.After(deadline) {
+				rep.unrecovered = len(waiting)
+				return rep
+			}
+			continue
+		}
+		if now.Before(next) {
+			continue
+		}
+		next = now.Add(cadence)
+		var candidates []int
+		for _, w := range s.PerWorker {
+			if !slices.ContainsFunc(waiting, func(v victim) bool { return v.pid == w.PID }) {
+				candidates = append(candidates, w.PID)
+			}
+		}
+		if len(candidates) == 0 {
+			rep.skipped++
+			continue
+		}
+		pid := candidates[rng.IntN(len(candidates))]
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			continue
+		}
+		waiting = append(waiting, victim{pid, now})
+		rep.kills++
+	}
+}
+
+// TestChaosKillWorkers: 10,000 tasks with retries while a random worker is
+// SIGKILLed every 50 ms. Every task ends exactly once: succeeded, or
+// failed with *WorkerExitError after its retries. The pool ends at full
+// size and leaves no process behind.
+func TestChaosKillWorkers(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	const (
+		tasks   = 10_000
+		workers = 2
+		retries = 3
+	)
+	rng := rand.New(rand.NewPCG(chaosSeed(t), 1))
+	ctx := chaosCtx(t, 100*time.Second)
+	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+
+	var (
+		oks, fails [tasks]atomic.Int32
+		wrongValue atomic.Int32
+		mu         sync.Mutex
+		errs       = map[int]error{}
+	)
+	stop := make(chan struct{})
+	reported := make(chan killReport, 1)
+	killRng := rand.New(rand.NewPCG(rng.Uint64(), 2))
+	go func() { reported <- killer(p, workers, killRng, stop) }()
+
+	rs := make([]*pool.AsyncResult[int], tasks)
+	for i := range rs {
+		d := time.Duration(200+rng.IntN(1600)) * time.Microsecond // 1 ms on average
+		rs[i] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i, D: d},
+			pool.Callback(func(v int) {
+				if v != i {
+					wrongValue.Add(1)
+				}
+				oks[i].Add(1)
+			}),
+			pool.ErrorCallback(func(err error) {
+				fails[i].Add(1)
+				mu.Lock()
+				errs[i] = err
+				mu.Unlock()
+			}))
+	}
+	for i, r := range rs {
+		if err := r.Wait(ctx); err != nil {
+			close(stop)
+			<-reported
+			p.Terminate()
+			t.Fatalf("task %d never completed: %v", i, err)
+		}
+	}
+	ran := time.Since(t0)
+	close(stop)
+	rep := <-reported
+	if rep.unrecovered > 0 {
+		t.Errorf("%d kills not recovered from 20 s after the last; Stats: %+v", rep.unrecovered, p.Stats())
+	}
+	s := p.Stats()
+	if s.Workers != workers {
+		t.Errorf("pool ended at %d workers, want %d", s.Workers, workers)
+	}
+	// The pool still works.
+	if v, err := pool.Apply(ctx, p, chaosWork, workArgs{ID: 7}); v != 7 || err != nil {
+		t.Errorf("after the chaos: %d, %v", v, err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Close has run every callback.
+
+	var lost, duplicated, succeeded, failed int
+	for i := range tasks {
+		n := oks[i].Load() + fails[i].Load()
+		switch {
+		case n == 0:
+			lost++
+		case n > 1:
+			duplicated++
+		}
+		succeeded += int(oks[i].Load())
+		failed += int(fails[i].Load())
+	}
+	if lost > 0 || duplicated > 0 {
+		t.Errorf("%d tasks lost (no callback), %d duplicated (more than one)", lost, duplicated)
+	}
+	if n := wrongValue.Load(); n > 0 {
+		t.Errorf("%d results belonged to another task", n)
+	}
+	for i, err := range errs {
+		var we *pool.WorkerExitError
+		if !errors.As(err, &we) || we.Signal != syscall.SIGKILL {
+			t.Errorf("task %d failed with %v, want a *WorkerExitError for SIGKILL", i, err)
+			continue
+		}
+		if a := rs[i].Info().Attempts; a != retries+1 {
+			t.Errorf("task %d failed after %d attempts, want %d", i, a, retries+1)
+		}
+	}
+	if s.Done != uint64(succeeded) || s.Failed != uint64(failed) {
+		t.Errorf("Stats counts %d done, %d failed; the callbacks %d and %d", s.Done, s.Failed, succeeded, failed)
+	}
+	if s.Restarts != uint64(rep.kills) {
+		t.Errorf("%d restarts for %d kills", s.Restarts, rep.kills)
+	}
+	var orphans []int
+	for pid := range rep.pids {
+		if isRunning(pid) {
+			orphans = append(orphans, pid)
+		}
+	}
+	if len(orphans) > 0 {
+		t.Errorf("worker processes still running after Close: %v", orphans)
+	}
+	goleak.VerifyNone(t, before)
+
+	slices.Sort(rep.recoveries)
+	var maxRecovery time.Duration
+	if len(rep.recoveries) > 0 {
+		maxRecovery = rep.recoveries[len(rep.recoveries)-1]
+	}
+	t.Logf("tasks %d in %v: succeeded %d, failed after %d retries %d, lost %d, duplicated %d",
+		tasks, ran.Round(time.Millisecond), succeeded, retries, failed, lost, duplicated)
+	t.Logf("kills %d (every 50 ms; %d ticks found no worker to kill), retried runs %d, restarts %d, workers seen %d",
+		rep.kills, rep.skipped, s.Retried, s.Restarts, len(rep.pids))
+	t.Logf("recovery (kill until Stats shows %d workers without the victim): median %v, max %v, over %d kills",
+		workers, median(rep.recoveries).Round(time.Microsecond), maxRecovery.Round(time.Microsecond), len(rep.recoveries))
+}
+
+// TestChaosMemoryLimit: a task that allocates until its memory limit fails
+// with *MemoryLimitError naming it, while the tasks around it succeed.
+func TestChaosMemoryLimit(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	const limit = 64 << 20
+	ctx := chaosCtx(t, 60*time.Second)
+	p, err := pool.New(ctx, pool.Config{Workers: 2, MemoryCheckInterval: 10 * time.Millisecond, Env: fastExit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	t0 := time.Now()
+	hog := pool.ApplyAsync(ctx, p, chaosHog, struct{}{}, pool.MemoryLimit(limit), pool.Retries(1))
+	var others []*pool.AsyncResult[int]
+	for i := range 400 {
+		others = append(others, pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i, D: time.Millisecond}))
+	}
+	in := make([]workArgs, 2000)
+	for i := range in {
+		in[i] = workArgs{ID: i}
+	}
+	out, err := pool.Map(ctx, p, chaosWork, in)
+	if err != nil {
+		t.Errorf("Map beside the hog: %v", err)
+	}
+	for i, v := range out {
+		if v != i {
+			t.Fatalf("Map item %d = %d", i, v)
+		}
+	}
+	_, err = hog.Get(ctx)
+	took := time.Since(t0)
+	var me *pool.MemoryLimitError
+	if !errors.As(err, &me) {
+		t.Fatalf("the hog: %v, want *MemoryLimitError", err)
+	}
+	if me.Task != hog.Info().ID || me.Function != "chaos.hog" || me.Limit != limit || me.Seen <= limit {
+		t.Errorf("MemoryLimitError = %+v, want task %d (chaos.hog), limit %d, seen over it", me, hog.Info().ID, limit)
+	}
+	for i, r := range others {
+		if v, err := r.Get(ctx); v != i || err != nil {
+			t.Errorf("task %d beside the hog: %d, %v", i, v, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the pool did not get back to 2 workers", func() bool { return p.Stats().Workers == 2 })
+	s := p.Stats()
+	if s.Restarts != 2 {
+		t.Errorf("%d restarts, want 2 (the hog's worker, twice: it had a retry)", s.Restarts)
+	}
+	if a := hog.Info().Attempts; a != 2 {
+		t.Errorf("the hog ran %d times by its Info, want 2 (one retry)", a)
+	}
+	if v, err := pool.Apply(ctx, p, chaosWork, workArgs{ID: 3}); v != 3 || err != nil {
+		t.Errorf("after the memory kills: %d, %v", v, err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
+	t.Logf("hog killed at %.1f MiB (limit %d MiB) after %d attempts, %v; 400 tasks and a Map of 2000 beside it all succeeded",
+		float64(me.Seen)/(1<<20), limit>>20, hog.Info().Attempts, took.Round(time.Millisecond))
+}
+
+// TestChaosHangTimeout: tasks that hang past their timeout fail with
+// context.DeadlineExceeded, their workers are killed and replaced, and the
+// tasks around them succeed.
+func TestChaosHangTimeout(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	const (
+		timeout = 300 * time.Millisecond
+		grace   = 200 * time.Millisecond
+	)
+	ctx := chaosCtx(t, 60*time.Second)
+	p, err := pool.New(ctx, pool.Config{Workers: 2, KillGrace: grace, Env: fastExit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	t0 := time.Now()
+	var hung, others []*pool.AsyncResult[int]
+	for i := range 400 {
+		if i%100 == 50 {
+			hung = append(hung, pool.ApplyAsync(ctx, p, chaosHang, struct{}{}, pool.Timeout(timeout)))
+		}
+		others = append(others, pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i, D: time.Millisecond}))
+	}
+	retried := pool.ApplyAsync(ctx, p, chaosHang, struct{}{}, pool.Timeout(timeout), pool.Retries(1))
+	// A task that honours its context stops at its timeout and keeps its
+	// worker.
+	coop := pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: -1, D: time.Hour}, pool.Timeout(timeout))
+
+	for i, r := range append(hung, retried, coop) {
+		_, err := r.Get(ctx)
+		var te *pool.TimeoutError
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &te) || te.Timeout != timeout {
+			t.Errorf("timed-out task %d: %v, want a *TimeoutError of %v matching context.DeadlineExceeded", i, err, timeout)
+		}
+	}
+	if a := retried.Info().Attempts; a != 2 {
+		t.Errorf("the retried hung task ran %d times by its Info, want 2", a)
+	}
+	for i, r := range others {
+		if v, err := r.Get(ctx); v != i || err != nil {
+			t.Errorf("task %d beside the hung ones: %d, %v", i, v, err)
+		}
+	}
+	took := time.Since(t0)
+	waitFor(t, 10*time.Second, "the pool did not get back to 2 workers", func() bool { return p.Stats().Workers == 2 })
+	s := p.Stats()
+	if want := uint64(len(hung) + 2); s.Restarts != want {
+		t.Errorf("%d restarts, want %d (one per hung run; none for the cooperative task)", s.Restarts, want)
+	}
+	if v, err := pool.Apply(ctx, p, chaosWork, workArgs{ID: 5}); v != 5 || err != nil {
+		t.Errorf("after the timeouts: %d, %v", v, err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
+	t.Logf("%d hung runs timed out after %v and their workers were replaced (restarts %d); a cooperative task timed out in place; 400 tasks beside them succeeded; %v",
+		len(hung)+2, timeout, s.Restarts, took.Round(time.Millisecond))
+}
+
+// TestChaosMalformedFrames: fake workers send 1,000 malformed frames, each
+// from a fresh process: garbage, invalid msgpack, lengths over the limit,
+// lying headers, wrong first frames, truncated frames. Each start fails
+// with a *StartError, or, for frames after a good hello, the tasks fail
+// with *WorkerExitError and the pool stops with ErrCrashLoop. The master
+// never panics and no goroutine is left.
+func TestChaosMalformedFrames(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	const want = 1000
+	ctx := chaosCtx(t, 100*time.Second)
+	frames := filepath.Join(t.TempDir(), "frames")
+	sent := func() int {
+		st, err := os.Stat(frames)
+		if err != nil {
+			return 0
+		}
+		return int(st.Size())
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := chaosSeed(t)
+
+	var (
+		next                      atomic.Int64
+		mu                        sync.Mutex
+		startFailures, crashLoops int
+		byCase                    = map[string]int{}
+		slowest                   time.Duration
+		slowestCase               string
+	)
+	fail := func(format string, args ...any) {
+		t.Error(fmt.Sprintf(format, args...))
+	}
+	one := func(n int) {
+		c := fakeCases[n%len(fakeCases)]
+		cfg := pool.Config{
+			Workers: 1, Command: []string{self}, StartTimeout: 5 * time.Second, CrashLoopLimit: 3,
+			Env: append([]string{envChaosFake + "=" + strconv.Itoa(n), envChaosLog + "=" + frames}, fastExit...),
+		}
+		t0 := time.Now()
+		p, err := pool.New(ctx, cfg)
+		if !c.afterHello {
+			d := time.Since(t0)
+			if err == nil {
+				p.Terminate()
+				fail("case %d (%s): New succeeded", n, c)
+				return
+			}
+			var se *pool.StartError
+			if !errors.As(err, &se) {
+				fail("case %d (%s): New failed with %v, want a *StartError", n, c, err)
+			}
+			if strings.Contains(err.Error(), "no hello within") {
+				fail("case %d (%s): caught only by the start timeout: %v", n, c, err)
+			}
+			mu.Lock()
+			startFailures++
+			byCase[c.name]++
+			if d > slowest {
+				slowest, slowestCase = d, c.name
+			}
+			mu.Unlock()
+			return
+		}
+		if err != nil {
+			fail("case %d (%s): New: %v", n, c, err)
+			return
+		}
+		defer p.Terminate()
+		for k := 0; ; k++ {
+			_, err := pool.Apply(ctx, p, chaosWork, workArgs{ID: k})
+			if errors.Is(err, pool.ErrCrashLoop) {
+				break
+			}
+			var we *pool.WorkerExitError
+			if !errors.As(err, &we) {
+				fail("case %d (%s), task %d: %v, want *WorkerExitError", n, c, k, err)
+				return
+			}
+			if k == 10 {
+				fail("case %d (%s): no ErrCrashLoop after %d dead workers", n, c, k+1)
+				return
+			}
+		}
+		if err := p.Close(ctx); err != nil {
+			fail("case %d (%s): Close after the crash loop: %v", n, c, err)
+		}
+		mu.Lock()
+		crashLoops++
+		byCase[c.name]++
+		mu.Unlock()
+	}
+
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	base := int(seed % 1_000_000_000) // case n's bytes are random, seeded by n
+	for range 3 {                     // two cores: keep both busy while processes start
+		wg.Go(func() {
+			for sent() < want && !t.Failed() && ctx.Err() == nil {
+				one(base + int(next.Add(1)-1))
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	if got := sent(); got < want && !t.Failed() {
+		t.Fatalf("only %d malformed frames sent: %v", got, ctx.Err())
+	}
+	goleak.VerifyNone(t, before)
+	t.Logf("%d malformed frames from %d fake workers (%d kinds) in %v: %d starts failed with *StartError, %d pools stopped with ErrCrashLoop; slowest start failure %v (%s)",
+		sent(), next.Load(), len(fakeCases), took.Round(time.Millisecond), startFailures, crashLoops, slowest.Round(time.Microsecond), slowestCase)
+}
