@@ -125,6 +125,41 @@ func BenchmarkIdleRSS(b *testing.B) {
 	b.ReportMetric(float64(rss)/(1<<20), "idle-RSS-MiB")
 }
 
+// BenchmarkLaunch compares the two ways of launching the same worker binary
+// (this test binary, re-executed): plainly, and through go-plugin. It
+// reports a one-worker pool's start-to-ready time and the idle worker's
+// resident memory for each.
+func BenchmarkLaunch(b *testing.B) {
+	ctx := context.Background()
+	for _, launch := range []struct {
+		name string
+		cfg  pool.Config
+	}{
+		{"plain", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Env: []string{"PPOOL_WORKER=1"}}},
+		{"go-plugin", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Plugin: true, Env: []string{"PPOOL_TEST_PLUGIN=1"}}},
+	} {
+		b.Run(launch.name, func(b *testing.B) {
+			var start time.Duration
+			var rss uint64
+			for b.Loop() {
+				t0 := time.Now()
+				p, err := pool.New(ctx, launch.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start += time.Since(t0)
+				if _, err := pool.Apply(ctx, p, square, 2); err != nil {
+					b.Fatal(err)
+				}
+				rss += p.Stats().PerWorker[0].RSS
+				p.Close(ctx)
+			}
+			b.ReportMetric(float64(start.Microseconds())/1e3/float64(b.N), "start-ms")
+			b.ReportMetric(float64(rss)/(1<<20)/float64(b.N), "idle-RSS-MiB")
+		})
+	}
+}
+
 func threadsForBench() int {
 	n, _ := strconv.Atoi(os.Getenv("PPOOL_BENCH_THREADS"))
 	return n
