@@ -497,7 +497,7 @@ func (r *runner) finish(t *Task, res *Result, hash, outHash string) {
 		r.summary.Failed++
 		js.Failed++
 		r.jobFailed[t.Job] = true
-		r.log.Error("task failed", "job", t.Job, "task", t.Name, "err", res.Error)
+		r.log.Info("task failed", "job", t.Job, "task", t.Name, "err", res.Error)
 		if r.opts.FailFast {
 			r.stop("a task failed: stopping (--fail-fast)")
 		}

@@ -461,10 +461,10 @@ func (p *Pool) remoteError(w *worker, t *task, e *ipc.Error) error {
 // retryLocked re-queues t if it has attempts left, at the front of the
 // queue: it has waited longest.
 func (p *Pool) retryLocked(t *task) bool {
-	t.attempts++
-	if t.attempts > t.opts.retries || p.state == poolStopped || p.state == poolBroken {
+	if t.attempts >= t.opts.retries || p.state == poolStopped || p.state == poolBroken {
 		return false
 	}
+	t.attempts++
 	p.stats.retried.Add(1)
 	t.w = nil
 	p.queue.pushFront(t)
@@ -523,6 +523,7 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 	}
 	t := s.t
 	cause := &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
+	t.pid, t.duration = w.pid, time.Since(t.started)
 	p.abandonLocked(w, s)
 	fail, items := p.failOrRetryLocked(t, cause)
 	p.mu.Unlock()
@@ -655,6 +656,9 @@ func (p *Pool) workerExited(w *worker, reason string) {
 			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 		}
 		t.pid = w.pid
+		if !t.started.IsZero() {
+			t.duration = time.Since(t.started)
+		}
 		if fail, _ := p.failOrRetryLocked(t, cause); fail {
 			failed = append(failed, outcome{t, cause})
 		}

@@ -89,7 +89,7 @@ func (o *plainObserver) Started(plan *jobs.Plan, workers int) {
 	for _, j := range plan.Jobs {
 		o.left[j.Name] = len(j.Tasks)
 	}
-	fmt.Fprintf(o.w, "ppool: %d tasks in %d jobs on %d workers\n", plan.Tasks, len(plan.Jobs), workers)
+	fmt.Fprintf(o.w, "ppool: %s in %s on %s\n", plural(plan.Tasks, "task"), plural(len(plan.Jobs), "job"), plural(workers, "worker"))
 }
 
 func (o *plainObserver) TaskFinished(r *jobs.Result) {
@@ -133,5 +133,12 @@ func printSummary(w io.Writer, s *jobs.Summary) {
 	}
 	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t\n", s.OK, s.Failed, s.Skipped, s.Cancelled)
 	tw.Flush()
-	fmt.Fprintf(w, "wall time %v on %d workers, CPU utilisation %.0f%%\n", s.Wall.Round(time.Millisecond), s.Workers, 100*s.Utilisation())
+	fmt.Fprintf(w, "wall time %v on %s, CPU utilisation %.0f%%\n", s.Wall.Round(time.Millisecond), plural(s.Workers, "worker"), 100*s.Utilisation())
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

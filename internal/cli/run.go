@@ -91,7 +91,7 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 		return usageError("--log-format must be text or json, not %q", o.logFormat)
 	}
 	if o.workers < 0 {
-		return usageError("--workers must be positive")
+		return usageError("--workers must not be negative (0 means one per core)")
 	}
 
 	file, err := jobs.ReadFile(o.file)
@@ -185,12 +185,8 @@ func createResults(path string) (*os.File, error) {
 	return f, nil
 }
 
-func jobsFileError(err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	return &exitError{code: ExitUsage, err: err}
-}
+// jobsFileError: a jobs file that is missing or wrong is a usage error.
+func jobsFileError(err error) error { return &exitError{code: ExitUsage, err: err} }
 
 func printPlan(w io.Writer, plan *jobs.Plan) {
 	for _, j := range plan.Jobs {
