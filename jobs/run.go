@@ -220,6 +220,15 @@ func (r *runner) loop(ctx context.Context) error {
 		case c := <-r.done:
 			r.running--
 			r.perJob[c.t.Job]--
+			if c.err == nil && !r.draining {
+				// Give the freed worker its next task before hashing the
+				// output and syncing the journal, which takes milliseconds.
+				// (After a failure, completed decides first: --fail-fast.)
+				if err := r.dispatch(ctx); err != nil {
+					runErr = err
+					r.stop("cannot run tasks: " + err.Error())
+				}
+			}
 			r.completed(c)
 		case <-drain:
 			drain = nil
