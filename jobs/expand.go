@@ -261,6 +261,12 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 			if st, err := os.Stat(m); err == nil && st.IsDir() {
 				continue
 			}
+			// As in a shell, a glob matches hidden files only if it says so:
+			// that also keeps out the temporary files of an interrupted
+			// atomic write.
+			if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(pat), ".") {
+				continue
+			}
 			files = append(files, m)
 		}
 		if len(files) == 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -194,10 +195,15 @@ func (w *worker) run() {
 		reason := w.readLoop()
 		// A worker that closed its pipe is usually exiting: give it a
 		// moment, so its own exit status and last words are what the
-		// error reports, rather than our SIGKILL.
+		// error reports, rather than our SIGKILL. One that broke the
+		// protocol is killed at once.
+		grace := time.Duration(0)
+		if strings.HasPrefix(reason, "its pipe closed") {
+			grace = min(p.cfg.KillGrace, 250*time.Millisecond)
+		}
 		select {
 		case <-w.exited:
-		case <-time.After(min(p.cfg.KillGrace, 250*time.Millisecond)):
+		case <-time.After(grace):
 			w.kill()
 			<-w.exited
 		}

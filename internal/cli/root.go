@@ -82,6 +82,6 @@ exits; an interrupted run resumes where it stopped.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(io, nil), newKindsCmd(io), newWorkerCmd(io), newVersionCmd(io))
+	root.AddCommand(newRunCmd(io, nil), newKindsCmd(io), newWorkerCmd(io), newBenchCmd(io), newVersionCmd(io))
 	return root
 }
