@@ -18,13 +18,15 @@ import (
 // Mandelbrot renders are split into strips that run in parallel and are
 // stitched byte-identically.
 
-const (
-	// kindVersion is bumped when any kind's output changes for the same
-	// input and params, so that --resume redoes work.
-	kindVersion = 1
-	// splitPixels is the image size above which filters and renders are
-	// split into strips; stripRows is the strips' height. Both are fixed,
-	// so the plan never depends on the number of workers.
+// kindVersion is bumped when any kind's output changes for the same input
+// and params, so that --resume redoes work.
+const kindVersion = 1
+
+// splitPixels is the image size above which filters and renders are split
+// into strips; stripRows is the strips' height. Both are fixed (variables
+// only so that tests can use small images), so the plan never depends on
+// the number of workers.
+var (
 	splitPixels = 8 << 20
 	stripRows   = 512
 )
