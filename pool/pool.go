@@ -213,7 +213,7 @@ func (p *Pool) sendInit(w *worker) {
 	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
 	p.mu.Lock()
 	w.inflight = append(w.inflight, &slot{t: t, init: true})
-	w.out = append(w.out, t.frame...)
+	w.enqueueLocked(t.frame)
 	p.mu.Unlock()
 	w.flush()
 }
@@ -338,7 +338,7 @@ func (p *Pool) dispatchLocked() []*worker {
 			}
 		}
 		best.inflight = append(best.inflight, &slot{t: t})
-		best.out = append(best.out, t.frame...)
+		best.enqueueLocked(t.frame)
 		best.sent++
 		if len(best.inflight) == 1 {
 			p.startHeadLocked(best, now)

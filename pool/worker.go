@@ -75,10 +75,11 @@ type worker struct {
 	// Guarded by p.mu.
 	state        workerState
 	inflight     []*slot
-	out, spare   []byte // frames waiting to be written, and a buffer to swap in
-	sent         int    // tasks sent, for MaxTasksPerWorker
-	finished     int    // tasks answered
-	killCause    error  // why the pool killed it, blamed on its running task
+	segs         [][]byte // frames waiting to be written before out: large ones, and the out buffers queued ahead of them
+	out, spare   []byte   // small frames waiting to be written, and a buffer to swap in
+	sent         int      // tasks sent, for MaxTasksPerWorker
+	finished     int      // tasks answered
+	killCause    error    // why the pool killed it, blamed on its running task
 	killedByPool bool
 	headTimer    *time.Timer
 	helloed      bool   // its hello has been read
@@ -373,21 +374,43 @@ func (w *worker) flush() {
 	defer w.wmu.Unlock()
 	p := w.p
 	p.mu.Lock()
-	buf := w.out
-	w.out, w.spare = w.spare[:0], nil
+	segs, buf := w.segs, w.out
+	w.segs, w.out, w.spare = nil, w.spare[:0], nil
 	p.mu.Unlock()
-	if len(buf) == 0 {
-		return
-	}
-	if _, err := w.toW.Write(buf); err != nil {
-		// The worker is dying or dead; its reader reports why.
-		p.log.Debug("writing to worker", "worker", w.pid, "err", err)
+	for _, b := range append(segs, buf) {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := w.toW.Write(b); err != nil {
+			// The worker is dying or dead; its reader reports why.
+			p.log.Debug("writing to worker", "worker", w.pid, "err", err)
+			break
+		}
 	}
 	p.mu.Lock()
 	if cap(buf) <= 4<<20 && w.spare == nil {
 		w.spare = buf[:0]
 	}
 	p.mu.Unlock()
+}
+
+// bigFrame is the size from which a task frame is written from its own
+// buffer rather than copied into the worker's output buffer.
+const bigFrame = 64 << 10
+
+// enqueueLocked queues a task frame for the worker, in order. Small frames
+// are coalesced into one buffer; a large one is queued as it is, so a
+// 64 MiB argument is not copied once more on its way out.
+func (w *worker) enqueueLocked(frame []byte) {
+	if len(frame) < bigFrame {
+		w.out = append(w.out, frame...)
+		return
+	}
+	if len(w.out) > 0 {
+		w.segs = append(w.segs, w.out)
+		w.out = nil
+	}
+	w.segs = append(w.segs, frame)
 }
 
 func (w *worker) logAttrs() slog.Attr { return slog.Int("worker", w.pid) }
