@@ -182,6 +182,11 @@ type Part struct {
 type Outcome struct {
 	Output string         `msgpack:"output"`
 	Info   map[string]any `msgpack:"info,omitempty"` // small facts for the results file (e.g. a matrix's stats)
+	// The SHA-256 of the output and of each input file, for the journal:
+	// computed in the worker, in parallel, rather than by the master on
+	// its dispatch path. Filled in by the jobs.task function itself.
+	OutputHash  string            `msgpack:"output_hash,omitempty"`
+	InputHashes map[string]string `msgpack:"input_hashes,omitempty"`
 }
 
 // Int returns an int parameter.
