@@ -17,7 +17,7 @@ import (
 
 // newTask encodes a call into a ready-to-write frame.
 func (p *Pool) newTask(fn string, arg any, o callOptions) (*task, error) {
-	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, done: make(chan struct{})}
+	t := &task{id: p.nextID.Add(1), fn: fn, opts: o}
 	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
 	b, err := codec.Append(b, arg)
 	if err != nil {
@@ -140,7 +140,7 @@ func (t *task) wait(ctx context.Context) error {
 		}
 	}
 	select {
-	case <-t.done:
+	case <-t.doneChan():
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
@@ -206,7 +206,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 	r := &AsyncResult[R]{p: p}
 	t, err := p.newTask(f.Name(), arg, o)
 	if err != nil {
-		t = &task{id: p.nextID.Add(1), fn: f.Name(), done: make(chan struct{})}
+		t = &task{id: p.nextID.Add(1), fn: f.Name()}
 	}
 	r.t = t
 	// The context's watcher is registered after submission (a context
@@ -288,7 +288,7 @@ func (r *AsyncResult[R]) Successful() bool {
 }
 
 // Done is closed when the task completes.
-func (r *AsyncResult[R]) Done() <-chan struct{} { return r.t.done }
+func (r *AsyncResult[R]) Done() <-chan struct{} { return r.t.doneChan() }
 
 // Cancel cancels the task: dropped if still queued, stopped if running
 // (its worker gets a cancel, and is killed if it has not stopped within

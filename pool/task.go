@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,10 +28,13 @@ type task struct {
 	submitted time.Time
 	started   time.Time // when it last reached the head of a worker's queue
 
-	claimed  atomic.Bool   // resolve has begun: the outcome is being recorded
-	resolved atomic.Bool   // the outcome is recorded and may be read
-	done     chan struct{} // closed once resolved; nil for batches
-	onDone   func(*task)   // called once resolved, on the resolving goroutine
+	claimed  atomic.Bool // resolve has begun: the outcome is being recorded
+	resolved atomic.Bool // the outcome is recorded and may be read
+	onDone   func(*task) // called once resolved, on the resolving goroutine
+	// done is made only when someone has to wait (most waiters find the task
+	// resolved already), and closed once resolved; doneMu guards making it.
+	doneMu sync.Mutex
+	done   chan struct{}
 
 	// Set before resolved, read after.
 	value    []byte
@@ -78,10 +82,12 @@ func (t *task) resolve(value []byte, err error) bool {
 		return false
 	}
 	t.value, t.err = value, err
+	t.doneMu.Lock()
 	t.resolved.Store(true)
 	if t.done != nil {
 		close(t.done)
 	}
+	t.doneMu.Unlock()
 	if t.onDone != nil {
 		t.onDone(t)
 	}
@@ -141,4 +147,24 @@ func (q *queue) drain() []*task {
 		out = append(out, q.popFront())
 	}
 	return out
+}
+
+// closedChan is the Done channel of every task resolved before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// doneChan returns a channel closed once t is resolved.
+func (t *task) doneChan() <-chan struct{} {
+	t.doneMu.Lock()
+	defer t.doneMu.Unlock()
+	if t.done == nil {
+		if t.resolved.Load() {
+			return closedChan
+		}
+		t.done = make(chan struct{})
+	}
+	return t.done
 }
