@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -148,7 +149,7 @@ func (m *Msg) field(c *cursor, key []byte) error {
 	case "fn":
 		var s []byte
 		if s, err = c.str(); err == nil {
-			m.Function = string(s)
+			m.Function = intern(s)
 		}
 	case "a":
 		m.Args, err = c.raw()
@@ -538,4 +539,30 @@ func ParseVersions(s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// Function names repeat in every task frame; interning them saves a
+// worker an allocation per task. The table is bounded: past its size,
+// names are simply copied.
+var (
+	internMu  sync.RWMutex
+	internTab = map[string]string{}
+)
+
+const internMax = 4096
+
+func intern(b []byte) string {
+	internMu.RLock()
+	s, ok := internTab[string(b)]
+	internMu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	internMu.Lock()
+	if len(internTab) < internMax {
+		internTab[s] = s
+	}
+	internMu.Unlock()
+	return s
 }

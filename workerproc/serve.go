@@ -139,7 +139,7 @@ type server struct {
 	shutdown bool  // closed by a shutdown frame: queued tasks are answered
 	readErr  error // why reading stopped, nil for shutdown or EOF
 	running  uint64
-	cancel   context.CancelFunc
+	cancel   *taskCtx        // the running task's context
 	canceled map[uint64]bool // queued tasks cancelled before they ran
 
 	// Results are coalesced: wbuf collects finished frames and is written
@@ -184,7 +184,7 @@ func (s *server) read(r *ipc.Reader) {
 		case ipc.KindCancel:
 			switch {
 			case m.ID == s.running && s.cancel != nil:
-				s.cancel()
+				s.cancel.cancel(context.Canceled)
 			case slices.ContainsFunc(s.queue, func(q ipc.Msg) bool { return q.ID == m.ID }):
 				if s.canceled == nil {
 					s.canceled = map[uint64]bool{}
@@ -208,7 +208,7 @@ func (s *server) closeQueue(err error) {
 		s.closed, s.readErr = true, err
 	}
 	if !s.shutdown && s.cancel != nil {
-		s.cancel() // the master is gone or broken: stop working for it
+		s.cancel.cancel(context.Canceled) // the master is gone or broken: stop working for it
 	}
 	s.cond.Signal()
 	s.mu.Unlock()
@@ -256,11 +256,8 @@ func (s *server) run(ctx context.Context) error {
 		// Results of earlier tasks wait in wbuf while this one runs; make
 		// sure they go out soon even if it runs long.
 		s.armFlush()
-		tctx, cancel := context.WithCancel(ctx)
-		if m.Timeout > 0 {
-			tctx, cancel = context.WithTimeout(ctx, m.Timeout)
-		}
-		s.running, s.cancel = m.ID, cancel
+		tctx := newTaskCtx(ctx, s, m.ID, m.Timeout)
+		s.running, s.cancel = m.ID, tctx
 		s.mu.Unlock()
 
 		s.exec(tctx, m)
@@ -268,7 +265,7 @@ func (s *server) run(ctx context.Context) error {
 		s.mu.Lock()
 		s.running, s.cancel = 0, nil
 		s.mu.Unlock()
-		cancel()
+		tctx.finish()
 		s.wmu.Lock()
 		err := s.werr
 		s.wmu.Unlock()
@@ -380,7 +377,6 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		}, 0, m.Batch))
 		return
 	}
-	ctx = context.WithValue(ctx, taskKey{}, &taskInfo{id: m.ID, s: s})
 	if !m.Batch {
 		b, err := call(ctx, h, m.Args, s.scratch[:0])
 		s.scratch = b
@@ -448,9 +444,88 @@ func remoteError(ctx context.Context, err error) *ipc.Error {
 
 type taskKey struct{}
 
-type taskInfo struct {
-	id uint64
-	s  *server
+// taskCtx is a running task's context, cancelled by the master's cancel
+// frame, by the task's timeout, or when Serve's own context ends. It is one
+// allocation per task, where context.WithCancel, WithTimeout and WithValue
+// together are several: tiny tasks are common, and this is their hot path.
+// Its Done channel is made only if the task asks for it.
+type taskCtx struct {
+	parent   context.Context
+	s        *server
+	id       uint64
+	deadline time.Time // zero: none of its own
+	timer    *time.Timer
+	stop     func() bool // stops watching the parent
+
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+func newTaskCtx(parent context.Context, s *server, id uint64, timeout time.Duration) *taskCtx {
+	c := &taskCtx{parent: parent, s: s, id: id}
+	if timeout > 0 {
+		c.deadline = time.Now().Add(timeout)
+		c.timer = time.AfterFunc(timeout, func() { c.cancel(context.DeadlineExceeded) })
+	}
+	if parent.Done() != nil {
+		c.stop = context.AfterFunc(parent, func() { c.cancel(context.Cause(parent)) })
+	}
+	return c
+}
+
+// finish releases the timer and the parent's watch once the task is done.
+func (c *taskCtx) finish() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.stop != nil {
+		c.stop()
+	}
+	c.cancel(context.Canceled)
+}
+
+func (c *taskCtx) cancel(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+		if c.done != nil {
+			close(c.done)
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *taskCtx) Deadline() (time.Time, bool) {
+	if !c.deadline.IsZero() {
+		return c.deadline, true
+	}
+	return c.parent.Deadline()
+}
+
+func (c *taskCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *taskCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *taskCtx) Value(key any) any {
+	if key == (taskKey{}) {
+		return c
+	}
+	return c.parent.Value(key)
 }
 
 // Progress reports how far the running task has come, for progress bars in
@@ -458,7 +533,7 @@ type taskInfo struct {
 // 50 ms, except the final one (done == total). Outside a worker task it does
 // nothing.
 func Progress(ctx context.Context, done, total uint64) {
-	t, ok := ctx.Value(taskKey{}).(*taskInfo)
+	t, ok := ctx.Value(taskKey{}).(*taskCtx)
 	if !ok {
 		return
 	}
