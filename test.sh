@@ -20,13 +20,17 @@ if ! go test -race -count=1 -timeout 4m -tags chaos -run '^TestChaos' -v ./pool 
 fi
 grep -E '^(--- |ok)|chaos_test.go' "$chaoslog"
 
-fuzz() { # package target
-	go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-4s}" "$1"
+# Counts, not durations: a -fuzztime deadline that expires while a fuzz
+# worker is busy fails the run with "context deadline exceeded" (a known
+# flake of go test's fuzzing), and a count cannot. Each is a few seconds
+# here. FUZZ_SCALE multiplies them for a longer session.
+fuzz() { # package target execs
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "$(( $3 * ${FUZZ_SCALE:-1} ))x" "$1"
 }
-fuzz ./ipc FuzzReadFrame
-fuzz ./ipc FuzzDecodeMessages
-fuzz ./jobs FuzzParse
-fuzz ./jobs/matrix FuzzReadNPY
-fuzz ./jobs/matrix FuzzReadCSV
-fuzz ./jobs/image FuzzLoad
+fuzz ./ipc FuzzReadFrame 40000
+fuzz ./ipc FuzzDecodeMessages 40000
+fuzz ./jobs FuzzParse 40000
+fuzz ./jobs/matrix FuzzReadNPY 10000
+fuzz ./jobs/matrix FuzzReadCSV 10000
+fuzz ./jobs/image FuzzLoad 3000
 echo "fuzzing: 6 targets, no failures"
