@@ -411,3 +411,40 @@ func SplitArray(b []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// AppendString appends s as a msgpack str, in its shortest form.
+func AppendString(b []byte, s string) []byte { return appendStr(b, s) }
+
+// AppendBin appends p as a msgpack bin, in its shortest form; a nil p is
+// msgpack nil.
+func AppendBin(b, p []byte) []byte {
+	n := len(p)
+	switch {
+	case p == nil:
+		return append(b, 0xc0)
+	case n <= math.MaxUint8:
+		b = append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 0xc5, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, p...)
+}
+
+// AppendInt appends v as a msgpack integer, in its shortest form.
+func AppendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return appendUint(b, uint64(v))
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= math.MinInt8:
+		return append(b, 0xd0, byte(v))
+	case v >= math.MinInt16:
+		return append(b, 0xd1, byte(v>>8), byte(v))
+	case v >= math.MinInt32:
+		return append(b, 0xd2, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, 0xd3, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}

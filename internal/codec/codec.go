@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/ppool/ppool/ipc"
 )
 
 type appender struct{ b []byte }
@@ -37,17 +39,17 @@ func Append(b []byte, v any) ([]byte, error) {
 	// ints spends most of its time here otherwise.
 	switch x := v.(type) {
 	case []byte:
-		return appendBin(b, x), nil
+		return ipc.AppendBin(b, x), nil
 	case int:
-		return appendInt(b, int64(x)), nil
+		return ipc.AppendInt(b, int64(x)), nil
 	case int64:
-		return appendInt(b, x), nil
+		return ipc.AppendInt(b, x), nil
 	case float64:
 		return append(b, 0xcb, byte(math.Float64bits(x)>>56), byte(math.Float64bits(x)>>48), byte(math.Float64bits(x)>>40),
 			byte(math.Float64bits(x)>>32), byte(math.Float64bits(x)>>24), byte(math.Float64bits(x)>>16),
 			byte(math.Float64bits(x)>>8), byte(math.Float64bits(x))), nil
 	case string:
-		return appendStr(b, x), nil
+		return ipc.AppendString(b, x), nil
 	case bool:
 		if x {
 			return append(b, 0xc3), nil
@@ -61,21 +63,6 @@ func Append(b []byte, v any) ([]byte, error) {
 	enc.a.b = nil
 	encoders.Put(enc)
 	return b, err
-}
-
-func appendBin(b, p []byte) []byte {
-	n := len(p)
-	switch {
-	case p == nil:
-		return append(b, 0xc0)
-	case n <= 0xff:
-		b = append(b, 0xc4, byte(n))
-	case n <= 0xffff:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, p...)
 }
 
 // Decode decodes raw into dst. raw must come from a validated frame (see
@@ -119,22 +106,6 @@ func Decode(raw []byte, dst any) error {
 	return msgpack.Unmarshal(raw, dst)
 }
 
-func appendInt(b []byte, v int64) []byte {
-	switch {
-	case v >= 0 && v <= 0x7f:
-		return append(b, byte(v))
-	case v < 0 && v >= -32:
-		return append(b, byte(v))
-	case v >= math.MinInt8 && v <= math.MaxInt8:
-		return append(b, 0xd0, byte(v))
-	case v >= math.MinInt16 && v <= math.MaxInt16:
-		return append(b, 0xd1, byte(v>>8), byte(v))
-	case v >= math.MinInt32 && v <= math.MaxInt32:
-		return append(b, 0xd2, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	}
-	return append(b, 0xd3, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
-
 // readInt reads a msgpack integer that is the whole of raw.
 func readInt(raw []byte) (int64, bool) {
 	if len(raw) == 0 {
@@ -167,21 +138,6 @@ func readInt(raw []byte) (int64, bool) {
 		return int64(binary.BigEndian.Uint64(raw[1:])), true
 	}
 	return 0, false
-}
-
-func appendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= 0xff:
-		b = append(b, 0xd9, byte(n))
-	case n <= 0xffff:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, s...)
 }
 
 // readStr reads a msgpack str that is the whole of raw.

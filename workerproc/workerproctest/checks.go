@@ -97,7 +97,7 @@ func (k *checker) ready(env ...string) (*proc, error) {
 // alive checks that the worker still answers a task after something that
 // must not have stopped it.
 func alive(p *proc, after string) error {
-	arg := mpStr(nil, "still there?")
+	arg := ipc.AppendString(nil, "still there?")
 	m, err := p.call(echo, arg, 0)
 	if err == nil {
 		err = wantValue(m, arg)
@@ -248,14 +248,14 @@ func checkUnknownKeys(k *checker) error {
 		return err
 	}
 	id := p.newID()
-	arg := mpStr(nil, "keys in another order")
+	arg := ipc.AppendString(nil, "keys in another order")
 	body := mpMap(nil, 6)
-	body = append(mpStr(body, "a"), arg...)
-	body = append(mpStr(body, "x-future-key"), 0x81, 0xa1, 'x', 0x92, 0x01, 0x02)
-	body = mpStr(mpStr(body, "fn"), echo)
-	body = mpInt(mpStr(body, "id"), int64(id))
-	body = mpStr(mpStr(body, "t"), "task")
-	body = append(mpStr(body, "x-another"), 0xc0)
+	body = append(ipc.AppendString(body, "a"), arg...)
+	body = append(ipc.AppendString(body, "x-future-key"), 0x81, 0xa1, 'x', 0x92, 0x01, 0x02)
+	body = ipc.AppendString(ipc.AppendString(body, "fn"), echo)
+	body = mpInt(ipc.AppendString(body, "id"), int64(id))
+	body = ipc.AppendString(ipc.AppendString(body, "t"), "task")
+	body = append(ipc.AppendString(body, "x-another"), 0xc0)
 	if err := p.write(withLength(body)); err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func checkFragmentedFrames(k *checker) error {
 	if err != nil {
 		return err
 	}
-	arg := mpStr(nil, "one byte at a time")
+	arg := ipc.AppendString(nil, "one byte at a time")
 	id := p.newID()
 	frame := ipc.AppendTask(nil, id, echo, arg, 0, false)
 	for i := range frame {
@@ -296,7 +296,7 @@ func checkFragmentedFrames(k *checker) error {
 	}
 	// A whole frame followed by the start of the next must be answered
 	// without waiting for the rest.
-	first, second := mpStr(nil, "whole"), mpStr(nil, "split")
+	first, second := ipc.AppendString(nil, "whole"), ipc.AppendString(nil, "split")
 	id1, id2 := p.newID(), p.newID()
 	both := ipc.AppendTask(nil, id1, echo, first, 0, false)
 	cut := len(both) + 3
@@ -364,9 +364,9 @@ func checkBatch(k *checker) error {
 		return err
 	}
 	items := [][]byte{
-		mpInt(nil, 1), mpStr(nil, "two"), {0xc0},
+		mpInt(nil, 1), ipc.AppendString(nil, "two"), {0xc0},
 		append(mpArray(nil, 2), append(mpInt(nil, 3), mpFloat(nil, 4.5)...)...),
-		append(mpStr(mpMap(nil, 1), "k"), mpBin(nil, []byte("bytes"))...),
+		append(ipc.AppendString(mpMap(nil, 1), "k"), ipc.AppendBin(nil, []byte("bytes"))...),
 	}
 	res, err := batchCall(p, echo, items...)
 	if err != nil {
@@ -378,7 +378,7 @@ func checkBatch(k *checker) error {
 		}
 	}
 
-	res, err = batchCall(p, sleep, mpInt(nil, 0), mpStr(nil, "soon"), mpFloat(nil, 0.001))
+	res, err = batchCall(p, sleep, mpInt(nil, 0), ipc.AppendString(nil, "soon"), mpFloat(nil, 0.001))
 	if err != nil {
 		return fmt.Errorf("a batch for %s with one bad item: %w", sleep, err)
 	}
@@ -394,7 +394,7 @@ func checkBatch(k *checker) error {
 		}
 	}
 
-	res, err = batchCall(p, fail, mpStr(nil, "first"), mpStr(nil, "second"))
+	res, err = batchCall(p, fail, ipc.AppendString(nil, "first"), ipc.AppendString(nil, "second"))
 	if err != nil {
 		return fmt.Errorf("a batch for %s: %w", fail, err)
 	}
@@ -434,7 +434,7 @@ func checkBadArguments(k *checker) error {
 		fn, what string
 		arg      []byte
 	}{
-		{sleep, "a string", mpStr(nil, "soon")},
+		{sleep, "a string", ipc.AppendString(nil, "soon")},
 		{fail, "an integer", mpInt(nil, 42)},
 		{panicFn, "an array", append(mpArray(nil, 1), 0x01)},
 	} {
@@ -455,7 +455,7 @@ func checkError(k *checker) error {
 		return err
 	}
 	const text = "conformance: an expected failure"
-	m, err := p.call(fail, mpStr(nil, text), 0)
+	m, err := p.call(fail, ipc.AppendString(nil, text), 0)
 	if err == nil {
 		err = wantError(m, ipc.ErrTypeError)
 	}
@@ -474,7 +474,7 @@ func checkPanic(k *checker) error {
 		return err
 	}
 	const text = "conformance: an expected panic"
-	m, err := p.call(panicFn, mpStr(nil, text), 0)
+	m, err := p.call(panicFn, ipc.AppendString(nil, text), 0)
 	if err != nil {
 		return fmt.Errorf("%s(%q): %w", panicFn, text, err)
 	}
@@ -540,7 +540,7 @@ func checkCancelQueued(k *checker) error {
 	// when the master cancels a task whose answer is already on its way.
 	running, queued := p.newID(), p.newID()
 	b := ipc.AppendTask(nil, running, sleep, mpFloat(nil, 0.3), 0, false)
-	b = ipc.AppendTask(b, queued, echo, mpStr(nil, "must not run"), 0, false)
+	b = ipc.AppendTask(b, queued, echo, ipc.AppendString(nil, "must not run"), 0, false)
 	b = ipc.AppendCancel(b, queued)
 	b = ipc.AppendCancel(b, 999_999_999)
 	if err := p.write(b); err != nil {
@@ -569,7 +569,7 @@ func checkTimeout(k *checker) error {
 		return err
 	}
 	to := k.opts.TaskTimeout
-	arg := mpStr(nil, "in time")
+	arg := ipc.AppendString(nil, "in time")
 	m, err := p.call(echo, arg, to)
 	if err == nil {
 		err = wantValue(m, arg)
@@ -608,7 +608,7 @@ func checkPipeline(k *checker) error {
 	var b []byte
 	for i := range n {
 		ids[i] = p.newID()
-		args[i] = mpStr(mpInt(mpArray(nil, 2), int64(i)), "item "+strconv.Itoa(i))
+		args[i] = ipc.AppendString(mpInt(mpArray(nil, 2), int64(i)), "item "+strconv.Itoa(i))
 		b = ipc.AppendTask(b, ids[i], echo, args[i], 0, false)
 	}
 	if err := p.write(b); err != nil {
@@ -758,11 +758,11 @@ func paddedTask(id uint64, size int) ([]byte, error) {
 	pad := size
 	for range 4 {
 		body := mpMap(nil, 5)
-		body = mpStr(mpStr(body, "t"), "task")
-		body = mpInt(mpStr(body, "id"), int64(id))
-		body = mpStr(mpStr(body, "fn"), echo)
-		body = mpBin(mpStr(body, "x-pad"), make([]byte, pad))
-		body = mpInt(mpStr(body, "a"), 1)
+		body = ipc.AppendString(ipc.AppendString(body, "t"), "task")
+		body = mpInt(ipc.AppendString(body, "id"), int64(id))
+		body = ipc.AppendString(ipc.AppendString(body, "fn"), echo)
+		body = ipc.AppendBin(ipc.AppendString(body, "x-pad"), make([]byte, pad))
+		body = mpInt(ipc.AppendString(body, "a"), 1)
 		if len(body) == size {
 			return withLength(body), nil
 		}

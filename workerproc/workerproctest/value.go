@@ -7,36 +7,12 @@ import (
 	"math"
 	"reflect"
 	"strings"
+
+	"github.com/ppool/ppool/ipc"
 )
 
 // Encoders for arguments in chosen wire forms: a worker must read every
 // form, not only the shortest one its own encoder would produce.
-
-func mpStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
-	}
-	return append(b, s...)
-}
-
-func mpBin(b, p []byte) []byte {
-	switch n := len(p); {
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
-	}
-	return append(b, p...)
-}
 
 func mpInt(b []byte, v int64) []byte {
 	switch {
@@ -72,7 +48,7 @@ func richValue() []byte {
 	var body []byte
 	n := 0
 	kv := func(k string, v ...byte) {
-		body = append(mpStr(body, k), v...)
+		body = append(ipc.AppendString(body, k), v...)
 		n++
 	}
 	kv("nil", 0xc0)
@@ -91,18 +67,18 @@ func richValue() []byte {
 	kv("small int in a wide form", 0xd3, 0, 0, 0, 0, 0, 0, 0, 0x05)
 	kv("float32", 0xca, 0x3f, 0xc0, 0x00, 0x00) // 1.5
 	kv("float64", mpFloat(nil, math.Pi)...)
-	kv("utf-8", mpStr(nil, "héllo, wörld ✓")...)
-	kv("str8", mpStr(nil, strings.Repeat("s", 40))...)
-	kv("str16", mpStr(nil, strings.Repeat("ü", 150))...)
+	kv("utf-8", ipc.AppendString(nil, "héllo, wörld ✓")...)
+	kv("str8", ipc.AppendString(nil, strings.Repeat("s", 40))...)
+	kv("str16", ipc.AppendString(nil, strings.Repeat("ü", 150))...)
 	kv("str32 holding 3 bytes", 0xdb, 0, 0, 0, 3, 'a', 'b', 'c')
 	kv("empty str", 0xa0)
-	kv("bin8", mpBin(nil, []byte{0, 1, 2, 0xff})...)
-	kv("bin16", mpBin(nil, make([]byte, 300))...)
+	kv("bin8", ipc.AppendBin(nil, []byte{0, 1, 2, 0xff})...)
+	kv("bin16", ipc.AppendBin(nil, make([]byte, 300))...)
 	big := make([]byte, 70_000)
 	for i := range big {
 		big[i] = byte(i * 31)
 	}
-	kv("bin32", mpBin(nil, big)...)
+	kv("bin32", ipc.AppendBin(nil, big)...)
 	kv("empty bin", 0xc4, 0)
 	kv("array16 holding 2", 0xdc, 0, 2, 0x01, 0xa1, 'x')
 	kv("array32 holding 1", 0xdd, 0, 0, 0, 1, 0xc0)
