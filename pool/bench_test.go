@@ -46,7 +46,7 @@ func BenchmarkApplyRoundTrip(b *testing.B) {
 
 // BenchmarkApplyAsync: tiny tasks queued as fast as possible, then awaited.
 func BenchmarkApplyAsync(b *testing.B) {
-	p := benchPool(b, pool.Config{})
+	p := benchPool(b, pool.Config{Env: profileEnv()})
 	ctx := context.Background()
 	const n = 100_000
 	rs := make([]*pool.AsyncResult[int], n)
@@ -158,6 +158,14 @@ func BenchmarkLaunch(b *testing.B) {
 			b.ReportMetric(float64(rss)/(1<<20)/float64(b.N), "idle-RSS-MiB")
 		})
 	}
+}
+
+// profileEnv passes PPOOL_WORKER_CPUPROFILE on to the workers, if set.
+func profileEnv() []string {
+	if v := os.Getenv("PPOOL_WORKER_CPUPROFILE"); v != "" {
+		return []string{"PPOOL_WORKER_CPUPROFILE=" + v}
+	}
+	return nil
 }
 
 func threadsForBench() int {

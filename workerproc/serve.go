@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,6 +23,12 @@ import (
 // serves when it is set, and clears it so that programs the worker starts
 // are not mistaken for workers.
 const EnvWorker = "PPOOL_WORKER"
+
+// EnvCPUProfile, set in a worker's environment (pool.Config.Env), makes each
+// Go worker write a CPU profile to the path it names, suffixed with the
+// worker's pid, when it exits cleanly: for finding where workers spend
+// their time.
+const EnvCPUProfile = "PPOOL_WORKER_CPUPROFILE"
 
 // Main turns this process into a worker if ppool started it as one, and
 // returns at once otherwise. Call it first thing in main, and in TestMain of
@@ -71,6 +78,14 @@ func Serve(ctx context.Context, reg *Registry) error {
 		}
 	}
 	runtime.GOMAXPROCS(threads)
+	if path := os.Getenv(EnvCPUProfile); path != "" {
+		// Profiling a worker: one file per process, written at exit.
+		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 
 	// The pipes are not closed on return: the process is about to exit,
 	// and closing fd 4 first would make the master see a closed pipe
