@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -27,33 +28,74 @@ func isTerminal(w io.Writer) bool {
 
 // barsObserver draws a live bar per job on a terminal: count, rate, ETA.
 type barsObserver struct {
-	w    io.Writer
-	p    *mpb.Progress
-	bars map[string]*mpb.Bar
+	w     io.Writer
+	p     *mpb.Progress
+	bars  map[string]*mpb.Bar
+	rates []*jobRate
+	index map[string]*jobRate
 }
 
 func (o *barsObserver) Started(plan *jobs.Plan, workers int) {
 	o.p = mpb.New(mpb.WithOutput(o.w), mpb.WithWidth(32), mpb.WithRefreshRate(100*time.Millisecond))
 	o.bars = map[string]*mpb.Bar{}
+	o.index = map[string]*jobRate{}
 	width := 0
 	for _, j := range plan.Jobs {
 		width = max(width, len(j.Name))
 	}
 	for _, j := range plan.Jobs {
+		r := &jobRate{}
 		o.bars[j.Name] = o.p.AddBar(int64(len(j.Tasks)),
 			mpb.PrependDecorators(
 				decor.Name(j.Name, decor.WC{W: width + 1, C: decor.DindentRight}),
 				decor.CountersNoUnit("%d/%d", decor.WCSyncWidth),
 			),
-			mpb.AppendDecorators(
-				decor.AverageSpeed(nil, "%.1f tasks/s", decor.WCSyncSpace),
-				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), " done"),
-			),
+			mpb.AppendDecorators(decor.Any(r.decor, decor.WCSyncSpace)),
 		)
+		o.rates = append(o.rates, r)
+		o.index[j.Name] = r
 	}
 }
 
+// jobRate measures a job's rate from its first finished task, not from
+// the start of the run: a job that waits for others (after:) would
+// otherwise show a rate, and an ETA, diluted by the wait.
+type jobRate struct {
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func (r *jobRate) tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if r.first.IsZero() {
+		r.first = now
+	}
+	r.last = now
+}
+
+func (r *jobRate) decor(s decor.Statistics) string {
+	r.mu.Lock()
+	first, last := r.first, r.last
+	r.mu.Unlock()
+	switch {
+	case s.Completed:
+		return "done"
+	case s.Current == 0:
+		return "waiting"
+	case s.Current == 1 || !last.After(first):
+		return "running"
+	}
+	rate := float64(s.Current-1) / last.Sub(first).Seconds()
+	eta := time.Duration(float64(s.Total-s.Current) / rate * float64(time.Second)).Round(time.Second)
+	return fmt.Sprintf("%.1f tasks/s, ETA %v", rate, eta)
+}
+
 func (o *barsObserver) TaskFinished(r *jobs.Result) {
+	if rate := o.index[r.Job]; rate != nil {
+		rate.tick()
+	}
 	if b := o.bars[r.Job]; b != nil {
 		b.Increment()
 	}
