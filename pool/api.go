@@ -124,11 +124,11 @@ func (p *Pool) cancel(t *task, cause error, kill bool) {
 // caller costs a second thread wakeup, which on small VMs is slower than
 // the pipe round trip itself. So a caller first spins briefly, when there
 // is another processor for the reader to run on.
-func (t *task) wait(ctx context.Context) error {
+func (t *task) wait(ctx context.Context, spin bool) error {
 	if t.resolved.Load() {
 		return nil
 	}
-	if runtime.GOMAXPROCS(0) > 1 {
+	if spin && runtime.GOMAXPROCS(0) > 1 {
 		start := time.Now()
 		for i := 1; ; i++ {
 			if t.resolved.Load() {
@@ -151,6 +151,12 @@ func (t *task) wait(ctx context.Context) error {
 // round trips.
 const spinFor = 50 * time.Microsecond
 
+// spinWorthIt reports whether a waiting caller should spin: only when the
+// pool is nearly idle, where the answer is a round trip away. With many
+// tasks in flight the wait is long, and a spinning caller would only take
+// the processor the pool's own goroutines need to get answers in.
+func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Workers) }
+
 // Apply runs f(arg) on a worker and returns its result. If ctx ends first,
 // the task is cancelled and Apply returns ctx's error.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
@@ -166,7 +172,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if w != nil {
 		w.readFor(ctx, t)
 	}
-	if err := t.wait(ctx); err != nil {
+	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
 		return zero, err
 	}
@@ -263,7 +269,7 @@ func (r *AsyncResult[R]) result() (R, error) {
 // Get waits for the result. If ctx ends first, Get returns ctx's error and
 // the task goes on (like get(timeout) in Python): use Cancel to stop it.
 func (r *AsyncResult[R]) Get(ctx context.Context) (R, error) {
-	if err := r.t.wait(ctx); err != nil {
+	if err := r.t.wait(ctx, r.p.spinWorthIt()); err != nil {
 		var zero R
 		return zero, err
 	}
@@ -272,7 +278,7 @@ func (r *AsyncResult[R]) Get(ctx context.Context) (R, error) {
 
 // Wait waits until the result is ready or ctx ends; it returns ctx's error
 // in the second case, and nil in the first, whatever the task's outcome.
-func (r *AsyncResult[R]) Wait(ctx context.Context) error { return r.t.wait(ctx) }
+func (r *AsyncResult[R]) Wait(ctx context.Context) error { return r.t.wait(ctx, r.p.spinWorthIt()) }
 
 // Ready reports whether the task has completed.
 func (r *AsyncResult[R]) Ready() bool { return r.t.resolved.Load() }
