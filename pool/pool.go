@@ -383,8 +383,9 @@ func (t *task) timeout() time.Duration {
 }
 
 // result handles a worker's answer to a task.
-func (p *Pool) result(w *worker, m ipc.Msg) string {
-	now := time.Now()
+// now is when the frame was read (shared by frames read in one go: the
+// clock is not free on these machines).
+func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 	p.mu.Lock()
 	i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t.id == m.ID })
 	if i < 0 {

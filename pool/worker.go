@@ -301,8 +301,13 @@ func (w *worker) readFor(ctx context.Context, t *task) {
 // caller whose context ended); otherwise it is cleared and reading goes on.
 func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
 	p := w.p
+	var now time.Time
 	for more() {
+		fresh := w.rd.Buffered() == 0 // this read waits for the worker
 		frame, err := w.rd.ReadFrame()
+		if fresh || now.IsZero() {
+			now = time.Now()
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -338,7 +343,7 @@ func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
 		}
 		switch m.Kind {
 		case ipc.KindResult:
-			if reason := p.result(w, m); reason != "" {
+			if reason := p.result(w, m, now); reason != "" {
 				return reason
 			}
 		case ipc.KindProgress:
