@@ -16,7 +16,7 @@ import (
 )
 
 // newTask encodes a call into a ready-to-write frame.
-func (p *Pool) newTask(fn string, arg any, o callOptions) (*task, error) {
+func (p *Pool) newTask(fn string, arg any, o *callOptions) (*task, error) {
 	t := &task{id: p.nextID.Add(1), fn: fn, opts: o}
 	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
 	b, err := codec.Append(b, arg)
@@ -212,7 +212,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 	r := &AsyncResult[R]{p: p}
 	t, err := p.newTask(f.Name(), arg, o)
 	if err != nil {
-		t = &task{id: p.nextID.Add(1), fn: f.Name()}
+		t = &task{id: p.nextID.Add(1), fn: f.Name(), opts: o}
 	}
 	r.t = t
 	// The context's watcher is registered after submission (a context
@@ -332,7 +332,7 @@ func (t *task) info() TaskInfo {
 type batchCall[A, R any] struct {
 	p  *Pool
 	fn string
-	o  callOptions
+	o  *callOptions
 }
 
 // chunk encodes items into one batch task; itemDone receives each item's

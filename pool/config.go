@@ -169,10 +169,16 @@ func Window(n int) Option {
 	return func(o *callOptions) { o.window = n }
 }
 
-func (p *Pool) options(opts []Option) callOptions {
-	o := callOptions{timeout: p.cfg.TaskTimeout, retries: p.cfg.Retries, memory: p.cfg.MaxWorkerMemory}
+// options returns a call's options: the pool's defaults, shared by every
+// call that gives none (tasks keep a pointer, and a million of them should
+// not carry a million copies), or a fresh set.
+func (p *Pool) options(opts []Option) *callOptions {
+	if len(opts) == 0 {
+		return &p.defaults
+	}
+	o := p.defaults
 	for _, f := range opts {
 		f(&o)
 	}
-	return o
+	return &o
 }

@@ -42,6 +42,7 @@ type Pool struct {
 	env      []string
 	binary   *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
 	maxFrame int
+	defaults callOptions // the options of a call that gives none
 
 	spawner *spawner
 	reaper  *reaper
@@ -89,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	p.defaults = callOptions{timeout: cfg.TaskTimeout, retries: cfg.Retries, memory: cfg.MaxWorkerMemory}
 	p.maxFrame = cfg.MaxFrame
 	if p.maxFrame <= 0 || p.maxFrame > ipc.DefaultMaxFrame*15 {
 		p.maxFrame = ipc.DefaultMaxFrame
@@ -209,7 +211,7 @@ func (p *Pool) sendInit(w *worker) {
 	if init == nil {
 		return
 	}
-	t := &task{id: p.nextID.Add(1), fn: init.Function}
+	t := &task{id: p.nextID.Add(1), fn: init.Function, opts: &callOptions{}}
 	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
 	p.mu.Lock()
 	w.inflight = append(w.inflight, &slot{t: t, init: true})

@@ -15,7 +15,7 @@ type task struct {
 	id    uint64
 	fn    string
 	frame []byte // the whole task frame, ready to write
-	opts  callOptions
+	opts  *callOptions
 
 	// A batch carries its items' encoded arguments, so that it can be split
 	// into single tasks when its worker dies and only the guilty item fails.
