@@ -61,8 +61,10 @@ type Pool struct {
 	queue       queue
 	workers     []*worker // live workers, in start order
 	functions   map[string]bool
-	avgTask     float64 // moving average of task run time, ns
-	crashStreak int     // workers in a row that died before finishing a task
+	avgTask     float64   // moving average of task run time, ns
+	crashStreak int       // workers in a row that died before finishing a task
+	clock       time.Time // the last clock reading of a submission, shared by a burst
+	clockUses   int
 	claimant    *task   // during submit: the Apply task whose caller will read its answer
 	claimed     *worker // set by dispatchLocked when it gave claimant's worker to the caller
 	brokenErr   error
