@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,7 +247,7 @@ func (d *decoder) mapping(n ast.Node, what string, known []string) (map[string]a
 			d.errorf(mv.Key, "%s: key %q appears twice", what, key)
 			continue
 		}
-		if known != nil && !contains(known, key) {
+		if known != nil && !slices.Contains(known, key) {
 			d.errorf(mv.Key, "unknown key %q in %s%s", key, what, suggest(key, known))
 			continue
 		}
@@ -287,15 +288,6 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func describe(n ast.Node) string {
@@ -477,7 +469,7 @@ func (d *decoder) param(n ast.Node, p Param) any {
 		return b.Value
 	case TypeString:
 		s := d.str(n, what)
-		if len(p.Choices) > 0 && !contains(p.Choices, s) {
+		if len(p.Choices) > 0 && !slices.Contains(p.Choices, s) {
 			d.errorf(n, "%s = %q: choose one of %s", what, s, strings.Join(p.Choices, ", "))
 		}
 		return s

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -351,9 +350,8 @@ func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
 		default:
 			return fmt.Sprintf("protocol error: unexpected %s frame", m.Kind)
 		}
-		for w.rd.Buffered() == 0 {
+		if w.rd.Buffered() == 0 {
 			p.pump()
-			break
 		}
 	}
 	return ""
@@ -417,8 +415,6 @@ func (w *worker) enqueueLocked(frame []byte) {
 	}
 	w.segs = append(w.segs, frame)
 }
-
-func (w *worker) logAttrs() slog.Attr { return slog.Int("worker", w.pid) }
 
 // killGroup kills the process group pgid and waits, briefly, until the
 // kernel has dealt the signal to every member, so that a caller told the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,7 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 			}
 			known := workerproctest.Checks()
 			for _, o := range only {
-				if !contains(known, o) {
+				if !slices.Contains(known, o) {
 					return usageError("--only: no check named %q (checks: %s)", o, strings.Join(known, ", "))
 				}
 			}
@@ -83,13 +84,4 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the workers' own output on stderr")
 	cmd.AddCommand(check)
 	return cmd
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
