@@ -222,42 +222,37 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		t = &task{id: p.nextID.Add(1), fn: f.Name(), opts: o}
 	}
 	r.t = t
-	// The context's watcher is registered after submission (a context
-	// already done must not cancel a task the pool has not counted), so
-	// onDone finds it through an atomic pointer, and whoever comes second
-	// of onDone and the registration stops it.
-	var stopWatch atomic.Pointer[func() bool]
-	if ctx.Done() != nil || onSuccess != nil || o.onError != nil {
+	if onSuccess != nil || o.onError != nil {
 		t.onDone = func(*task) {
-			if stop := stopWatch.Load(); stop != nil {
-				(*stop)()
-			}
-			if onSuccess != nil || o.onError != nil {
-				p.cb.push(func() {
-					v, err := r.result()
-					switch {
-					case err == nil && onSuccess != nil:
-						onSuccess(v)
-					case err != nil && o.onError != nil:
-						o.onError(err)
-					}
-				})
-			}
+			p.cb.push(func() {
+				v, err := r.result()
+				switch {
+				case err == nil && onSuccess != nil:
+					onSuccess(v)
+				case err != nil && o.onError != nil:
+					o.onError(err)
+				}
+			})
 		}
-	}
-	if err == nil {
-		_, err = p.submit(t, false)
 	}
 	if err != nil {
 		t.resolve(nil, err)
 		return r
 	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { p.cancel(t, context.Cause(ctx), true) })
-		stopWatch.Store(&stop)
-		if t.resolved.Load() {
-			stop()
+	watched := ctx.Done() != nil
+	if watched {
+		p.watch(ctx, t)
+	}
+	if _, err := p.submit(t, false); err != nil {
+		if watched {
+			p.unwatch(t.watch)
 		}
+		t.resolve(nil, err)
+		return r
+	}
+	if watched && ctx.Err() != nil {
+		// It ended before the watch could see t in the queue.
+		p.cancel(t, context.Cause(ctx), true)
 	}
 	return r
 }

@@ -47,7 +47,9 @@ func BenchmarkApplyRoundTrip(b *testing.B) {
 // BenchmarkApplyAsync: tiny tasks queued as fast as possible, then awaited.
 func BenchmarkApplyAsync(b *testing.B) {
 	p := benchPool(b, pool.Config{Env: profileEnv()})
-	ctx := context.Background()
+	// A context that can end, as most callers' can: the pool must watch it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	const n = 100_000
 	rs := make([]*pool.AsyncResult[int], n)
 	for b.Loop() {

@@ -740,3 +740,54 @@ func TestMaxTasksPerWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestContextCancelsItsTasks: tasks share one watch per context; when the
+// context ends, every task of it fails, queued or running, and nothing
+// else does.
+func TestContextCancelsItsTasks(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2, Prefetch: 2})
+	type key struct{}
+	cctx, cancel := context.WithCancel(ctx)
+	vctx := context.WithValue(cctx, key{}, 1) // shares cctx's Done channel
+	var doomed []*pool.AsyncResult[int]
+	for range 2 {
+		doomed = append(doomed, pool.ApplyAsync(cctx, p, sleep, time.Hour)) // running
+	}
+	for range 50 {
+		doomed = append(doomed, pool.ApplyAsync(vctx, p, sleep, time.Hour)) // queued
+	}
+	if _, busy := p.Watches(); busy != 1 {
+		t.Fatalf("%d busy watches for one context's 52 tasks, want 1", busy)
+	}
+	other := pool.ApplyAsync(ctx, p, square, 7)
+	cancel()
+	for i, r := range doomed {
+		if _, err := r.Get(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("task %d of the cancelled context: %v", i, err)
+		}
+	}
+	if v, err := other.Get(ctx); err != nil || v != 49 {
+		t.Fatalf("a task of another context: %v, %v", v, err)
+	}
+	// A context that has already ended cancels a task at once.
+	late := pool.ApplyAsync(cctx, p, square, 3)
+	if _, err := late.Get(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("task submitted under an ended context: %v", err)
+	}
+	// Every task is finished: at most one idle watch is left registered.
+	if reg, busy := p.Watches(); reg > 1 || busy != 0 {
+		t.Errorf("after every task finished: %d watches registered, %d busy; want at most 1, 0", reg, busy)
+	}
+	// Many short-lived contexts leave nothing behind.
+	for i := range 20 {
+		c, stop := context.WithCancel(ctx)
+		if _, err := pool.ApplyAsync(c, p, square, i).Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stop()
+	}
+	if reg, _ := p.Watches(); reg > 1 {
+		t.Errorf("%d watches registered after 20 finished contexts, want at most 1", reg)
+	}
+}

@@ -88,6 +88,7 @@ func (p *Pool) stop(kill bool) {
 		p.bgDone.Wait()
 		p.wg.Wait() // every worker exited and was handled
 		p.cb.close()
+		p.stopWatches()
 		p.spawner.stop()
 		p.reaper.stop()
 		if p.binary != nil {

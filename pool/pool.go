@@ -73,6 +73,10 @@ type Pool struct {
 	closeErr    error
 	stopped     chan struct{} // closed when every process and goroutine is gone
 
+	watchMu   sync.Mutex
+	watches   map[<-chan struct{}]*ctxWatch // by the context's Done channel
+	idleWatch *ctxWatch                     // the one watch kept with no task
+
 	stats struct {
 		done, failed, retried, restarts atomic.Uint64
 	}
@@ -500,7 +504,13 @@ func (p *Pool) finish(t *task, value []byte, err error) {
 	} else {
 		p.stats.done.Add(1)
 	}
-	if t.resolve(value, err) && p.pending.Add(-1) == 0 {
+	if !t.resolve(value, err) {
+		return
+	}
+	if t.watch != nil {
+		p.unwatch(t.watch)
+	}
+	if p.pending.Add(-1) == 0 {
 		p.checkDrained()
 	}
 }

@@ -31,6 +31,7 @@ type task struct {
 	claimed  atomic.Bool // resolve has begun: the outcome is being recorded
 	resolved atomic.Bool // the outcome is recorded and may be read
 	onDone   func(*task) // called once resolved, on the resolving goroutine
+	watch    *ctxWatch   // ApplyAsync: the watch on its context, if that can end
 	// done is made only when someone has to wait (most waiters find the task
 	// resolved already), and closed once resolved; doneMu guards making it.
 	doneMu sync.Mutex
@@ -102,6 +103,9 @@ type queue struct {
 }
 
 func (q *queue) len() int { return q.size }
+
+// at returns the i-th queued task, 0 being the next out.
+func (q *queue) at(i int) *task { return q.buf[(q.head+i)%len(q.buf)] }
 
 func (q *queue) grow() {
 	n := max(16, 2*len(q.buf))
