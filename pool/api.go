@@ -19,6 +19,7 @@ import (
 func (p *Pool) newTask(fn string, arg any, o *callOptions) (*task, error) {
 	t := &task{id: p.nextID.Add(1), fn: fn, opts: o}
 	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
+	t.argOff = len(b)
 	b, err := codec.Append(b, arg)
 	if err != nil {
 		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
@@ -104,7 +105,21 @@ func (p *Pool) cancel(t *task, cause error, kill bool) {
 		return
 	}
 	var w *worker
-	if t.w != nil {
+	if pk := t.packedIn; pk != nil && t.w != nil {
+		// Sent in a pack: the others in it must not suffer. If the pack is
+		// running, it is stopped like any running task and the others go
+		// back to the queue; if it is waiting in the worker, it runs, and
+		// this task's answer is dropped.
+		w = t.w
+		t.packedIn = nil
+		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == pk })
+		if i == 0 && kill {
+			p.abandonLocked(w, w.inflight[0])
+			p.unpackLocked(pk, false)
+		} else {
+			w = nil
+		}
+	} else if t.w != nil {
 		w = t.w
 		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == t })
 		if i >= 0 {

@@ -130,6 +130,7 @@ type Stats struct {
 	Failed    uint64 // tasks that failed
 	Retried   uint64 // runs started again after a crash, timeout or memory kill
 	Restarts  uint64 // workers started to replace others
+	Packed    uint64 // tasks sent in a pack with others: one frame for several tiny tasks
 	PerWorker []WorkerStats
 }
 
@@ -152,6 +153,7 @@ func (p *Pool) Stats() Stats {
 		Failed:   p.stats.failed.Load(),
 		Retried:  p.stats.retried.Load(),
 		Restarts: p.stats.restarts.Load(),
+		Packed:   p.stats.packed.Load(),
 	}
 	for _, w := range p.workers {
 		if w.state == workerDead || w.state == workerStarting {

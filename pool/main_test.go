@@ -114,6 +114,37 @@ var (
 		}
 		return cmd.Process.Pid, nil
 	})
+	// mixed is one function that does any of the above, for tests of
+	// packs, which carry tasks of one function only.
+	mixed = workerproc.Register("mixed", func(ctx context.Context, c mixedCall) (int, error) {
+		switch c.Op {
+		case "square":
+			return c.X * c.X, nil
+		case "fail":
+			return 0, fmt.Errorf("fail %d", c.X)
+		case "panic":
+			panic(fmt.Sprintf("panic %d", c.X))
+		case "crash":
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case "hang": // ignores its context
+			if err := writeAtomic(c.Marker, strconv.Itoa(os.Getpid())); err != nil {
+				return 0, err
+			}
+			time.Sleep(time.Hour)
+			return 0, nil
+		case "gate":
+			// Runs until the file Marker exists, then fails, so that its
+			// long run does not count in the pool's average run time.
+			for {
+				if _, err := os.Stat(c.Marker); err == nil {
+					return 0, errors.New("gate opened")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return 0, fmt.Errorf("mixed: no op %q", c.Op)
+	})
 	initCount = 0
 	initOnce  = workerproc.Register("initOnce", func(ctx context.Context, v int) (int, error) {
 		if v < 0 {
@@ -124,6 +155,12 @@ var (
 	})
 	initialized = workerproc.Register("initialized", func(ctx context.Context, _ struct{}) (int, error) { return initCount, nil })
 )
+
+type mixedCall struct {
+	Op     string
+	X      int
+	Marker string
+}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

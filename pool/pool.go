@@ -61,7 +61,9 @@ type Pool struct {
 	queue       queue
 	workers     []*worker // live workers, in start order
 	functions   map[string]bool
-	avgTask     float64   // moving average of task run time, ns
+	avgTask     float64   // moving average of a task frame's run time (a batch counts whole), ns
+	avgItem     float64   // moving average of one call's run time (a batch's share), ns
+	packBuf     []byte    // builds pack frames
 	crashStreak int       // workers in a row that died before finishing a task
 	clock       time.Time // the last clock reading of a submission, shared by a burst
 	clockUses   int
@@ -78,7 +80,7 @@ type Pool struct {
 	idleWatch *ctxWatch                     // the one watch kept with no task
 
 	stats struct {
-		done, failed, retried, restarts atomic.Uint64
+		done, failed, retried, restarts, packed atomic.Uint64
 	}
 }
 
@@ -335,6 +337,9 @@ func (p *Pool) dispatchLocked() []*worker {
 		if t.claimed.Load() {
 			continue // cancelled while queued
 		}
+		if p.packableLocked(t) {
+			t = p.packLocked(t)
+		}
 		t.w = best
 		if len(best.inflight) == 0 {
 			if t == p.claimant && best.helloed && !best.claimed && best.readFail == "" {
@@ -347,6 +352,9 @@ func (p *Pool) dispatchLocked() []*worker {
 		}
 		best.inflight = append(best.inflight, &slot{t: t})
 		best.enqueueLocked(t.frame)
+		if t.pack != nil {
+			p.sentLocked(t, best)
+		}
 		best.sent++
 		if len(best.inflight) == 1 {
 			p.startHeadLocked(best, now)
@@ -441,6 +449,13 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 			p.avgTask = d
 		}
 		p.avgTask = (1-alpha)*p.avgTask + alpha*d
+		if n := t.calls(); n > 1 {
+			d /= float64(n)
+		}
+		if p.avgItem == 0 {
+			p.avgItem = d
+		}
+		p.avgItem = (1-alpha)*p.avgItem + alpha*d
 	}
 	var requeued bool
 	if !s.abandoned {
@@ -470,7 +485,16 @@ func (p *Pool) remoteError(w *worker, t *task, e *ipc.Error) error {
 // retryLocked re-queues t if it has attempts left, at the front of the
 // queue: it has waited longest.
 func (p *Pool) retryLocked(t *task) bool {
-	if t.attempts >= t.opts.retries || p.state == poolStopped || p.state == poolBroken {
+	if p.state == poolStopped || p.state == poolBroken {
+		return false
+	}
+	if t.pack != nil {
+		// Not a retry of anyone yet: the tasks run again alone, and only
+		// the one at fault is charged when it fails again.
+		p.unpackLocked(t, true)
+		return true
+	}
+	if t.attempts >= t.opts.retries {
 		return false
 	}
 	t.attempts++
@@ -499,14 +523,23 @@ func (p *Pool) progress(w *worker, m ipc.Msg) {
 
 // finish resolves t, or for a batch hands each item its outcome.
 func (p *Pool) finish(t *task, value []byte, err error) {
+	if t.pack != nil {
+		p.finishPack(t, value, err)
+		return
+	}
+	if t.claimed.CompareAndSwap(false, true) {
+		p.settle(t, value, err)
+	}
+}
+
+// settle records the outcome of t, which the caller has claimed.
+func (p *Pool) settle(t *task, value []byte, err error) {
 	if err != nil {
 		p.stats.failed.Add(1)
 	} else {
 		p.stats.done.Add(1)
 	}
-	if !t.resolve(value, err) {
-		return
-	}
+	t.complete(value, err)
 	if t.watch != nil {
 		p.unwatch(t.watch)
 	}
@@ -656,8 +689,12 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		}
 		t := s.t
 		t.w = nil
-		if i > 0 {
-			p.queue.pushFront(t) // only queued there: not its fault
+		if i > 0 { // only queued there: not its fault
+			if t.pack != nil {
+				p.unpackLocked(t, false)
+			} else {
+				p.queue.pushFront(t)
+			}
 			continue
 		}
 		var cause error = &WorkerExitError{

@@ -24,6 +24,13 @@ type task struct {
 	index    int                                // a split item: its index in the batch
 	parent   *task                              // a split item: the batch it came from
 
+	// Tiny single tasks queued together are sent in packs: one batch frame
+	// for several tasks (see pack.go).
+	argOff   int     // where the encoded argument starts in frame; 0: never packed
+	solo     bool    // was in a pack that failed: runs alone from now on
+	pack     []*task // a pack: the tasks it carries
+	packedIn *task   // a task sent in a pack: that pack; guarded by the pool's mutex
+
 	attempts  int // runs started that ended in a crash, timeout or memory kill
 	submitted time.Time
 	started   time.Time // when it last reached the head of a worker's queue
@@ -49,8 +56,6 @@ type task struct {
 	cancelled bool
 }
 
-// resolve records the outcome. Only the first call has any effect; it
-// reports whether it was the first.
 // batchDone is a batch's onDone: it hands each item its value or error.
 func batchDone(t *task) {
 	if t.err != nil {
@@ -78,10 +83,24 @@ func batchDone(t *task) {
 	}
 }
 
+// resolve records the outcome. Only the first call has any effect; it
+// reports whether it was the first.
 func (t *task) resolve(value []byte, err error) bool {
 	if !t.claimed.CompareAndSwap(false, true) {
 		return false
 	}
+	t.complete(value, err)
+	return true
+}
+
+// calls is how many calls t carries: a batch's items, a pack's tasks.
+func (t *task) calls() int {
+	return max(1, len(t.items), len(t.pack))
+}
+
+// complete records the outcome of t, already claimed by the caller, and
+// wakes whoever waits.
+func (t *task) complete(value []byte, err error) {
 	t.value, t.err = value, err
 	t.doneMu.Lock()
 	t.resolved.Store(true)
@@ -92,7 +111,6 @@ func (t *task) resolve(value []byte, err error) bool {
 	if t.onDone != nil {
 		t.onDone(t)
 	}
-	return true
 }
 
 // queue is the pool's FIFO of tasks waiting for a worker: a ring buffer, so

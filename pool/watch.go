@@ -92,8 +92,16 @@ func (p *Pool) watchFired(w *ctxWatch) {
 	}
 	for _, wk := range p.workers {
 		for _, s := range wk.inflight {
-			if t := s.t; !s.abandoned && t.watch == w && !t.claimed.Load() {
+			if s.abandoned {
+				continue
+			}
+			if t := s.t; t.watch == w && !t.claimed.Load() {
 				doomed = append(doomed, t)
+			}
+			for _, t := range s.t.pack {
+				if t.watch == w && t.packedIn == s.t && !t.claimed.Load() {
+					doomed = append(doomed, t)
+				}
 			}
 		}
 	}

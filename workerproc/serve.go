@@ -157,23 +157,16 @@ type server struct {
 	cancel   *taskCtx        // the running task's context
 	canceled map[uint64]bool // queued tasks cancelled before they ran
 
-	// Results are coalesced: wbuf collects finished frames and is written
-	// when the queue runs dry, or by a timer when tasks keep coming, so a
-	// stream of tiny tasks costs one write per batch while a result never
-	// waits long behind a slow task that follows it.
+	// wbuf collects finished frames. It is written before the next task
+	// starts, so that a crash is only ever blamed on the task running,
+	// and when the queue runs dry. (Tiny tasks still cost little: the
+	// master sends them in batch frames when they pile up.)
 	wmu          sync.Mutex
 	wbuf         []byte
 	werr         error
-	timerArmed   bool
-	flushTimer   *time.Timer
-	scratch      []byte    // the running task's encoded value
-	pendingSince time.Time // when wbuf last went from empty to not
+	scratch      []byte // the running task's encoded value
 	lastProgress time.Time
 }
-
-// flushDelay bounds how long a finished result waits in wbuf while the
-// worker goes on to the next task.
-const flushDelay = 200 * time.Microsecond
 
 // bigResult is the size above which a result is written from its own buffer
 // instead of being copied into wbuf.
@@ -230,9 +223,6 @@ func (s *server) closeQueue(err error) {
 }
 
 func (s *server) run(ctx context.Context) error {
-	s.flushTimer = time.AfterFunc(time.Hour, func() { s.flush() })
-	s.flushTimer.Stop()
-	defer s.flushTimer.Stop()
 	for {
 		s.mu.Lock()
 		for len(s.queue) == 0 && !s.closed {
@@ -270,7 +260,12 @@ func (s *server) run(ctx context.Context) error {
 		}
 		// Results of earlier tasks wait in wbuf while this one runs; make
 		// sure they go out soon even if it runs long.
-		s.armFlush()
+		// The results of earlier tasks go out before this one starts: if
+		// it crashes the worker, the master must know they were done, and
+		// blame only this one.
+		if err := s.flush(); err != nil {
+			return err
+		}
 		tctx := newTaskCtx(ctx, s, m.ID, m.Timeout)
 		s.running, s.cancel = m.ID, tctx
 		s.mu.Unlock()
@@ -294,38 +289,8 @@ func (s *server) run(ctx context.Context) error {
 // runs dry, or within flushDelay once the next task starts.
 func (s *server) reply(frame []byte) {
 	s.wmu.Lock()
-	s.pending()
 	s.wbuf = append(s.wbuf, frame...)
 	s.wmu.Unlock()
-}
-
-// pending notes when results start waiting in wbuf. Called with wmu held,
-// before appending.
-func (s *server) pending() {
-	if len(s.wbuf) == 0 {
-		s.pendingSince = time.Now()
-	}
-}
-
-// armFlush makes sure what is in wbuf is written within flushDelay: at
-// once if it has waited that long already (a stream of tiny tasks keeps the
-// worker busy, and a timer's goroutine would not get to run before the
-// scheduler preempts it, milliseconds later), else by the timer, for a task
-// that runs long.
-func (s *server) armFlush() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if len(s.wbuf) == 0 {
-		return
-	}
-	if time.Since(s.pendingSince) >= flushDelay {
-		s.flushLocked()
-		return
-	}
-	if !s.timerArmed {
-		s.timerArmed = true
-		s.flushTimer.Reset(flushDelay)
-	}
 }
 
 // replyValue queues a result frame whose value is in s.scratch.
@@ -334,12 +299,10 @@ func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
 	defer s.wmu.Unlock()
 	if len(s.scratch)+64 > s.maxFrame {
 		// The master would refuse the frame and kill us: say so instead.
-		s.pending()
 		s.wbuf = ipc.AppendResult(s.wbuf, id, nil, &ipc.Error{Type: ipc.ErrTypeError,
 			Message: fmt.Sprintf("the result encodes to %d bytes, over the frame limit of %d", len(s.scratch), s.maxFrame)}, d, batch)
 		return
 	}
-	s.pending()
 	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
 	if len(s.scratch) < bigResult {
 		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)
@@ -368,7 +331,6 @@ func (s *server) flush() error {
 }
 
 func (s *server) flushLocked() {
-	s.timerArmed = false
 	if len(s.wbuf) == 0 || s.werr != nil {
 		return
 	}
@@ -559,5 +521,5 @@ func Progress(ctx context.Context, done, total uint64) {
 	}
 	s.lastProgress = now
 	s.reply(ipc.AppendProgress(nil, t.id, done, total))
-	s.armFlush()
+	s.flush()
 }

@@ -447,15 +447,17 @@ class FrameReader:
 
 
 class Writer:
-    """Owns fd 4. Frames queued while it is writing go out together, so a
-    stream of small results costs few writes, and none waits behind a slow
-    task: the writer thread runs whenever the task thread lets go of the GIL."""
+    """Owns fd 4. Frames queued while it is writing go out together, and
+    none waits behind a slow task: the writer thread runs whenever the task
+    thread lets go of the GIL, and the task thread drains it before it starts
+    a task."""
 
     def __init__(self, fd):
         self.fd = fd
         self.cond = threading.Condition()
         self.pending = bytearray()
         self.closing = False
+        self.writing = False
         self.error = None
         self.thread = threading.Thread(target=self.run, name="ppool-writer", daemon=True)
         self.thread.start()
@@ -463,7 +465,7 @@ class Writer:
     def send(self, frame):
         with self.cond:
             self.pending += frame
-            self.cond.notify()
+            self.cond.notify_all()
 
     def run(self):
         while True:
@@ -473,19 +475,32 @@ class Writer:
                 data, self.pending = self.pending, bytearray()
                 if not data:
                     return
+                self.writing = True
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(self.fd, view):]
             except OSError as e:  # the master is gone
                 self.error = e
+            with self.cond:
+                self.writing = False
+                self.cond.notify_all()
+            if self.error is not None:
                 return
+
+    def drain(self):
+        """Waits until everything sent so far is written. The results of
+        finished tasks must be out before the next task starts: if that one
+        crashes the worker, the master must know the others were done."""
+        with self.cond:
+            while (self.pending or self.writing) and self.error is None:
+                self.cond.wait()
 
     def close(self):
         """Writes what is queued, then stops."""
         with self.cond:
             self.closing = True
-            self.cond.notify()
+            self.cond.notify_all()
         self.thread.join()
 
 
@@ -587,6 +602,7 @@ class Worker:
             if ctx is None:
                 self.reply(task, error={"type": "cancelled", "msg": "cancelled before it started"})
                 continue
+            self.writer.drain()
             self.run(task, ctx)
             with self.cond:
                 self.running = None
