@@ -3,6 +3,7 @@ package ipc
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,43 +273,78 @@ type ItemResult struct {
 
 // DecodeBatch splits a batch result's Value into its items.
 func DecodeBatch(v []byte) ([]ItemResult, error) {
-	c := cursor{b: v}
-	n, err := c.arrayLen()
+	r, err := NewBatchReader(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ItemResult, r.Len())
+	for i := range out {
+		if out[i], err = r.Next(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// BatchReader walks a batch result's items one at a time: DecodeBatch
+// without a slice of them all.
+type BatchReader struct {
+	c    cursor
+	n, i int
+}
+
+// NewBatchReader reads the array header of a batch result's Value.
+func NewBatchReader(v []byte) (*BatchReader, error) {
+	r := &BatchReader{c: cursor{b: v}}
+	n, err := r.c.arrayLen()
 	if err != nil {
 		return nil, err
 	}
 	if n > len(v) {
 		return nil, errShort
 	}
-	out := make([]ItemResult, n)
-	for i := range out {
-		m, err := c.mapLen()
+	r.n = n
+	return r, nil
+}
+
+// Len is the number of items.
+func (r *BatchReader) Len() int { return r.n }
+
+// Next decodes the next item; after the last, it returns io.EOF.
+func (r *BatchReader) Next() (ItemResult, error) {
+	var it ItemResult
+	if r.i >= r.n {
+		return it, io.EOF
+	}
+	i := r.i
+	r.i++
+	c := &r.c
+	m, err := c.mapLen()
+	if err != nil {
+		return it, fmt.Errorf("batch item %d: %w", i, err)
+	}
+	for range m {
+		key, err := c.str()
 		if err != nil {
-			return nil, fmt.Errorf("batch item %d: %w", i, err)
+			return it, fmt.Errorf("batch item %d: %w", i, err)
 		}
-		for range m {
-			key, err := c.str()
-			if err != nil {
-				return nil, fmt.Errorf("batch item %d: %w", i, err)
-			}
-			switch string(key) {
-			case "v":
-				out[i].Value, err = c.raw()
-			case "e":
-				if c.isNil() {
-					_, err = c.raw()
-				} else {
-					out[i].Err, err = decodeError(&c)
-				}
-			default:
+		switch string(key) {
+		case "v":
+			it.Value, err = c.raw()
+		case "e":
+			if c.isNil() {
 				_, err = c.raw()
+			} else {
+				it.Err, err = decodeError(c)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("batch item %d: %w", i, err)
-			}
+		default:
+			_, err = c.raw()
+		}
+		if err != nil {
+			return it, fmt.Errorf("batch item %d: %w", i, err)
 		}
 	}
-	return out, nil
+	return it, nil
 }
 
 // Encoders. Each Append function appends one whole frame, length prefix

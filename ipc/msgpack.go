@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -395,21 +396,52 @@ func AppendArrayHeader(b []byte, n int) []byte { return appendArrayLen(b, n) }
 // SplitArray returns the encoded elements of the msgpack array in b, without
 // copying. b must have passed Validate (it has, if it came out of a frame).
 func SplitArray(b []byte) ([][]byte, error) {
-	c := cursor{b: b}
-	n, err := c.arrayLen()
+	it, err := NewArrayReader(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, it.Len())
+	for i := range out {
+		if out[i], err = it.Next(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ArrayReader walks the elements of a msgpack array one at a time, each as
+// raw msgpack aliasing the array: SplitArray without a slice of them all,
+// which for a batch of a hundred thousand items is megabytes.
+type ArrayReader struct {
+	c    cursor
+	n, i int
+}
+
+// NewArrayReader reads b's array header. The length it declares is checked
+// against the bytes there are, so Len can be trusted for an allocation.
+func NewArrayReader(b []byte) (*ArrayReader, error) {
+	r := &ArrayReader{c: cursor{b: b}}
+	n, err := r.c.arrayLen()
 	if err != nil {
 		return nil, err
 	}
 	if n > len(b) {
 		return nil, errShort
 	}
-	out := make([][]byte, n)
-	for i := range out {
-		if out[i], err = c.raw(); err != nil {
-			return nil, err
-		}
+	r.n = n
+	return r, nil
+}
+
+// Len is the number of elements.
+func (r *ArrayReader) Len() int { return r.n }
+
+// Next returns the next element; after the last, it returns io.EOF.
+func (r *ArrayReader) Next() ([]byte, error) {
+	if r.i >= r.n {
+		return nil, io.EOF
 	}
-	return out, nil
+	r.i++
+	return r.c.raw()
 }
 
 // AppendString appends s as a msgpack str, in its shortest form.

@@ -16,11 +16,11 @@ import (
 )
 
 // newTask encodes a call into a ready-to-write frame.
-func (p *Pool) newTask(fn string, arg any, o *callOptions) (*task, error) {
+func newTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error) {
 	t := &task{id: p.nextID.Add(1), fn: fn, opts: o}
 	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
 	t.argOff = len(b)
-	b, err := codec.Append(b, arg)
+	b, err := codec.AppendOf(b, arg)
 	if err != nil {
 		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
 	}
@@ -183,7 +183,7 @@ func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Worke
 // the task is cancelled and Apply returns ctx's error.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
 	var zero R
-	t, err := p.newTask(f.Name(), arg, p.options(opts))
+	t, err := newTask(p, f.Name(), arg, p.options(opts))
 	if err != nil {
 		return zero, err
 	}
@@ -232,7 +232,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		}
 	}
 	r := &AsyncResult[R]{p: p}
-	t, err := p.newTask(f.Name(), arg, o)
+	t, err := newTask(p, f.Name(), arg, o)
 	if err != nil {
 		t = &task{id: p.nextID.Add(1), fn: f.Name(), opts: o}
 	}
@@ -353,29 +353,24 @@ type batchCall[A, R any] struct {
 }
 
 // chunk encodes items into one batch task; itemDone receives each item's
-// outcome.
-func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error)) (*task, error) {
+// outcome, and settled, if set, how many more items have had theirs.
+func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error), settled func(n int)) (*task, error) {
 	p := b.p
-	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, itemDone: itemDone}
+	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, itemDone: itemDone, settled: settled}
 	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, b.o.timeout*time.Duration(len(items)), true)
+	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
-	offsets := make([]int, len(items)+1)
 	for i, it := range items {
-		offsets[i] = len(buf)
 		var err error
-		if buf, err = codec.Append(buf, it); err != nil {
+		if buf, err = codec.AppendOf(buf, it); err != nil {
 			return nil, fmt.Errorf("ppool: encoding item %d for %s: %w", i, b.fn, err)
 		}
 	}
-	offsets[len(items)] = len(buf)
 	t.frame = ipc.EndFrame(buf, start)
 	if err := p.checkFrame(b.fn, len(t.frame)); err != nil {
 		return nil, err
 	}
-	t.items = make([][]byte, len(items))
-	for i := range items {
-		t.items[i] = t.frame[offsets[i]:offsets[i+1]:offsets[i+1]]
-	}
+	t.nitems, t.args = len(items), t.frame[argsAt:]
 	t.onDone = batchDone
 	return t, nil
 }
@@ -419,7 +414,10 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 				failed = append(failed, &ItemError{Index: base + i, Err: err})
 				mu.Unlock()
 			}
-			if left.Add(-1) == 0 {
+		}, func(n int) {
+			// Counted per batch, not per item: two readers hammering one
+			// counter for a million items cost more than the decoding.
+			if left.Add(-int64(n)) == 0 {
 				close(done)
 			}
 		})
@@ -472,6 +470,7 @@ type imapChunk[R any] struct {
 	errs    []error
 	left    atomic.Int32
 	done    chan struct{}
+	pos     int // unordered: its index in inflight
 }
 
 func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], ordered bool, opts []Option) iter.Seq2[R, error] {
@@ -486,7 +485,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 		next, stop := iter.Pull(inputs)
 		defer stop()
 
-		var inflight []*imapChunk[R]                 // in submission order
+		var inflight []*imapChunk[R]                 // ordered: in submission order
 		finished := make(chan *imapChunk[R], window) // never blocks: at most window chunks exist
 		defer func() {
 			// Stop feeding: drop what is queued, let running items finish
@@ -521,7 +520,8 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 						}
 					}
 					c.errs[i] = err
-					if c.left.Add(-1) == 0 {
+				}, func(n int) {
+					if c.left.Add(-int32(n)) == 0 {
 						close(c.done)
 						if !ordered {
 							finished <- c
@@ -536,6 +536,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 					yield(zero, err)
 					return
 				}
+				c.pos = len(inflight)
 				inflight = append(inflight, c)
 				refilled = true
 			}
@@ -564,7 +565,15 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 					return
 				}
 			}
-			inflight = slices.DeleteFunc(inflight, func(x *imapChunk[R]) bool { return x == c })
+			if ordered { // c is the first
+				inflight[0] = nil
+				inflight = inflight[1:]
+			} else { // order does not matter: the last takes c's place
+				last := inflight[len(inflight)-1]
+				inflight[c.pos], last.pos = last, c.pos
+				inflight[len(inflight)-1] = nil
+				inflight = inflight[:len(inflight)-1]
+			}
 			for i := range c.results {
 				if !yield(c.results[i], c.errs[i]) {
 					return

@@ -41,7 +41,7 @@ func (p *Pool) packableLocked(t *task) bool {
 
 // soloOK reports whether t could travel in a pack at all.
 func soloOK(t *task) bool {
-	return t.argOff > 0 && !t.solo && t.parent == nil && t.items == nil &&
+	return t.argOff > 0 && !t.solo && t.parent == nil && t.nitems == 0 &&
 		(t.opts.timeout == 0 || t.opts.timeout >= packMinTimeout) && !t.opts.retryErrors
 }
 

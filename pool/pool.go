@@ -392,8 +392,8 @@ func (p *Pool) startHeadLocked(w *worker, now time.Time) {
 }
 
 func (t *task) timeout() time.Duration {
-	if t.items != nil {
-		return t.opts.timeout * time.Duration(len(t.items))
+	if t.nitems > 0 {
+		return t.opts.timeout * time.Duration(t.nitems)
 	}
 	return t.opts.timeout
 }
@@ -612,7 +612,7 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 // left. It returns fail=true if t must be finished with the cause, and the
 // split items to queue, if any.
 func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task) {
-	if len(t.items) > 1 {
+	if t.nitems > 1 {
 		split = p.splitLocked(t)
 		return false, split
 	}
@@ -631,8 +631,16 @@ func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) 
 // splitLocked replaces a batch by one task per item, at the front of the
 // queue in item order. The batch itself is never resolved; its items are.
 func (p *Pool) splitLocked(b *task) []*task {
-	items := make([]*task, len(b.items))
-	for i, args := range b.items {
+	items := make([]*task, b.nitems)
+	r, err := ipc.NewArrayReader(b.args)
+	if err != nil || r.Len() != b.nitems {
+		panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err)) // we encoded them
+	}
+	for i := range items {
+		args, err := r.Next()
+		if err != nil {
+			panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err))
+		}
 		t := &task{
 			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
 			parent: b, index: i, submitted: b.submitted,
@@ -651,6 +659,7 @@ func (p *Pool) splitLocked(b *task) []*task {
 
 func splitDone(t *task) {
 	t.parent.itemDone(t.index, t.value, t.err)
+	t.parent.settle(1)
 }
 
 // workerExited handles the death of a worker, expected or not: its running

@@ -17,10 +17,13 @@ type task struct {
 	frame []byte // the whole task frame, ready to write
 	opts  *callOptions
 
-	// A batch carries its items' encoded arguments, so that it can be split
-	// into single tasks when its worker dies and only the guilty item fails.
-	items    [][]byte
+	// A batch carries its items' encoded arguments, a msgpack array in
+	// frame, so that it can be split into single tasks when its worker dies
+	// and only the guilty item fails.
+	nitems   int    // a batch: how many items; 0 for a single call
+	args     []byte // a batch: the array of its items' arguments
 	itemDone func(i int, raw []byte, err error) // batch: called once per item, maybe concurrently
+	settled  func(n int)                        // batch, optional: n more items were handed to itemDone
 	index    int                                // a split item: its index in the batch
 	parent   *task                              // a split item: the batch it came from
 
@@ -59,27 +62,42 @@ type task struct {
 // batchDone is a batch's onDone: it hands each item its value or error.
 func batchDone(t *task) {
 	if t.err != nil {
-		for i := range t.items {
+		for i := range t.nitems {
 			t.itemDone(i, nil, t.err)
 		}
+		t.settle(t.nitems)
 		return
 	}
-	items, err := ipc.DecodeBatch(t.value)
-	if err == nil && len(items) != len(t.items) {
-		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, len(items), len(t.items))
+	r, err := ipc.NewBatchReader(t.value)
+	if err == nil && r.Len() != t.nitems {
+		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, r.Len(), t.nitems)
 	}
-	if err != nil {
-		for i := range t.items {
-			t.itemDone(i, nil, fmt.Errorf("task %d (%s): %w", t.id, t.fn, err))
+	for i := range t.nitems {
+		var it ipc.ItemResult
+		if err == nil {
+			it, err = r.Next()
 		}
-		return
-	}
-	for i, it := range items {
+		if err != nil {
+			// The items from here on have no answer that can be read.
+			err = fmt.Errorf("task %d (%s): %w", t.id, t.fn, err)
+			for j := i; j < t.nitems; j++ {
+				t.itemDone(j, nil, err)
+			}
+			t.settle(t.nitems)
+			return
+		}
 		var ierr error
 		if it.Err != nil {
 			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: t.pid, Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
 		}
 		t.itemDone(i, it.Value, ierr)
+	}
+	t.settle(t.nitems)
+}
+
+func (t *task) settle(n int) {
+	if t.settled != nil {
+		t.settled(n)
 	}
 }
 
@@ -95,7 +113,7 @@ func (t *task) resolve(value []byte, err error) bool {
 
 // calls is how many calls t carries: a batch's items, a pack's tasks.
 func (t *task) calls() int {
-	return max(1, len(t.items), len(t.pack))
+	return max(1, t.nitems, len(t.pack))
 }
 
 // complete records the outcome of t, already claimed by the caller, and

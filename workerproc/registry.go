@@ -107,7 +107,7 @@ func RegisterIn[A, R any](reg *Registry, name string, fn func(context.Context, A
 		if err != nil {
 			return out, err
 		}
-		return codec.Append(out, r)
+		return codec.AppendOf(out, r)
 	})
 	return Func[A, R]{name: name}
 }

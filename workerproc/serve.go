@@ -364,13 +364,20 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		s.replyValue(m.ID, time.Since(start), false)
 		return
 	}
-	items, err := ipc.SplitArray(m.Args)
+	items, err := ipc.NewArrayReader(m.Args)
 	if err != nil {
 		s.reply(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeBadArguments, Message: "batch arguments are not an array: " + err.Error()}, 0, true))
 		return
 	}
-	b := ipc.AppendArrayHeader(s.scratch[:0], len(items))
-	for _, args := range items {
+	b := ipc.AppendArrayHeader(s.scratch[:0], items.Len())
+	for range items.Len() {
+		args, err := items.Next()
+		if err != nil {
+			// The frame passed Validate, so this does not happen; if it
+			// does, the item gets an error of its own.
+			b = ipc.AppendItem(b, nil, &ipc.Error{Type: ipc.ErrTypeBadArguments, Message: "batch item: " + err.Error()})
+			continue
+		}
 		if ctx.Err() != nil {
 			b = ipc.AppendItem(b, nil, remoteError(ctx, ctx.Err()))
 			continue

@@ -35,26 +35,8 @@ type encoder struct {
 // Append appends v's msgpack encoding to b. A []byte is appended as one bin
 // value with a single copy.
 func Append(b []byte, v any) ([]byte, error) {
-	// The common scalar types skip msgpack's reflection: a Map of a million
-	// ints spends most of its time here otherwise.
-	switch x := v.(type) {
-	case []byte:
-		return ipc.AppendBin(b, x), nil
-	case int:
-		return ipc.AppendInt(b, int64(x)), nil
-	case int64:
-		return ipc.AppendInt(b, x), nil
-	case float64:
-		return append(b, 0xcb, byte(math.Float64bits(x)>>56), byte(math.Float64bits(x)>>48), byte(math.Float64bits(x)>>40),
-			byte(math.Float64bits(x)>>32), byte(math.Float64bits(x)>>24), byte(math.Float64bits(x)>>16),
-			byte(math.Float64bits(x)>>8), byte(math.Float64bits(x))), nil
-	case string:
-		return ipc.AppendString(b, x), nil
-	case bool:
-		if x {
-			return append(b, 0xc3), nil
-		}
-		return append(b, 0xc2), nil
+	if out, ok := appendScalar(b, v); ok {
+		return out, nil
 	}
 	enc := encoders.Get().(*encoder)
 	enc.a.b = b
@@ -63,6 +45,42 @@ func Append(b []byte, v any) ([]byte, error) {
 	enc.a.b = nil
 	encoders.Put(enc)
 	return b, err
+}
+
+// AppendOf is Append for a value of a static type: a scalar is encoded
+// without first being boxed in an interface, which for an int above 255 is
+// an allocation, and a Map of a million ints makes a million of them.
+func AppendOf[T any](b []byte, v T) ([]byte, error) {
+	if out, ok := appendScalar(b, any(v)); ok {
+		return out, nil
+	}
+	return Append(b, v)
+}
+
+// appendScalar encodes the common scalar types without msgpack's
+// reflection. It does not keep v, so a caller's conversion to any can stay
+// on its stack.
+func appendScalar(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case []byte:
+		return ipc.AppendBin(b, x), true
+	case int:
+		return ipc.AppendInt(b, int64(x)), true
+	case int64:
+		return ipc.AppendInt(b, x), true
+	case float64:
+		return append(b, 0xcb, byte(math.Float64bits(x)>>56), byte(math.Float64bits(x)>>48), byte(math.Float64bits(x)>>40),
+			byte(math.Float64bits(x)>>32), byte(math.Float64bits(x)>>24), byte(math.Float64bits(x)>>16),
+			byte(math.Float64bits(x)>>8), byte(math.Float64bits(x))), true
+	case string:
+		return ipc.AppendString(b, x), true
+	case bool:
+		if x {
+			return append(b, 0xc3), true
+		}
+		return append(b, 0xc2), true
+	}
+	return b, false
 }
 
 // Decode decodes raw into dst. raw must come from a validated frame (see

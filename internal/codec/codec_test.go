@@ -37,3 +37,17 @@ func TestFastPaths(t *testing.T) {
 		t.Error("a string decoded into an int")
 	}
 }
+
+// TestAppendOfDoesNotBox: encoding an int through AppendOf allocates
+// nothing; through Append it would box ints above 255.
+func TestAppendOfDoesNotBox(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	x := 100000
+	allocs := testing.AllocsPerRun(100, func() {
+		buf, _ = AppendOf(buf[:0], x)
+		x++
+	})
+	if allocs != 0 {
+		t.Errorf("AppendOf(int) allocates %v times per call, want 0", allocs)
+	}
+}
