@@ -20,8 +20,8 @@ type task struct {
 	// A batch carries its items' encoded arguments, a msgpack array in
 	// frame, so that it can be split into single tasks when its worker dies
 	// and only the guilty item fails.
-	nitems   int    // a batch: how many items; 0 for a single call
-	args     []byte // a batch: the array of its items' arguments
+	nitems   int                                // a batch: how many items; 0 for a single call
+	args     []byte                             // a batch: the array of its items' arguments
 	itemDone func(i int, raw []byte, err error) // batch: called once per item, maybe concurrently
 	settled  func(n int)                        // batch, optional: n more items were handed to itemDone
 	index    int                                // a split item: its index in the batch
