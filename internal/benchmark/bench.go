@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"os"
 	"runtime"
 	"slices"
@@ -92,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	b := &bench{ctx: ctx, pl: pl, workers: workers, step: step, r: &Report{}}
 	b.machine(o.Quick)
-	for _, f := range []func() error{b.parallelism, b.pipeFloor, b.startAndMemory, b.singleWorker, b.allWorkers} {
+	for _, f := range []func() error{b.parallelism, b.pipeFloor, b.startAndMemory, b.singleWorker, b.allWorkers, b.speedups} {
 		if err := f(); err != nil {
 			return nil, err
 		}
@@ -114,8 +115,6 @@ type bench struct {
 	workers int
 	step    func(string, ...any)
 	r       *Report
-
-	single struct{ matmul, blur jobRun } // the jobs on one worker
 }
 
 func (b *bench) machine(quick bool) {
@@ -298,14 +297,6 @@ func (b *bench) singleWorker() error {
 		return fmt.Errorf("blur: %w", err)
 	}
 	b.r.add("blur_mpix_per_s_per_worker", float64(pl.blurW*pl.blurH)/br.Best.Seconds()/1e6, fmt.Sprintf("blur σ=%d %d×%d RGB, one worker", blurSigma, pl.blurW, pl.blurH), "MP/s")
-
-	b.step("speedup jobs on one worker: %d products n=%d, %d blurs", pl.jobMatCount, pl.jobMatN, pl.jobBlurCount)
-	if b.single.matmul, err = b.matmulJob(p); err != nil {
-		return err
-	}
-	if b.single.blur, err = b.blurJob(p); err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -480,24 +471,85 @@ func (b *bench) allWorkers() error {
 	r.add("large_payload_gb_per_s", 2*float64(pl.payload)/percentile(trips, 0.5).Seconds()/1e9,
 		fmt.Sprintf("%d MiB echo, sent + received", pl.payload>>20), "GB/s")
 
-	b.step("speedup jobs on %d workers", b.workers)
-	tm, err := b.matmulJob(p)
-	if err != nil {
-		return err
-	}
-	tb, err := b.blurJob(p)
-	if err != nil {
-		return err
-	}
-	r.add("matmul_job_one_worker_s", b.single.matmul.wall.Seconds(), fmt.Sprintf("%d products n=%d, one worker", pl.jobMatCount, pl.jobMatN), "s")
-	r.add("matmul_job_all_workers_s", tm.wall.Seconds(), fmt.Sprintf("same, %d workers", b.workers), "s")
-	r.add("matmul_job_utilisation", tm.utilisation(b.workers), fmt.Sprintf("matmul job, %d workers' time busy", b.workers), "")
-	r.add("matmul_speedup", b.single.matmul.wall.Seconds()/tm.wall.Seconds(), fmt.Sprintf("matmul job speedup, %d workers", b.workers), "×")
-	r.add("blur_job_one_worker_s", b.single.blur.wall.Seconds(), fmt.Sprintf("%d blurs, one worker", pl.jobBlurCount), "s")
-	r.add("blur_job_all_workers_s", tb.wall.Seconds(), fmt.Sprintf("same, %d workers", b.workers), "s")
-	r.add("blur_job_utilisation", tb.utilisation(b.workers), fmt.Sprintf("blur job, %d workers' time busy", b.workers), "")
-	r.add("blur_speedup", b.single.blur.wall.Seconds()/tb.wall.Seconds(), fmt.Sprintf("blur job speedup, %d workers", b.workers), "×")
 	return nil
+}
+
+// speedups measures how much faster every worker does a job than one: the
+// same job on a one-worker pool and on a pool of every worker, in turns,
+// several rounds, after a warm-up. Taking turns matters on these VMs: the
+// machine's speed drifts over seconds, and memory a process touches for
+// the first time costs the hypervisor more than the work (a fresh pool's
+// first products ran at half speed). Each round also runs the job on as
+// many one-worker pools at once as there are workers: what independent
+// processes get from the machine, the ceiling for any pool.
+func (b *bench) speedups() error {
+	pl, n := b.pl, b.workers
+	b.step("speedup jobs: %d products n=%d, %d blurs; one worker, %d workers, and %d one-worker pools at once; median of %d", pl.jobMatCount, pl.jobMatN, pl.jobBlurCount, n, n, pl.rounds)
+	all, err := b.newPool(n)
+	if err != nil {
+		return err
+	}
+	defer closePool(all)
+	singles := make([]*pool.Pool, n)
+	for i := range singles {
+		if singles[i], err = b.newPool(1); err != nil {
+			return err
+		}
+		defer closePool(singles[i])
+	}
+	for _, job := range []struct {
+		name string
+		run  func(*pool.Pool) (jobRun, error)
+		what string
+	}{
+		{"matmul", b.matmulJob, fmt.Sprintf("%d products n=%d", pl.jobMatCount, pl.jobMatN)},
+		{"blur", b.blurJob, fmt.Sprintf("%d blurs", pl.jobBlurCount)},
+	} {
+		// Warm-up: every worker does the job's work once, untimed.
+		for _, p := range append([]*pool.Pool{all}, singles...) {
+			if _, err := job.run(p); err != nil {
+				return err
+			}
+		}
+		var one, every, side []time.Duration
+		var speedup, ceiling, util []float64
+		for range pl.rounds {
+			j1, err := job.run(singles[0])
+			if err != nil {
+				return err
+			}
+			jn, err := job.run(all)
+			if err != nil {
+				return err
+			}
+			t0 := time.Now()
+			var g errgroup.Group
+			for _, p := range singles {
+				g.Go(func() error { _, err := job.run(p); return err })
+			}
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			js := time.Since(t0)
+			one, every, side = append(one, j1.wall), append(every, jn.wall), append(side, js)
+			speedup = append(speedup, j1.wall.Seconds()/jn.wall.Seconds())
+			ceiling = append(ceiling, float64(n)*j1.wall.Seconds()/js.Seconds())
+			util = append(util, jn.utilisation(n))
+		}
+		b.r.add(job.name+"_job_one_worker_s", percentile(one, 0.5).Seconds(), job.what+", one worker", "s")
+		b.r.add(job.name+"_job_all_workers_s", percentile(every, 0.5).Seconds(), fmt.Sprintf("same, %d workers", n), "s")
+		b.r.add(job.name+"_job_utilisation", median(util), fmt.Sprintf("%s job, %d workers' time busy", job.name, n), "")
+		b.r.add(job.name+"_speedup", median(speedup), fmt.Sprintf("%s job speedup, %d workers (median of rounds)", job.name, n), "×")
+		b.r.add(job.name+"_speedup_ceiling", median(ceiling), fmt.Sprintf("%s job, %d one-worker pools at once", job.name, n), "×")
+	}
+	return nil
+}
+
+// median returns the middle value of xs (the upper one of an even count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // rate runs f pl.rounds times and returns n divided by the median time.
