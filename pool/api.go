@@ -17,18 +17,33 @@ import (
 
 // newTask encodes a call into a ready-to-write frame.
 func newTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error) {
-	t := &task{id: p.nextID.Add(1), fn: fn, opts: o}
-	b, start := ipc.AppendTaskHead(make([]byte, 0, 48+len(fn)), t.id, fn, o.timeout, false)
-	t.argOff = len(b)
-	b, err := codec.AppendOf(b, arg)
-	if err != nil {
-		return nil, fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
-	}
-	t.frame = ipc.EndFrame(b, start)
-	if err := p.checkFrame(fn, len(t.frame)); err != nil {
+	t := new(task)
+	if err := initTask(p, t, make([]byte, 0, 48+len(fn)), fn, arg, o); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// initTask makes t the call fn(arg), its frame encoded into buf. On error t
+// still has its id, function and options, to be failed with the error.
+func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOptions) error {
+	t.id, t.fn, t.opts = p.nextID.Add(1), fn, o
+	b, start := ipc.AppendTaskHead(buf, t.id, fn, o.timeout, false)
+	t.argOff = len(b)
+	b, err := codec.AppendOf(b, arg)
+	if err != nil {
+		return fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
+	}
+	t.frame = ipc.EndFrame(b, start)
+	return p.checkFrame(fn, len(t.frame))
+}
+
+// asyncCall is everything an ApplyAsync call needs, in one allocation: a
+// burst of calls is bound by the allocator and the garbage collector.
+type asyncCall[R any] struct {
+	r     AsyncResult[R]
+	t     task
+	frame [64]byte // room for the frame of a call with a small argument
 }
 
 // checkFrame refuses a task whose frame is over the limit before it is
@@ -60,7 +75,7 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		p.clock, p.clockUses = time.Now(), 0
 	}
 	p.clockUses++
-	t.submitted = p.clock
+	t.submitted = p.clock.Sub(p.epoch)
 	switch p.state {
 	case poolRunning:
 	case poolBroken:
@@ -133,7 +148,6 @@ func (p *Pool) cancel(t *task, cause error, kill bool) {
 			}
 		}
 	}
-	t.cancelled = true
 	p.mu.Unlock()
 	if w != nil {
 		w.flush()
@@ -231,12 +245,10 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 			panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", f.Name(), o.onSuccess, *new(R)))
 		}
 	}
-	r := &AsyncResult[R]{p: p}
-	t, err := newTask(p, f.Name(), arg, o)
-	if err != nil {
-		t = &task{id: p.nextID.Add(1), fn: f.Name(), opts: o}
-	}
-	r.t = t
+	c := new(asyncCall[R])
+	r, t := &c.r, &c.t
+	r.p, r.t = p, t
+	err := initTask(p, t, c.frame[:0], f.Name(), arg, o)
 	if onSuccess != nil || o.onError != nil {
 		t.onDone = func(*task) {
 			p.cb.push(func() {
@@ -260,7 +272,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 	}
 	if _, err := p.submit(t, false); err != nil {
 		if watched {
-			p.unwatch(t.watch)
+			p.unwatch(t.watch, 1)
 		}
 		t.resolve(nil, err)
 		return r
@@ -338,8 +350,8 @@ type TaskInfo struct {
 
 func (t *task) info() TaskInfo {
 	ti := TaskInfo{ID: t.id, PID: t.pid, Attempts: t.attempts + 1, Duration: t.duration}
-	if !t.started.IsZero() {
-		ti.Queued = t.started.Sub(t.submitted)
+	if t.started != 0 {
+		ti.Queued = t.started - t.submitted
 	}
 	return ti
 }
@@ -356,7 +368,7 @@ type batchCall[A, R any] struct {
 // outcome, and settled, if set, how many more items have had theirs.
 func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error), settled func(n int)) (*task, error) {
 	p := b.p
-	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, itemDone: itemDone, settled: settled}
+	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, batch: &batch{itemDone: itemDone, settled: settled}}
 	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, b.o.timeout*time.Duration(len(items)), true)
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
@@ -370,7 +382,7 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	if err := p.checkFrame(b.fn, len(t.frame)); err != nil {
 		return nil, err
 	}
-	t.nitems, t.args = len(items), t.frame[argsAt:]
+	t.batch.n, t.batch.args = len(items), t.frame[argsAt:]
 	t.onDone = batchDone
 	return t, nil
 }

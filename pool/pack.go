@@ -41,7 +41,7 @@ func (p *Pool) packableLocked(t *task) bool {
 
 // soloOK reports whether t could travel in a pack at all.
 func soloOK(t *task) bool {
-	return t.argOff > 0 && !t.solo && t.parent == nil && t.nitems == 0 &&
+	return t.argOff > 0 && !t.solo && t.parent == nil && t.batch == nil &&
 		(t.opts.timeout == 0 || t.opts.timeout >= packMinTimeout) && !t.opts.retryErrors
 }
 
@@ -128,23 +128,50 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 		}
 	}
 	share := pk.duration / time.Duration(len(pk.pack))
+	// Outcomes are recorded first and counted once for the pack; then the
+	// tasks are published, and released in runs of one context: the
+	// pool's counters are shared with the other readers.
+	mine := make([]bool, len(pk.pack))
+	var done, failed uint64
 	for i, t := range pk.pack {
 		if !t.claimed.CompareAndSwap(false, true) {
 			continue // cancelled meanwhile: its answer is dropped
 		}
+		mine[i] = true
 		t.pid, t.started, t.duration = pk.pid, pk.started, share
-		var v []byte
-		var terr error
 		switch {
 		case err != nil:
-			terr = blame(err, t)
+			t.err = blame(err, t)
 		case items[i].Err != nil:
 			e := items[i].Err
-			terr = &RemoteError{Task: t.id, Function: t.fn, PID: pk.pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+			t.err = &RemoteError{Task: t.id, Function: t.fn, PID: pk.pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 		default:
-			v = items[i].Value
+			t.value = items[i].Value
 		}
-		p.settle(t, v, terr)
+		if t.err != nil {
+			failed++
+		} else {
+			done++
+		}
+	}
+	p.stats.done.Add(done)
+	p.stats.failed.Add(failed)
+	var run *ctxWatch
+	runLen := 0
+	for i, t := range pk.pack {
+		if !mine[i] {
+			continue
+		}
+		t.publish()
+		if t.watch != run && runLen > 0 {
+			p.release(run, runLen)
+			runLen = 0
+		}
+		run = t.watch
+		runLen++
+	}
+	if runLen > 0 {
+		p.release(run, runLen)
 	}
 }
 

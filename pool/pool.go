@@ -65,6 +65,7 @@ type Pool struct {
 	avgItem     float64   // moving average of one call's run time (a batch's share), ns
 	packBuf     []byte    // builds pack frames
 	crashStreak int       // workers in a row that died before finishing a task
+	epoch       time.Time // tasks' times count from here
 	clock       time.Time // the last clock reading of a submission, shared by a burst
 	clockUses   int
 	claimant    *task   // during submit: the Apply task whose caller will read its answer
@@ -97,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
+		epoch:   time.Now(),
 	}
 	p.defaults = callOptions{timeout: cfg.TaskTimeout, retries: cfg.Retries, memory: cfg.MaxWorkerMemory}
 	p.maxFrame = cfg.MaxFrame
@@ -385,15 +387,15 @@ func (p *Pool) startHeadLocked(w *worker, now time.Time) {
 		return
 	}
 	t := s.t
-	t.started = now
+	t.started = now.Sub(p.epoch)
 	if d := t.timeout(); d > 0 {
 		w.headTimer = time.AfterFunc(d, func() { p.timedOut(w, s) })
 	}
 }
 
 func (t *task) timeout() time.Duration {
-	if t.nitems > 0 {
-		return t.opts.timeout * time.Duration(t.nitems)
+	if t.batch != nil {
+		return t.opts.timeout * time.Duration(t.batch.n)
 	}
 	return t.opts.timeout
 }
@@ -540,10 +542,15 @@ func (p *Pool) settle(t *task, value []byte, err error) {
 		p.stats.done.Add(1)
 	}
 	t.complete(value, err)
-	if t.watch != nil {
-		p.unwatch(t.watch)
+	p.release(t.watch, 1)
+}
+
+// release accounts for n finished tasks of watch w (nil: unwatched).
+func (p *Pool) release(w *ctxWatch, n int) {
+	if w != nil {
+		p.unwatch(w, n)
 	}
-	if p.pending.Add(-1) == 0 {
+	if p.pending.Add(-int64(n)) == 0 {
 		p.checkDrained()
 	}
 }
@@ -571,7 +578,7 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 	}
 	t := s.t
 	cause := &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
-	t.pid, t.duration = w.pid, time.Since(t.started)
+	t.pid, t.duration = w.pid, time.Since(p.epoch)-t.started
 	p.abandonLocked(w, s)
 	fail, items := p.failOrRetryLocked(t, cause)
 	p.mu.Unlock()
@@ -612,7 +619,7 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 // left. It returns fail=true if t must be finished with the cause, and the
 // split items to queue, if any.
 func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task) {
-	if t.nitems > 1 {
+	if t.batch != nil && t.batch.n > 1 {
 		split = p.splitLocked(t)
 		return false, split
 	}
@@ -631,9 +638,9 @@ func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) 
 // splitLocked replaces a batch by one task per item, at the front of the
 // queue in item order. The batch itself is never resolved; its items are.
 func (p *Pool) splitLocked(b *task) []*task {
-	items := make([]*task, b.nitems)
-	r, err := ipc.NewArrayReader(b.args)
-	if err != nil || r.Len() != b.nitems {
+	items := make([]*task, b.batch.n)
+	r, err := ipc.NewArrayReader(b.batch.args)
+	if err != nil || r.Len() != b.batch.n {
 		panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err)) // we encoded them
 	}
 	for i := range items {
@@ -658,8 +665,8 @@ func (p *Pool) splitLocked(b *task) []*task {
 }
 
 func splitDone(t *task) {
-	t.parent.itemDone(t.index, t.value, t.err)
-	t.parent.settle(1)
+	t.parent.batch.itemDone(t.index, t.value, t.err)
+	t.parent.batch.settle(1)
 }
 
 // workerExited handles the death of a worker, expected or not: its running
@@ -717,8 +724,8 @@ func (p *Pool) workerExited(w *worker, reason string) {
 			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 		}
 		t.pid = w.pid
-		if !t.started.IsZero() {
-			t.duration = time.Since(t.started)
+		if t.started != 0 {
+			t.duration = time.Since(p.epoch) - t.started
 		}
 		if fail, _ := p.failOrRetryLocked(t, cause); fail {
 			failed = append(failed, outcome{t, cause})

@@ -17,15 +17,9 @@ type task struct {
 	frame []byte // the whole task frame, ready to write
 	opts  *callOptions
 
-	// A batch carries its items' encoded arguments, a msgpack array in
-	// frame, so that it can be split into single tasks when its worker dies
-	// and only the guilty item fails.
-	nitems   int                                // a batch: how many items; 0 for a single call
-	args     []byte                             // a batch: the array of its items' arguments
-	itemDone func(i int, raw []byte, err error) // batch: called once per item, maybe concurrently
-	settled  func(n int)                        // batch, optional: n more items were handed to itemDone
-	index    int                                // a split item: its index in the batch
-	parent   *task                              // a split item: the batch it came from
+	batch  *batch // a batch of items (a Map or Imap chunk); nil for a single call
+	index  int    // a split item: its index in the batch
+	parent *task  // a split item: the batch it came from
 
 	// Tiny single tasks queued together are sent in packs: one batch frame
 	// for several tasks (see pack.go).
@@ -34,9 +28,11 @@ type task struct {
 	pack     []*task // a pack: the tasks it carries
 	packedIn *task   // a task sent in a pack: that pack; guarded by the pool's mutex
 
-	attempts  int // runs started that ended in a crash, timeout or memory kill
-	submitted time.Time
-	started   time.Time // when it last reached the head of a worker's queue
+	attempts int // runs started that ended in a crash, timeout or memory kill
+	// Times since the pool's epoch: a time.Time is three words, one of them
+	// a pointer, and a burst of ApplyAsync calls makes a million tasks.
+	submitted time.Duration
+	started   time.Duration // when it last reached the head of a worker's queue; 0: never
 
 	claimed  atomic.Bool // resolve has begun: the outcome is being recorded
 	resolved atomic.Bool // the outcome is recorded and may be read
@@ -51,28 +47,38 @@ type task struct {
 	value    []byte
 	err      error
 	pid      int
-	queued   time.Duration
 	duration time.Duration // run time as the worker measured it
 
 	// Guarded by the pool's mutex.
-	w         *worker // the worker it was sent to; nil while in the pool's queue
-	cancelled bool
+	w *worker // the worker it was sent to; nil while in the pool's queue
+}
+
+// batch is what a batch task carries besides its frame: its items'
+// encoded arguments, the msgpack array in the frame, so that it can be
+// split into single tasks when its worker dies and only the guilty item
+// fails, and where the items' outcomes go.
+type batch struct {
+	n        int
+	args     []byte
+	itemDone func(i int, raw []byte, err error) // called once per item, maybe concurrently
+	settled  func(n int)                        // optional: n more items were handed to itemDone
 }
 
 // batchDone is a batch's onDone: it hands each item its value or error.
 func batchDone(t *task) {
+	b := t.batch
 	if t.err != nil {
-		for i := range t.nitems {
-			t.itemDone(i, nil, t.err)
+		for i := range b.n {
+			b.itemDone(i, nil, t.err)
 		}
-		t.settle(t.nitems)
+		b.settle(b.n)
 		return
 	}
 	r, err := ipc.NewBatchReader(t.value)
-	if err == nil && r.Len() != t.nitems {
-		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, r.Len(), t.nitems)
+	if err == nil && r.Len() != b.n {
+		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, r.Len(), b.n)
 	}
-	for i := range t.nitems {
+	for i := range b.n {
 		var it ipc.ItemResult
 		if err == nil {
 			it, err = r.Next()
@@ -80,24 +86,24 @@ func batchDone(t *task) {
 		if err != nil {
 			// The items from here on have no answer that can be read.
 			err = fmt.Errorf("task %d (%s): %w", t.id, t.fn, err)
-			for j := i; j < t.nitems; j++ {
-				t.itemDone(j, nil, err)
+			for j := i; j < b.n; j++ {
+				b.itemDone(j, nil, err)
 			}
-			t.settle(t.nitems)
+			b.settle(b.n)
 			return
 		}
 		var ierr error
 		if it.Err != nil {
 			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: t.pid, Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
 		}
-		t.itemDone(i, it.Value, ierr)
+		b.itemDone(i, it.Value, ierr)
 	}
-	t.settle(t.nitems)
+	b.settle(b.n)
 }
 
-func (t *task) settle(n int) {
-	if t.settled != nil {
-		t.settled(n)
+func (b *batch) settle(n int) {
+	if b.settled != nil {
+		b.settled(n)
 	}
 }
 
@@ -113,13 +119,21 @@ func (t *task) resolve(value []byte, err error) bool {
 
 // calls is how many calls t carries: a batch's items, a pack's tasks.
 func (t *task) calls() int {
-	return max(1, t.nitems, len(t.pack))
+	if t.batch != nil {
+		return t.batch.n
+	}
+	return max(1, len(t.pack))
 }
 
 // complete records the outcome of t, already claimed by the caller, and
 // wakes whoever waits.
 func (t *task) complete(value []byte, err error) {
 	t.value, t.err = value, err
+	t.publish()
+}
+
+// publish makes t's recorded outcome visible and wakes whoever waits.
+func (t *task) publish() {
 	t.doneMu.Lock()
 	t.resolved.Store(true)
 	if t.done != nil {

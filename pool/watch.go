@@ -47,10 +47,10 @@ func (p *Pool) watch(ctx context.Context, t *task) {
 // stays registered, so that a caller who submits and waits for one task at
 // a time does not register and remove a watch for each; an older idle one
 // is stopped.
-func (p *Pool) unwatch(w *ctxWatch) {
+func (p *Pool) unwatch(w *ctxWatch, n int) {
 	p.watchMu.Lock()
 	defer p.watchMu.Unlock()
-	w.live--
+	w.live -= n
 	if w.live > 0 {
 		return
 	}
