@@ -93,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	b := &bench{ctx: ctx, pl: pl, workers: workers, step: step, r: &Report{}}
 	b.machine(o.Quick)
-	for _, f := range []func() error{b.parallelism, b.pipeFloor, b.startAndMemory, b.singleWorker, b.allWorkers, b.speedups} {
+	for _, f := range []func() error{b.parallelism, b.pipeFloor, b.startAndMemory, b.singleWorker, b.applyRoundTrips, b.allWorkers, b.speedups} {
 		if err := f(); err != nil {
 			return nil, err
 		}
@@ -369,26 +369,6 @@ func (b *bench) allWorkers() error {
 	defer closePool(p)
 	ctx, pl, r := b.ctx, b.pl, b.r
 
-	b.step("Apply: %d round trips of 16 bytes", pl.applyN)
-	msg := []byte("0123456789abcdef")
-	lat := make([]time.Duration, 0, pl.applyN)
-	for i := range pl.warmN + pl.applyN {
-		t0 := time.Now()
-		got, err := pool.Apply(ctx, p, echo, msg)
-		d := time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("Apply: %w", err)
-		}
-		if string(got) != string(msg) {
-			return fmt.Errorf("Apply: echo returned %q", got)
-		}
-		if i >= pl.warmN {
-			lat = append(lat, d)
-		}
-	}
-	r.add("apply_roundtrip_us", us(percentile(lat, 0.5)), "Apply 16 B round trip, p50", "µs")
-	r.add("apply_roundtrip_p99_us", us(percentile(lat, 0.99)), "Apply 16 B round trip, p99", "µs")
-
 	b.step("ApplyAsync: %d tiny tasks, median of %d", pl.asyncN, pl.rounds)
 	rate, err := b.rate(pl.asyncN, func() error {
 		rs := make([]*pool.AsyncResult[int], pl.asyncN)
@@ -473,6 +453,55 @@ func (b *bench) allWorkers() error {
 	r.add("large_payload_gb_per_s", 2*float64(pl.payload)/percentile(trips, 0.5).Seconds()/1e9,
 		fmt.Sprintf("%d MiB echo, sent + received", pl.payload>>20), "GB/s")
 
+	return nil
+}
+
+// applyRoundTrips measures Apply's round trip the way pipeFloor measures
+// the floor, so that the two compare: round trips on these VMs run at one
+// of two speeds depending on where the processes land (see
+// pipe_roundtrip_worst_child_us), so the figure is the best p50 of several
+// fresh pools, each of every worker, as the floor's is the best of several
+// fresh children.
+func (b *bench) applyRoundTrips() error {
+	pools := 5
+	if b.pl.rounds == 1 {
+		pools = 2
+	}
+	per, warm := b.pl.applyN/pools, b.pl.warmN/pools
+	b.step("Apply: %d pools of %d workers, %d round trips of 16 bytes each", pools, b.workers, per)
+	msg := []byte("0123456789abcdef")
+	var best, worst, bestP99 time.Duration
+	for range pools {
+		p, err := b.newPool(b.workers)
+		if err != nil {
+			return err
+		}
+		lat := make([]time.Duration, 0, per)
+		for i := range warm + per {
+			t0 := time.Now()
+			got, err := pool.Apply(b.ctx, p, echo, msg)
+			d := time.Since(t0)
+			if err == nil && string(got) != string(msg) {
+				err = fmt.Errorf("echo returned %q", got)
+			}
+			if err != nil {
+				closePool(p)
+				return fmt.Errorf("Apply: %w", err)
+			}
+			if i >= warm {
+				lat = append(lat, d)
+			}
+		}
+		closePool(p)
+		p50 := percentile(lat, 0.5)
+		if best == 0 || p50 < best {
+			best, bestP99 = p50, percentile(lat, 0.99)
+		}
+		worst = max(worst, p50)
+	}
+	b.r.add("apply_roundtrip_us", us(best), "Apply 16 B round trip, p50", "µs")
+	b.r.add("apply_roundtrip_p99_us", us(bestP99), "Apply 16 B round trip, p99", "µs")
+	b.r.add("apply_roundtrip_worst_pool_us", us(worst), fmt.Sprintf("Apply round trip p50, worst of %d pools", pools), "µs")
 	return nil
 }
 
