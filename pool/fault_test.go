@@ -555,9 +555,19 @@ func TestTerminate(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "running")
 	r := pool.ApplyAsync(ctx, p, hang, marker)
 	waitForPID(t, marker)
+	// Tasks sent to the hung worker's window, and a pool queue besides.
+	var behind []*pool.AsyncResult[int]
+	for i := range 600 {
+		behind = append(behind, pool.ApplyAsync(ctx, p, square, i))
+	}
 	p.Terminate()
 	if _, err := r.Get(ctx); !errors.Is(err, pool.ErrPoolClosed) {
 		t.Errorf("running task after Terminate: %v", err)
+	}
+	for i, b := range behind {
+		if v, err := b.Get(ctx); err != nil && !errors.Is(err, pool.ErrPoolClosed) || err == nil && v != i*i {
+			t.Fatalf("task %d after Terminate: %v, %v; want its result or ErrPoolClosed", i, v, err)
+		}
 	}
 	goleak.VerifyNone(t, before)
 }

@@ -87,6 +87,17 @@ func (p *Pool) stop(kill bool) {
 		close(p.quit)
 		p.bgDone.Wait()
 		p.wg.Wait() // every worker exited and was handled
+		// Tasks a dying worker still held went back to the queue, where
+		// no worker will take them now: they fail like the rest.
+		p.mu.Lock()
+		left, cause := p.queue.drain(), ErrPoolClosed
+		if p.state == poolBroken {
+			cause = p.brokenErr
+		}
+		p.mu.Unlock()
+		for _, t := range left {
+			p.finish(t, nil, cause)
+		}
 		p.cb.close()
 		p.stopWatches()
 		p.spawner.stop()

@@ -706,6 +706,15 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		t := s.t
 		t.w = nil
 		if i > 0 { // only queued there: not its fault
+			if p.state == poolStopped || p.state == poolBroken {
+				// Nothing will run it now.
+				cause := p.brokenErr
+				if cause == nil {
+					cause = fmt.Errorf("%w: task %d (%s) was waiting on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
+				}
+				failed = append(failed, outcome{t, cause})
+				continue
+			}
 			if t.pack != nil {
 				p.unpackLocked(t, false)
 			} else {
