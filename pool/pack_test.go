@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,7 +56,10 @@ func TestPackOutcomes(t *testing.T) {
 	calls := squares(300)
 	calls[17] = mixedCall{Op: "fail", X: 17}
 	calls[200] = mixedCall{Op: "panic", X: 200}
-	rs := backlog(t, ctx, p, calls)
+	var sum, errs atomic.Int64
+	rs := backlog(t, ctx, p, calls,
+		pool.Callback(func(v int) { sum.Add(int64(v)) }),
+		pool.ErrorCallback(func(error) { errs.Add(1) }))
 	for i, r := range rs {
 		v, err := r.Get(ctx)
 		switch i {
@@ -73,6 +77,15 @@ func TestPackOutcomes(t *testing.T) {
 			}
 		}
 	}
+	// Callbacks run on the pool's callback goroutine, after Get can see
+	// the result: wait for them.
+	want := int64(0)
+	for i := range 300 {
+		if i != 17 && i != 200 {
+			want += int64(i * i)
+		}
+	}
+	eventually(t, 5*time.Second, "callbacks did not all run", func() bool { return sum.Load() == want && errs.Load() == 2 })
 	s := p.Stats()
 	if s.Packed < 100 {
 		t.Fatalf("%d of 300 queued tiny tasks were sent in packs; want most", s.Packed)
