@@ -545,3 +545,99 @@ func TestChaosMalformedFrames(t *testing.T) {
 	t.Logf("%d malformed frames from %d fake workers (%d kinds) in %v: %d starts failed with *StartError, %d pools stopped with ErrCrashLoop; slowest start failure %v (%s)",
 		sent(), next.Load(), len(fakeCases), took.Round(time.Millisecond), startFailures, crashLoops, slowest.Round(time.Microsecond), slowestCase)
 }
+
+// TestChaosKillPacks: bursts of tiny tasks, which the pool sends in packs,
+// while a random worker is SIGKILLed every 50 ms. A killed pack's tasks run
+// again alone, uncharged; every task still ends exactly once, with its own
+// result or a *WorkerExitError after its retries.
+func TestChaosKillPacks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	const (
+		workers  = 2
+		retries  = 3
+		burst    = 2000
+		maxTasks = 400_000
+		runFor   = 3 * time.Second
+	)
+	rng := rand.New(rand.NewPCG(chaosSeed(t), 3))
+	ctx := chaosCtx(t, 100*time.Second)
+	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		oks, fails = make([]atomic.Int32, maxTasks), make([]atomic.Int32, maxTasks)
+		wrongValue atomic.Int32
+		mu         sync.Mutex
+		errs       = map[int]error{}
+	)
+	stop := make(chan struct{})
+	reported := make(chan killReport, 1)
+	go func() { reported <- killer(p, workers, rand.New(rand.NewPCG(rng.Uint64(), 4)), stop) }()
+	t0 := time.Now()
+	tasks := 0
+	rs := make([]*pool.AsyncResult[int], burst)
+	for time.Since(t0) < runFor && tasks+burst <= maxTasks {
+		for j := range rs {
+			i := tasks + j
+			rs[j] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i},
+				pool.Callback(func(v int) {
+					if v != i {
+						wrongValue.Add(1)
+					}
+					oks[i].Add(1)
+				}),
+				pool.ErrorCallback(func(err error) {
+					fails[i].Add(1)
+					mu.Lock()
+					errs[i] = err
+					mu.Unlock()
+				}))
+		}
+		for j, r := range rs {
+			if err := r.Wait(ctx); err != nil {
+				close(stop)
+				<-reported
+				p.Terminate()
+				t.Fatalf("task %d never completed: %v", tasks+j, err)
+			}
+		}
+		tasks += burst
+	}
+	ran := time.Since(t0)
+	close(stop)
+	rep := <-reported
+	s := p.Stats()
+	if err := p.Close(ctx); err != nil { // runs every callback
+		t.Fatalf("Close: %v", err)
+	}
+	var lost, duplicated, succeeded, failed int
+	for i := range tasks {
+		switch n := oks[i].Load() + fails[i].Load(); {
+		case n == 0:
+			lost++
+		case n > 1:
+			duplicated++
+		}
+		succeeded += int(oks[i].Load())
+		failed += int(fails[i].Load())
+	}
+	if lost > 0 || duplicated > 0 || wrongValue.Load() > 0 {
+		t.Errorf("%d tasks lost, %d duplicated, %d results of another task", lost, duplicated, wrongValue.Load())
+	}
+	for i, err := range errs {
+		var we *pool.WorkerExitError
+		if !errors.As(err, &we) || we.Signal != syscall.SIGKILL || we.Task == 0 {
+			t.Errorf("task %d failed with %v, want a *WorkerExitError for SIGKILL", i, err)
+		}
+	}
+	if s.Packed == 0 {
+		t.Error("no task was sent in a pack: the test tests nothing")
+	}
+	if rep.kills < 10 {
+		t.Errorf("only %d kills in %v", rep.kills, ran)
+	}
+	goleak.VerifyNone(t, before)
+	t.Logf("tasks %d in %v, %d of them sent in packs: succeeded %d, failed after %d retries %d, lost %d, duplicated %d; kills %d",
+		tasks, ran.Round(time.Millisecond), s.Packed, succeeded, retries, failed, lost, duplicated, rep.kills)
+}
