@@ -236,6 +236,11 @@ type AsyncResult[R any] struct {
 // task. Callback and ErrorCallback options run when it completes; a failure
 // to queue (a closed pool, an argument that does not encode) is reported
 // the same way, through the result.
+//
+// When tiny calls pile up in the queue, the pool sends several to a worker
+// in one message (a pack; Stats.Packed counts them). Each keeps its own
+// result, error, callbacks and context; a crash, memory kill or timeout of
+// a pack reruns its calls one by one, so that only the guilty call fails.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) *AsyncResult[R] {
 	o := p.options(opts)
 	var onSuccess func(R)
@@ -345,7 +350,7 @@ type TaskInfo struct {
 	PID      int           // the worker that ran it last
 	Attempts int           // runs, counting the one that gave the result
 	Queued   time.Duration // from submission until it started running
-	Duration time.Duration // run time, as the worker measured it
+	Duration time.Duration // run time, as the worker measured it; sent in a pack, its share of the pack's
 }
 
 func (t *task) info() TaskInfo {
