@@ -6,7 +6,7 @@ func (p *Pool) Watches() (registered, busy int) {
 	p.watchMu.Lock()
 	defer p.watchMu.Unlock()
 	for _, w := range p.watches {
-		if w.live > 0 {
+		if w.live.Load() > 0 {
 			busy++
 		}
 	}

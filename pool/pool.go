@@ -48,13 +48,20 @@ type Pool struct {
 	reaper  *reaper
 	cb      *callbacks
 	wg      sync.WaitGroup // worker goroutines
-	nextID  atomic.Uint64
-	kick    chan struct{} // wakes the dispatcher; size 1 so kicks coalesce
-	quit    chan struct{} // stops the dispatcher and the memory watchdog
+	kick    chan struct{}  // wakes the dispatcher; size 1 so kicks coalesce
+	quit    chan struct{}  // stops the dispatcher and the memory watchdog
 	bgDone  sync.WaitGroup
+	started atomic.Bool // New has returned the pool
 
+	// The submitting goroutines, the dispatcher and the readers each
+	// write some of what follows, a million times a second in a burst:
+	// each group has its own cache line, so that they do not slow each
+	// other down by sharing one.
+	_       cacheLinePad
+	nextID  atomic.Uint64
+	_       cacheLinePad
 	pending atomic.Int64 // tasks submitted and not yet resolved
-	started atomic.Bool  // New has returned the pool
+	_       cacheLinePad
 
 	mu          sync.Mutex
 	state       poolState
@@ -76,14 +83,20 @@ type Pool struct {
 	closeErr    error
 	stopped     chan struct{} // closed when every process and goroutine is gone
 
+	_         cacheLinePad
 	watchMu   sync.Mutex
 	watches   map[<-chan struct{}]*ctxWatch // by the context's Done channel
 	idleWatch *ctxWatch                     // the one watch kept with no task
+	lastWatch atomic.Pointer[ctxWatch]      // the watch last joined: tried first, without the lock
 
+	_     cacheLinePad
 	stats struct {
 		done, failed, retried, restarts, packed atomic.Uint64
 	}
 }
+
+// cacheLinePad keeps the fields around it on cache lines of their own.
+type cacheLinePad struct{ _ [64]byte }
 
 // New starts a pool and waits until every worker has said hello and run the
 // initializer. ctx bounds the start only; the pool lives until Close or

@@ -1,6 +1,10 @@
 package pool
 
-import "context"
+import (
+	"context"
+	"math"
+	"sync/atomic"
+)
 
 // A ctxWatch cancels the unfinished tasks of one context when it ends.
 // ApplyAsync registers one context.AfterFunc per context that has
@@ -12,55 +16,84 @@ import "context"
 // Watches are keyed by the context's Done channel: contexts that share it
 // (a context.WithValue child, say) end together.
 type ctxWatch struct {
-	ctx   context.Context
-	done  <-chan struct{}
-	live  int  // tasks registered and not yet finished; guarded by Pool.watchMu
-	fired bool // the context has ended: new tasks need a new watch
-	stop  func() bool
+	ctx  context.Context
+	done <-chan struct{}
+	stop func() bool
+	// live counts the tasks registered and not yet finished. A watch
+	// that has been dropped (removed from its context) holds dropped, so
+	// that no task can join it any more.
+	live  atomic.Int64
+	fired atomic.Bool // the context has ended: new tasks need a new watch
 }
+
+const dropped = math.MinInt64 / 2
 
 // watch registers t under ctx, which must have a Done channel. It is called
 // before t is submitted, so that a watch that fires finds t in the queue or
 // on a worker; the caller checks ctx.Err() after submitting to cover a
-// context that ended in between.
+// context that ended in between. A run of calls under one context takes
+// no lock here: the last watch used is tried first.
 func (p *Pool) watch(ctx context.Context, t *task) {
 	done := ctx.Done()
+	if w := p.lastWatch.Load(); w != nil && w.done == done && !w.fired.Load() && join(w) {
+		t.watch = w
+		return
+	}
 	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
 	w := p.watches[done]
-	if w == nil || w.fired {
+	if w == nil || w.fired.Load() || !join(w) {
 		w = &ctxWatch{ctx: ctx, done: done}
+		w.live.Store(1)
 		w.stop = context.AfterFunc(ctx, func() { p.watchFired(w) })
 		if p.watches == nil {
 			p.watches = make(map[<-chan struct{}]*ctxWatch)
 		}
 		p.watches[done] = w
 	}
-	w.live++
-	if p.idleWatch == w {
-		p.idleWatch = nil
-	}
-	p.watchMu.Unlock()
+	p.lastWatch.Store(w)
 	t.watch = w
 }
 
-// unwatch drops a finished task from its watch. The last watch to go idle
-// stays registered, so that a caller who submits and waits for one task at
-// a time does not register and remove a watch for each; an older idle one
-// is stopped.
+// join adds a task to w unless w has been dropped.
+func join(w *ctxWatch) bool {
+	for {
+		n := w.live.Load()
+		if n < 0 {
+			return false
+		}
+		if w.live.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// unwatch drops n finished tasks from their watch. The last watch to go
+// idle stays registered, so that a caller who submits and waits for one
+// task at a time does not register and remove a watch for each; an older
+// idle one is dropped.
 func (p *Pool) unwatch(w *ctxWatch, n int) {
-	p.watchMu.Lock()
-	defer p.watchMu.Unlock()
-	w.live -= n
-	if w.live > 0 {
+	if w.live.Add(-int64(n)) > 0 {
 		return
 	}
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	if w.live.Load() != 0 || p.idleWatch == w {
+		return // busy again, or already the idle one
+	}
 	if old := p.idleWatch; old != nil {
-		p.dropWatchLocked(old)
+		p.dropLocked(old, false)
 	}
 	p.idleWatch = w
 }
 
-func (p *Pool) dropWatchLocked(w *ctxWatch) {
+// dropLocked removes w from its context, if it is idle or force is set.
+func (p *Pool) dropLocked(w *ctxWatch, force bool) {
+	if force {
+		w.live.Store(dropped)
+	} else if !w.live.CompareAndSwap(0, dropped) {
+		return // busy again: it will go idle again later
+	}
 	w.stop()
 	if p.watches[w.done] == w {
 		delete(p.watches, w.done)
@@ -68,19 +101,21 @@ func (p *Pool) dropWatchLocked(w *ctxWatch) {
 	if p.idleWatch == w {
 		p.idleWatch = nil
 	}
+	p.lastWatch.CompareAndSwap(w, nil)
 }
 
 // watchFired cancels every unfinished task of w's context: those in the
 // pool's queue and those sent to a worker.
 func (p *Pool) watchFired(w *ctxWatch) {
+	w.fired.Store(true)
 	p.watchMu.Lock()
-	w.fired = true
 	if p.watches[w.done] == w {
 		delete(p.watches, w.done)
 	}
 	if p.idleWatch == w {
 		p.idleWatch = nil
 	}
+	p.lastWatch.CompareAndSwap(w, nil)
 	p.watchMu.Unlock()
 
 	var doomed []*task
@@ -117,9 +152,9 @@ func (p *Pool) stopWatches() {
 	p.watchMu.Lock()
 	defer p.watchMu.Unlock()
 	for _, w := range p.watches {
-		p.dropWatchLocked(w)
+		p.dropLocked(w, true)
 	}
 	if w := p.idleWatch; w != nil {
-		p.dropWatchLocked(w)
+		p.dropLocked(w, true)
 	}
 }
