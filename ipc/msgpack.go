@@ -450,18 +450,22 @@ func AppendString(b []byte, s string) []byte { return appendStr(b, s) }
 // AppendBin appends p as a msgpack bin, in its shortest form; a nil p is
 // msgpack nil.
 func AppendBin(b, p []byte) []byte {
-	n := len(p)
-	switch {
-	case p == nil:
+	if p == nil {
 		return append(b, 0xc0)
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	return append(b, p...)
+	return append(AppendBinHeader(b, len(p)), p...)
+}
+
+// AppendBinHeader appends the header of a msgpack bin of n bytes, for a
+// caller that writes the bytes themselves separately.
+func AppendBinHeader(b []byte, n int) []byte {
+	switch {
+	case n <= math.MaxUint8:
+		return append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		return append(b, 0xc5, byte(n>>8), byte(n))
+	}
+	return append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // AppendInt appends v as a msgpack integer, in its shortest form.

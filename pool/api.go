@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"runtime"
@@ -22,6 +23,50 @@ func newTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// borrowTask is newTask for a caller that waits for the answer (Apply): a
+// large []byte argument is not copied into the frame but written from
+// where it is, and the caller must call unborrow before it returns
+// without an answer.
+func borrowTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error) {
+	b, ok := any(arg).([]byte)
+	if !ok || len(b) < bigFrame {
+		return newTask(p, fn, arg, o)
+	}
+	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, tail: b}
+	head, start := ipc.AppendTaskHead(make([]byte, 0, 64+len(fn)), t.id, fn, o.timeout, false)
+	head = ipc.AppendBinHeader(head, len(b))
+	binary.BigEndian.PutUint32(head[start:], uint32(len(head)-start-4+len(b)))
+	t.frame = head
+	if err := p.checkFrame(fn, len(head)+len(b)); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// unborrow makes sure nothing reads t's borrowed argument any more: a
+// write still queued for a worker gets a copy of its own, and writes under
+// way are waited for. A task that was answered needs none of this: its
+// worker has read all of it.
+func (p *Pool) unborrow(t *task) {
+	if t.tail == nil {
+		return
+	}
+	p.mu.Lock()
+	workers := slices.Clone(p.workers)
+	for _, w := range workers {
+		for i, s := range w.segs {
+			if len(s) > 0 && &s[0] == &t.tail[0] {
+				w.segs[i] = slices.Clone(s)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range workers {
+		w.wmu.Lock() // a flush in progress has taken its frames from segs
+		w.wmu.Unlock()
+	}
 }
 
 // initTask makes t the call fn(arg), its frame encoded into buf. On error t
@@ -197,7 +242,7 @@ func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Worke
 // the task is cancelled and Apply returns ctx's error.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
 	var zero R
-	t, err := newTask(p, f.Name(), arg, p.options(opts))
+	t, err := borrowTask(p, f.Name(), arg, p.options(opts))
 	if err != nil {
 		return zero, err
 	}
@@ -210,9 +255,11 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	}
 	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
+		p.unborrow(t)
 		return zero, err
 	}
 	if t.err != nil {
+		p.unborrow(t)
 		return zero, t.err
 	}
 	var r R

@@ -238,7 +238,7 @@ func (p *Pool) sendInit(w *worker) {
 	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
 	p.mu.Lock()
 	w.inflight = append(w.inflight, &slot{t: t, init: true})
-	w.enqueueLocked(t.frame)
+	w.enqueueLocked(t.frame, nil)
 	p.mu.Unlock()
 	w.flush()
 }
@@ -366,7 +366,7 @@ func (p *Pool) dispatchLocked() []*worker {
 			}
 		}
 		best.inflight = append(best.inflight, &slot{t: t})
-		best.enqueueLocked(t.frame)
+		best.enqueueLocked(t.frame, t.tail)
 		if t.pack != nil {
 			p.sentLocked(t, best)
 		}

@@ -15,6 +15,7 @@ type task struct {
 	id    uint64
 	fn    string
 	frame []byte // the whole task frame, ready to write
+	tail  []byte // Apply of a large []byte: the argument, written after frame from where it is
 	opts  *callOptions
 
 	batch  *batch // a batch of items (a Map or Imap chunk); nil for a single call

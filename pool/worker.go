@@ -401,11 +401,12 @@ func (w *worker) flush() {
 // buffer rather than copied into the worker's output buffer.
 const bigFrame = 64 << 10
 
-// enqueueLocked queues a task frame for the worker, in order. Small frames
-// are coalesced into one buffer; a large one is queued as it is, so a
-// 64 MiB argument is not copied once more on its way out.
-func (w *worker) enqueueLocked(frame []byte) {
-	if len(frame) < bigFrame {
+// enqueueLocked queues a task frame for the worker, in order, and tail,
+// the rest of the frame, if any. Small frames are coalesced into one
+// buffer; a large one is queued as it is, so a 64 MiB argument is not
+// copied once more on its way out.
+func (w *worker) enqueueLocked(frame, tail []byte) {
+	if len(frame) < bigFrame && tail == nil {
 		w.out = append(w.out, frame...)
 		return
 	}
@@ -414,6 +415,9 @@ func (w *worker) enqueueLocked(frame []byte) {
 		w.out = nil
 	}
 	w.segs = append(w.segs, frame)
+	if tail != nil {
+		w.segs = append(w.segs, tail)
+	}
 }
 
 // killGroup kills the process group pgid and waits, briefly, until the

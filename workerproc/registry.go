@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ppool/ppool/internal/codec"
+	"github.com/ppool/ppool/ipc"
 )
 
 // Handler runs one call on encoded bytes: args is the msgpack argument, and
@@ -106,6 +107,12 @@ func RegisterIn[A, R any](reg *Registry, name string, fn func(context.Context, A
 		r, err := fn(ctx, a)
 		if err != nil {
 			return out, err
+		}
+		if b, ok := any(r).([]byte); ok && len(b) >= bigResult {
+			if tc, ok := ctx.(*taskCtx); ok && tc.tailOK {
+				tc.tail = b // written from where it is, not copied into out
+				return ipc.AppendBinHeader(out, len(b)), nil
+			}
 		}
 		return codec.AppendOf(out, r)
 	})

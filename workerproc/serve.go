@@ -293,28 +293,34 @@ func (s *server) reply(frame []byte) {
 	s.wmu.Unlock()
 }
 
-// replyValue queues a result frame whose value is in s.scratch.
-func (s *server) replyValue(id uint64, d time.Duration, batch bool) {
+// replyValue queues a result frame whose value is in s.scratch, followed
+// by tail, if any.
+func (s *server) replyValue(id uint64, d time.Duration, batch bool, tail []byte) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if len(s.scratch)+64 > s.maxFrame {
+	if n := len(s.scratch) + len(tail); n+64 > s.maxFrame {
 		// The master would refuse the frame and kill us: say so instead.
 		s.wbuf = ipc.AppendResult(s.wbuf, id, nil, &ipc.Error{Type: ipc.ErrTypeError,
-			Message: fmt.Sprintf("the result encodes to %d bytes, over the frame limit of %d", len(s.scratch), s.maxFrame)}, d, batch)
+			Message: fmt.Sprintf("the result encodes to %d bytes, over the frame limit of %d", n, s.maxFrame)}, d, batch)
 		return
 	}
 	b, start := ipc.AppendResultHead(s.wbuf, id, d, batch)
-	if len(s.scratch) < bigResult {
+	if tail == nil && len(s.scratch) < bigResult {
 		s.wbuf = ipc.EndFrame(append(b, s.scratch...), start)
 		return
 	}
 	// A large value is written from its own buffer: the frame's length is
 	// set as if it were appended, then head and value go out in turn.
-	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4+len(s.scratch)))
+	big := s.scratch
+	if tail != nil {
+		b = append(b, s.scratch...) // the value up to tail: its bin header
+		big = tail
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4+len(big)))
 	s.wbuf = b
 	s.flushLocked()
 	if s.werr == nil {
-		if _, err := s.out.Write(s.scratch); err != nil {
+		if _, err := s.out.Write(big); err != nil {
 			s.werr = fmt.Errorf("writing results: %w", err)
 		}
 	}
@@ -355,13 +361,21 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		return
 	}
 	if !m.Batch {
+		tc, _ := ctx.(*taskCtx)
+		if tc != nil {
+			tc.tailOK = true
+		}
 		b, err := call(ctx, h, m.Args, s.scratch[:0])
 		s.scratch = b
+		var tail []byte
+		if tc != nil {
+			tail, tc.tail, tc.tailOK = tc.tail, nil, false
+		}
 		if err != nil {
 			s.reply(ipc.AppendResult(nil, m.ID, nil, remoteError(ctx, err), time.Since(start), false))
 			return
 		}
-		s.replyValue(m.ID, time.Since(start), false)
+		s.replyValue(m.ID, time.Since(start), false, tail)
 		return
 	}
 	items, err := ipc.NewArrayReader(m.Args)
@@ -392,7 +406,7 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		b = b2
 	}
 	s.scratch = b
-	s.replyValue(m.ID, time.Since(start), true)
+	s.replyValue(m.ID, time.Since(start), true, nil)
 }
 
 // call runs h, turning a panic into an error that carries the stack.
@@ -440,6 +454,12 @@ type taskCtx struct {
 	deadline time.Time // zero: none of its own
 	timer    *time.Timer
 	stop     func() bool // stops watching the parent
+
+	// A large []byte result of a single task is written from the slice the
+	// function returned, after the encoded result (which then ends with
+	// its bin header), instead of being copied into it.
+	tailOK bool
+	tail   []byte
 
 	mu   sync.Mutex
 	done chan struct{}
