@@ -288,27 +288,16 @@ func DecodeBatch(v []byte) ([]ItemResult, error) {
 
 // BatchReader walks a batch result's items one at a time: DecodeBatch
 // without a slice of them all.
-type BatchReader struct {
-	c    cursor
-	n, i int
-}
+type BatchReader struct{ array }
 
 // NewBatchReader reads the array header of a batch result's Value.
 func NewBatchReader(v []byte) (*BatchReader, error) {
-	r := &BatchReader{c: cursor{b: v}}
-	n, err := r.c.arrayLen()
-	if err != nil {
+	r := new(BatchReader)
+	if err := r.open(v); err != nil {
 		return nil, err
 	}
-	if n > len(v) {
-		return nil, errShort
-	}
-	r.n = n
 	return r, nil
 }
-
-// Len is the number of items.
-func (r *BatchReader) Len() int { return r.n }
 
 // Next decodes the next item; after the last, it returns io.EOF.
 func (r *BatchReader) Next() (ItemResult, error) {

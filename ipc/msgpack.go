@@ -412,28 +412,40 @@ func SplitArray(b []byte) ([][]byte, error) {
 // ArrayReader walks the elements of a msgpack array one at a time, each as
 // raw msgpack aliasing the array: SplitArray without a slice of them all,
 // which for a batch of a hundred thousand items is megabytes.
-type ArrayReader struct {
+type ArrayReader struct{ array }
+
+// array is a msgpack array being read element by element.
+type array struct {
 	c    cursor
 	n, i int
 }
 
-// NewArrayReader reads b's array header. The length it declares is checked
-// against the bytes there are, so Len can be trusted for an allocation.
-func NewArrayReader(b []byte) (*ArrayReader, error) {
-	r := &ArrayReader{c: cursor{b: b}}
-	n, err := r.c.arrayLen()
+// open reads b's array header. The length it declares is checked against
+// the bytes there are, so Len can be trusted for an allocation.
+func (a *array) open(b []byte) error {
+	a.c = cursor{b: b}
+	n, err := a.c.arrayLen()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n > len(b) {
-		return nil, errShort
+		return errShort
 	}
-	r.n = n
-	return r, nil
+	a.n = n
+	return nil
 }
 
 // Len is the number of elements.
-func (r *ArrayReader) Len() int { return r.n }
+func (a *array) Len() int { return a.n }
+
+// NewArrayReader reads b's array header.
+func NewArrayReader(b []byte) (*ArrayReader, error) {
+	r := new(ArrayReader)
+	if err := r.open(b); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
 // Next returns the next element; after the last, it returns io.EOF.
 func (r *ArrayReader) Next() ([]byte, error) {

@@ -182,6 +182,60 @@ func killer(p *pool.Pool, workers int, rng *rand.Rand, stop <-chan struct{}) kil
 	}
 }
 
+// tally counts each task's callbacks, to find lost and duplicated outcomes.
+// Task i must return i.
+type tally struct {
+	oks, fails []atomic.Int32
+	wrongValue atomic.Int32
+	mu         sync.Mutex
+	errs       map[int]error // read once the pool is closed
+}
+
+func newTally(n int) *tally {
+	return &tally{oks: make([]atomic.Int32, n), fails: make([]atomic.Int32, n), errs: map[int]error{}}
+}
+
+// options are task i's callbacks.
+func (c *tally) options(i int) []pool.Option {
+	return []pool.Option{
+		pool.Callback(func(v int) {
+			if v != i {
+				c.wrongValue.Add(1)
+			}
+			c.oks[i].Add(1)
+		}),
+		pool.ErrorCallback(func(err error) {
+			c.fails[i].Add(1)
+			c.mu.Lock()
+			c.errs[i] = err
+			c.mu.Unlock()
+		}),
+	}
+}
+
+// check fails t unless each of the first n tasks had exactly one outcome,
+// its own, and returns the counts.
+func (c *tally) check(t *testing.T, n int) (lost, duplicated, succeeded, failed int) {
+	t.Helper()
+	for i := range n {
+		switch k := c.oks[i].Load() + c.fails[i].Load(); {
+		case k == 0:
+			lost++
+		case k > 1:
+			duplicated++
+		}
+		succeeded += int(c.oks[i].Load())
+		failed += int(c.fails[i].Load())
+	}
+	if lost > 0 || duplicated > 0 {
+		t.Errorf("%d tasks lost (no callback), %d duplicated (more than one)", lost, duplicated)
+	}
+	if k := c.wrongValue.Load(); k > 0 {
+		t.Errorf("%d results belonged to another task", k)
+	}
+	return lost, duplicated, succeeded, failed
+}
+
 // TestChaosKillWorkers: 10,000 tasks with retries while a random worker is
 // SIGKILLed every 50 ms. Every task ends exactly once: succeeded, or
 // failed with *WorkerExitError after its retries. The pool ends at full
@@ -201,12 +255,7 @@ func TestChaosKillWorkers(t *testing.T) {
 	}
 	t0 := time.Now()
 
-	var (
-		oks, fails [tasks]atomic.Int32
-		wrongValue atomic.Int32
-		mu         sync.Mutex
-		errs       = map[int]error{}
-	)
+	tl := newTally(tasks)
 	stop := make(chan struct{})
 	reported := make(chan killReport, 1)
 	killRng := rand.New(rand.NewPCG(rng.Uint64(), 2))
@@ -215,19 +264,7 @@ func TestChaosKillWorkers(t *testing.T) {
 	rs := make([]*pool.AsyncResult[int], tasks)
 	for i := range rs {
 		d := time.Duration(200+rng.IntN(1600)) * time.Microsecond // 1 ms on average
-		rs[i] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i, D: d},
-			pool.Callback(func(v int) {
-				if v != i {
-					wrongValue.Add(1)
-				}
-				oks[i].Add(1)
-			}),
-			pool.ErrorCallback(func(err error) {
-				fails[i].Add(1)
-				mu.Lock()
-				errs[i] = err
-				mu.Unlock()
-			}))
+		rs[i] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i, D: d}, tl.options(i)...)
 	}
 	for i, r := range rs {
 		if err := r.Wait(ctx); err != nil {
@@ -256,25 +293,8 @@ func TestChaosKillWorkers(t *testing.T) {
 	}
 	// Close has run every callback.
 
-	var lost, duplicated, succeeded, failed int
-	for i := range tasks {
-		n := oks[i].Load() + fails[i].Load()
-		switch {
-		case n == 0:
-			lost++
-		case n > 1:
-			duplicated++
-		}
-		succeeded += int(oks[i].Load())
-		failed += int(fails[i].Load())
-	}
-	if lost > 0 || duplicated > 0 {
-		t.Errorf("%d tasks lost (no callback), %d duplicated (more than one)", lost, duplicated)
-	}
-	if n := wrongValue.Load(); n > 0 {
-		t.Errorf("%d results belonged to another task", n)
-	}
-	for i, err := range errs {
+	lost, duplicated, succeeded, failed := tl.check(t, tasks)
+	for i, err := range tl.errs {
 		var we *pool.WorkerExitError
 		if !errors.As(err, &we) || we.Signal != syscall.SIGKILL {
 			t.Errorf("task %d failed with %v, want a *WorkerExitError for SIGKILL", i, err)
@@ -565,12 +585,7 @@ func TestChaosKillPacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		oks, fails = make([]atomic.Int32, maxTasks), make([]atomic.Int32, maxTasks)
-		wrongValue atomic.Int32
-		mu         sync.Mutex
-		errs       = map[int]error{}
-	)
+	tl := newTally(maxTasks)
 	stop := make(chan struct{})
 	reported := make(chan killReport, 1)
 	go func() { reported <- killer(p, workers, rand.New(rand.NewPCG(rng.Uint64(), 4)), stop) }()
@@ -580,19 +595,7 @@ func TestChaosKillPacks(t *testing.T) {
 	for time.Since(t0) < runFor && tasks+burst <= maxTasks {
 		for j := range rs {
 			i := tasks + j
-			rs[j] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i},
-				pool.Callback(func(v int) {
-					if v != i {
-						wrongValue.Add(1)
-					}
-					oks[i].Add(1)
-				}),
-				pool.ErrorCallback(func(err error) {
-					fails[i].Add(1)
-					mu.Lock()
-					errs[i] = err
-					mu.Unlock()
-				}))
+			rs[j] = pool.ApplyAsync(ctx, p, chaosWork, workArgs{ID: i}, tl.options(i)...)
 		}
 		for j, r := range rs {
 			if err := r.Wait(ctx); err != nil {
@@ -611,21 +614,8 @@ func TestChaosKillPacks(t *testing.T) {
 	if err := p.Close(ctx); err != nil { // runs every callback
 		t.Fatalf("Close: %v", err)
 	}
-	var lost, duplicated, succeeded, failed int
-	for i := range tasks {
-		switch n := oks[i].Load() + fails[i].Load(); {
-		case n == 0:
-			lost++
-		case n > 1:
-			duplicated++
-		}
-		succeeded += int(oks[i].Load())
-		failed += int(fails[i].Load())
-	}
-	if lost > 0 || duplicated > 0 || wrongValue.Load() > 0 {
-		t.Errorf("%d tasks lost, %d duplicated, %d results of another task", lost, duplicated, wrongValue.Load())
-	}
-	for i, err := range errs {
+	lost, duplicated, succeeded, failed := tl.check(t, tasks)
+	for i, err := range tl.errs {
 		var we *pool.WorkerExitError
 		if !errors.As(err, &we) || we.Signal != syscall.SIGKILL || we.Task == 0 {
 			t.Errorf("task %d failed with %v, want a *WorkerExitError for SIGKILL", i, err)

@@ -202,11 +202,25 @@ func (b *bench) pipeFloor() error {
 	}
 	per := b.pl.pipeN / children
 	b.step("pipe floor: %d echo children, %d round trips of 16 bytes each", children, per)
-	var best, worst, bestP99 time.Duration
-	for range children {
-		lat, err := pipeRoundTrips(b.ctx, per, b.pl.warmN/children)
+	best, bestP99, worst, err := bestOf(children, func() ([]time.Duration, error) {
+		return pipeRoundTrips(b.ctx, per, b.pl.warmN/children)
+	})
+	if err != nil {
+		return err
+	}
+	b.r.add("pipe_roundtrip_us", us(best), "pipe 16 B round trip, p50 (the floor)", "µs")
+	b.r.add("pipe_roundtrip_p99_us", us(bestP99), "pipe 16 B round trip, p99", "µs")
+	b.r.add("pipe_roundtrip_worst_child_us", us(worst), fmt.Sprintf("pipe round trip p50, worst of %d children", children), "µs")
+	return nil
+}
+
+// bestOf runs n rounds of round trips, each in fresh processes, and returns
+// the best round's p50 with its p99, and the worst round's p50.
+func bestOf(n int, round func() ([]time.Duration, error)) (best, bestP99, worst time.Duration, err error) {
+	for range n {
+		lat, err := round()
 		if err != nil {
-			return err
+			return 0, 0, 0, err
 		}
 		p50 := percentile(lat, 0.5)
 		if best == 0 || p50 < best {
@@ -214,10 +228,7 @@ func (b *bench) pipeFloor() error {
 		}
 		worst = max(worst, p50)
 	}
-	b.r.add("pipe_roundtrip_us", us(best), "pipe 16 B round trip, p50 (the floor)", "µs")
-	b.r.add("pipe_roundtrip_p99_us", us(bestP99), "pipe 16 B round trip, p99", "µs")
-	b.r.add("pipe_roundtrip_worst_child_us", us(worst), fmt.Sprintf("pipe round trip p50, worst of %d children", children), "µs")
-	return nil
+	return best, bestP99, worst, nil
 }
 
 // startAndMemory starts and closes bare pools of all workers: start time to
@@ -470,12 +481,12 @@ func (b *bench) applyRoundTrips() error {
 	per, warm := b.pl.applyN/pools, b.pl.warmN/pools
 	b.step("Apply: %d pools of %d workers, %d round trips of 16 bytes each", pools, b.workers, per)
 	msg := []byte("0123456789abcdef")
-	var best, worst, bestP99 time.Duration
-	for range pools {
+	best, bestP99, worst, err := bestOf(pools, func() ([]time.Duration, error) {
 		p, err := b.newPool(b.workers)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		defer closePool(p)
 		lat := make([]time.Duration, 0, per)
 		for i := range warm + per {
 			t0 := time.Now()
@@ -485,19 +496,16 @@ func (b *bench) applyRoundTrips() error {
 				err = fmt.Errorf("echo returned %q", got)
 			}
 			if err != nil {
-				closePool(p)
-				return fmt.Errorf("Apply: %w", err)
+				return nil, fmt.Errorf("Apply: %w", err)
 			}
 			if i >= warm {
 				lat = append(lat, d)
 			}
 		}
-		closePool(p)
-		p50 := percentile(lat, 0.5)
-		if best == 0 || p50 < best {
-			best, bestP99 = p50, percentile(lat, 0.99)
-		}
-		worst = max(worst, p50)
+		return lat, nil
+	})
+	if err != nil {
+		return err
 	}
 	b.r.add("apply_roundtrip_us", us(best), "Apply 16 B round trip, p50", "µs")
 	b.r.add("apply_roundtrip_p99_us", us(bestP99), "Apply 16 B round trip, p99", "µs")
