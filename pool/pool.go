@@ -321,7 +321,7 @@ func (p *Pool) pump() {
 // behind the running one to cover about a millisecond of work, so tiny tasks
 // stream while slow tasks are not hoarded by one worker.
 func (p *Pool) windowLocked() int {
-	if p.cfg.Prefetch == 1 {
+	if p.cfg.Prefetch == 1 || p.avgTask >= float64(soloAbove) {
 		return 1
 	}
 	n := 2
@@ -330,6 +330,13 @@ func (p *Pool) windowLocked() int {
 	}
 	return min(max(n, 2), p.cfg.Prefetch)
 }
+
+// soloAbove is the average task run time from which a worker gets its next
+// task only once it has answered the last: a task queued behind a slow one
+// could have run on a worker that falls idle meanwhile, and at the end of a
+// job that idles a worker for a whole task. Waiting for the answer costs a
+// pipe round trip, tens of µs, under 2% of such a task.
+const soloAbove = 2 * time.Millisecond
 
 func (p *Pool) dispatchLocked() []*worker {
 	if p.queue.len() == 0 || (p.state != poolRunning && p.state != poolClosing) {
