@@ -47,6 +47,8 @@ type plan struct {
 	startN        int
 	payload       int
 	payloadReps   int
+	payloadWarm   int // untimed echoes first: the heap takes a few to reach its steady state
+	jobRounds     int // speedup jobs: the median of this many rounds
 	matN, matReps int
 	jobMatN       int
 	jobMatCount   int
@@ -60,13 +62,13 @@ type plan struct {
 var (
 	fullPlan = plan{
 		rounds: 3, pipeN: 20000, warmN: 2000, applyN: 20000, asyncN: 100_000, mapN: 1_000_000,
-		imapN: 200_000, startN: 5, payload: 64 << 20, payloadReps: 5,
+		imapN: 200_000, startN: 5, payload: 64 << 20, payloadReps: 5, payloadWarm: 3, jobRounds: 5,
 		matN: 1024, matReps: 5, jobMatN: 512, jobMatCount: 32,
 		blurW: 2048, blurH: 1536, blurReps: 5, jobBlurCount: 16,
 	}
 	quickPlan = plan{
 		rounds: 1, pipeN: 2000, warmN: 200, applyN: 2000, asyncN: 5000, mapN: 50_000,
-		imapN: 5000, startN: 2, payload: 4 << 20, payloadReps: 2,
+		imapN: 5000, startN: 2, payload: 4 << 20, payloadReps: 2, payloadWarm: 1, jobRounds: 1,
 		matN: 256, matReps: 2, jobMatN: 128, jobMatCount: 8,
 		blurW: 512, blurH: 384, blurReps: 2, jobBlurCount: 4,
 	}
@@ -441,13 +443,13 @@ func (b *bench) allWorkers() error {
 	}
 	r.add("imap_unordered_tasks_per_s", rate, "ImapUnordered, chunk 1", "tasks/s")
 
-	b.step("large payload: %d MiB echoed, median of %d", pl.payload>>20, pl.payloadReps)
+	b.step("large payload: %d MiB echoed, median of %d after %d untimed", pl.payload>>20, pl.payloadReps, pl.payloadWarm)
 	payload := make([]byte, pl.payload)
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
 	var trips []time.Duration
-	for i := range pl.payloadReps + 1 {
+	for i := range pl.payloadWarm + pl.payloadReps {
 		t0 := time.Now()
 		got, err := pool.Apply(ctx, p, echo, payload)
 		d := time.Since(t0)
@@ -457,7 +459,7 @@ func (b *bench) allWorkers() error {
 		if len(got) != len(payload) || got[len(got)-1] != payload[len(payload)-1] {
 			return errors.New("large payload: the echo differs")
 		}
-		if i > 0 { // the first is a warm-up, as in rate
+		if i >= pl.payloadWarm {
 			trips = append(trips, d)
 		}
 	}
@@ -523,7 +525,7 @@ func (b *bench) applyRoundTrips() error {
 // processes get from the machine, the ceiling for any pool.
 func (b *bench) speedups() error {
 	pl, n := b.pl, b.workers
-	b.step("speedup jobs: %d products n=%d, %d blurs; one worker, %d workers, and %d one-worker pools at once; median of %d", pl.jobMatCount, pl.jobMatN, pl.jobBlurCount, n, n, pl.rounds)
+	b.step("speedup jobs: %d products n=%d, %d blurs; one worker, %d workers, and %d one-worker pools at once; median of %d", pl.jobMatCount, pl.jobMatN, pl.jobBlurCount, n, n, pl.jobRounds)
 	all, err := b.newPool(n)
 	if err != nil {
 		return err
@@ -552,7 +554,7 @@ func (b *bench) speedups() error {
 		}
 		var one, every, side []time.Duration
 		var speedup, ceiling, util []float64
-		for range pl.rounds {
+		for range pl.jobRounds {
 			j1, err := job.run(singles[0])
 			if err != nil {
 				return err
