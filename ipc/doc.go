@@ -7,13 +7,14 @@
 // fields without a version bump.
 //
 // Nothing here trusts the bytes it reads. [Reader.ReadFrame] checks the length
-// against a limit before allocating, and [Validate] walks every msgpack value
-// in the frame, checking each declared array, map, string and binary length
-// against the bytes that are actually left, before any decoder sees it. That
-// matters because msgpack decoders (vmihailenco/msgpack v5.4.1 among them)
-// allocate whatever element count a 5-byte header claims. Once a frame has
-// passed Validate, decoding any value inside it allocates at most a small
-// multiple of the frame's size.
+// against a limit before allocating. [Decode] reads a frame with reads that
+// check every type and length against the bytes actually left, and every
+// value it hands out whole (a task's arguments, a result's value, unknown
+// keys) is walked first by the same check [Validate] makes: each declared
+// array, map, string and binary length against the bytes left. That matters
+// because msgpack decoders (vmihailenco/msgpack v5.4.1 among them) allocate
+// whatever element count a 5-byte header claims. Once a value has passed
+// that check, decoding it allocates at most a small multiple of its size.
 //
 // The package knows nothing of processes: the master side lives in package
 // pool and the worker side in package workerproc. docs/protocol.md describes

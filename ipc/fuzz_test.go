@@ -59,6 +59,9 @@ func FuzzDecodeMessages(f *testing.F) {
 		f.Add(frame[4:])
 	}
 	f.Add([]byte{0x82, 0xa1, 't', 0xa4, 't', 'a', 's', 'k', 0xa1, 'a', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	// Counts Decode allocates by itself: a hello's versions and functions.
+	f.Add([]byte{0x82, 0xa1, 't', 0xa5, 'h', 'e', 'l', 'l', 'o', 0xa3, 'f', 'n', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x82, 0xa1, 't', 0xa5, 'h', 'e', 'l', 'l', 'o', 0xa2, 'v', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		grew := heapGrowth(func() {
 			m, err := Decode(p)

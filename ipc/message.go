@@ -111,10 +111,11 @@ type Msg struct {
 // Decode parses one frame payload. It validates the payload first, so it is
 // safe on bytes from anywhere.
 func Decode(p []byte) (Msg, error) {
+	// No Validate walk first: every read below checks what it reads
+	// against the bytes there are, and every value taken whole (a, v,
+	// unknown keys) goes through skip, which is Validate for that value.
+	// A batch's values would otherwise be walked three times.
 	var m Msg
-	if err := Validate(p); err != nil {
-		return m, err
-	}
 	c := cursor{b: p}
 	n, err := c.mapLen()
 	if err != nil {
@@ -128,6 +129,9 @@ func Decode(p []byte) (Msg, error) {
 		if err := m.field(&c, key); err != nil {
 			return m, fmt.Errorf("ipc: key %q: %w", key, err)
 		}
+	}
+	if c.off != len(p) {
+		return m, fmt.Errorf("msgpack: %d trailing bytes after the value", len(p)-c.off)
 	}
 	if m.Kind == KindInvalid {
 		return m, fmt.Errorf("ipc: frame has no known message type (key \"t\")")
@@ -200,6 +204,9 @@ func decodeInts(c *cursor) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n > len(c.b)-c.off { // each takes a byte at least
+		return nil, errShort
+	}
 	out := make([]int, 0, n)
 	for range n {
 		v, err := c.int()
@@ -215,6 +222,9 @@ func decodeStrings(c *cursor) ([]string, error) {
 	n, err := c.arrayLen()
 	if err != nil {
 		return nil, err
+	}
+	if n > len(c.b)-c.off {
+		return nil, errShort
 	}
 	out := make([]string, 0, n)
 	for range n {

@@ -145,8 +145,10 @@ func span(b []byte, off, n int) (int, error) {
 	return off + n, nil
 }
 
-// The decoding helpers below read from a frame that Validate has accepted, so
-// they only need to check types, not lengths; they still never index past b.
+// The decoding helpers below check every type and every length against the
+// bytes there are: Decode reads frames with them without walking the frame
+// with Validate first. A declared count that sizes an allocation must be
+// checked against the bytes left by the caller.
 
 type cursor struct {
 	b   []byte

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -463,7 +464,8 @@ type taskCtx struct {
 
 	mu   sync.Mutex
 	done chan struct{}
-	err  error
+	// err is read without the lock: a batch checks it before each item.
+	err atomic.Pointer[error]
 }
 
 func newTaskCtx(parent context.Context, s *server, id uint64, timeout time.Duration) *taskCtx {
@@ -491,8 +493,8 @@ func (c *taskCtx) finish() {
 
 func (c *taskCtx) cancel(err error) {
 	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
+	if c.err.Load() == nil {
+		c.err.Store(&err)
 		if c.done != nil {
 			close(c.done)
 		}
@@ -512,7 +514,7 @@ func (c *taskCtx) Done() <-chan struct{} {
 	defer c.mu.Unlock()
 	if c.done == nil {
 		c.done = make(chan struct{})
-		if c.err != nil {
+		if c.err.Load() != nil {
 			close(c.done)
 		}
 	}
@@ -520,9 +522,10 @@ func (c *taskCtx) Done() <-chan struct{} {
 }
 
 func (c *taskCtx) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c *taskCtx) Value(key any) any {
