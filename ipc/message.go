@@ -318,6 +318,16 @@ func (r *BatchReader) Next() (ItemResult, error) {
 	i := r.i
 	r.i++
 	c := &r.c
+	// Most items are {"v": value}, as workers write them.
+	if b := c.b[c.off:]; len(b) > 3 && b[0] == 0x81 && b[1] == 0xa1 && b[2] == 'v' {
+		c.off += 3
+		v, err := c.raw()
+		if err != nil {
+			return it, fmt.Errorf("batch item %d: %w", i, err)
+		}
+		it.Value = v
+		return it, nil
+	}
 	m, err := c.mapLen()
 	if err != nil {
 		return it, fmt.Errorf("batch item %d: %w", i, err)
