@@ -34,7 +34,7 @@ func borrowTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error)
 	if !ok || len(b) < bigFrame {
 		return newTask(p, fn, arg, o)
 	}
-	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, tail: b}
+	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, x: &extra{tail: b}}
 	head, start := ipc.AppendTaskHead(make([]byte, 0, 64+len(fn)), t.id, fn, o.timeout, false)
 	head = ipc.AppendBinHeader(head, len(b))
 	binary.BigEndian.PutUint32(head[start:], uint32(len(head)-start-4+len(b)))
@@ -50,14 +50,15 @@ func borrowTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error)
 // way are waited for. A task that was answered needs none of this: its
 // worker has read all of it.
 func (p *Pool) unborrow(t *task) {
-	if t.tail == nil {
+	tail := t.tail()
+	if tail == nil {
 		return
 	}
 	p.mu.Lock()
 	workers := slices.Clone(p.workers)
 	for _, w := range workers {
 		for i, s := range w.segs {
-			if len(s) > 0 && &s[0] == &t.tail[0] {
+			if len(s) > 0 && &s[0] == &tail[0] {
 				w.segs[i] = slices.Clone(s)
 			}
 		}
@@ -74,7 +75,7 @@ func (p *Pool) unborrow(t *task) {
 func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOptions) error {
 	t.id, t.fn, t.opts = p.nextID.Add(1), fn, o
 	b, start := ipc.AppendTaskHead(buf, t.id, fn, o.timeout, false)
-	t.argOff = len(b)
+	t.argOff = int32(len(b))
 	b, err := codec.AppendOf(b, arg)
 	if err != nil {
 		return fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
@@ -88,7 +89,7 @@ func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOpti
 type asyncCall[R any] struct {
 	r     AsyncResult[R]
 	t     task
-	frame [64]byte // room for the frame of a call with a small argument
+	frame [56]byte // room for the frame of a call with a short name and a small argument (a 320-byte size class in all)
 }
 
 // checkFrame refuses a task whose frame is over the limit before it is
@@ -401,7 +402,7 @@ type TaskInfo struct {
 }
 
 func (t *task) info() TaskInfo {
-	ti := TaskInfo{ID: t.id, PID: t.pid, Attempts: t.attempts + 1, Duration: t.duration}
+	ti := TaskInfo{ID: t.id, PID: int(t.pid), Attempts: int(t.attempts) + 1, Duration: t.duration}
 	if t.started != 0 {
 		ti.Queued = t.started - t.submitted
 	}

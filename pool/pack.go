@@ -41,7 +41,7 @@ func (p *Pool) packableLocked(t *task) bool {
 
 // soloOK reports whether t could travel in a pack at all.
 func soloOK(t *task) bool {
-	return t.argOff > 0 && !t.solo && t.parent == nil && t.batch == nil &&
+	return t.argOff > 0 && !t.solo && t.x == nil && t.batch == nil &&
 		(t.opts.timeout == 0 || t.opts.timeout >= packMinTimeout) && !t.opts.retryErrors
 }
 
@@ -57,14 +57,14 @@ func (p *Pool) packLocked(head *task) *task {
 		return head
 	}
 	members := []*task{head}
-	size := len(head.frame) - head.argOff
+	size := len(head.frame) - int(head.argOff)
 	for len(members) < n && p.queue.len() > 0 {
 		t := p.queue.at(0)
 		if t.claimed.Load() {
 			p.queue.popFront() // cancelled while queued
 			continue
 		}
-		size += len(t.frame) - t.argOff
+		size += len(t.frame) - int(t.argOff)
 		if t.fn != head.fn || t.opts.timeout != head.opts.timeout || t.opts.memory != head.opts.memory || !soloOK(t) || t == p.claimant || size > packBytes {
 			break
 		}
@@ -73,7 +73,7 @@ func (p *Pool) packLocked(head *task) *task {
 	if len(members) == 1 {
 		return head
 	}
-	pk := &task{id: p.nextID.Add(1), fn: head.fn, opts: head.opts, pack: members, submitted: head.submitted}
+	pk := &task{id: p.nextID.Add(1), fn: head.fn, opts: head.opts, x: &extra{pack: members}, submitted: head.submitted}
 	// No timeout on the wire: the worker would fail the tasks left when it
 	// fires; the pool's own timer undoes the pack instead.
 	b, start := ipc.AppendTaskHead(p.packBuf[:0], pk.id, pk.fn, 0, true)
@@ -89,8 +89,8 @@ func (p *Pool) packLocked(head *task) *task {
 // sentLocked is called once a pack's frame is queued for its worker w:
 // the frame was copied out, and its buffer serves the next pack.
 func (p *Pool) sentLocked(pk *task, w *worker) {
-	p.stats.packed.Add(uint64(len(pk.pack)))
-	for _, t := range pk.pack {
+	p.stats.packed.Add(uint64(len(pk.x.pack)))
+	for _, t := range pk.x.pack {
 		t.w = w
 	}
 	if cap(pk.frame) <= packBytes*2 {
@@ -103,8 +103,8 @@ func (p *Pool) sentLocked(pk *task, w *worker) {
 // queue, in order. With solo set they were in a pack that failed, and run
 // alone from now on.
 func (p *Pool) unpackLocked(pk *task, solo bool) {
-	for i := len(pk.pack) - 1; i >= 0; i-- {
-		t := pk.pack[i]
+	for i := len(pk.x.pack) - 1; i >= 0; i-- {
+		t := pk.x.pack[i]
 		if t.packedIn != pk || t.claimed.Load() {
 			continue
 		}
@@ -120,20 +120,20 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 	var items []ipc.ItemResult
 	if err == nil {
 		items, err = ipc.DecodeBatch(value)
-		if err == nil && len(items) != len(pk.pack) {
-			err = fmt.Errorf("worker %d answered %d items for a batch of %d", pk.pid, len(items), len(pk.pack))
+		if err == nil && len(items) != len(pk.x.pack) {
+			err = fmt.Errorf("worker %d answered %d items for a batch of %d", pk.pid, len(items), len(pk.x.pack))
 		}
 		if err != nil {
-			err = fmt.Errorf("task %d (%s) and %d others sent with it: %w", pk.pack[0].id, pk.fn, len(pk.pack)-1, err)
+			err = fmt.Errorf("task %d (%s) and %d others sent with it: %w", pk.x.pack[0].id, pk.fn, len(pk.x.pack)-1, err)
 		}
 	}
-	share := pk.duration / time.Duration(len(pk.pack))
+	share := pk.duration / time.Duration(len(pk.x.pack))
 	// Outcomes are recorded first and counted once for the pack; then the
 	// tasks are published, and released in runs of one context: the
 	// pool's counters are shared with the other readers.
-	mine := make([]bool, len(pk.pack))
+	mine := make([]bool, len(pk.x.pack))
 	var done, failed uint64
-	for i, t := range pk.pack {
+	for i, t := range pk.x.pack {
 		if !t.claimed.CompareAndSwap(false, true) {
 			continue // cancelled meanwhile: its answer is dropped
 		}
@@ -144,7 +144,7 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 			t.err = blame(err, t)
 		case items[i].Err != nil:
 			e := items[i].Err
-			t.err = &RemoteError{Task: t.id, Function: t.fn, PID: pk.pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+			t.err = &RemoteError{Task: t.id, Function: t.fn, PID: int(pk.pid), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 		default:
 			t.value = items[i].Value
 		}
@@ -158,7 +158,7 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 	p.stats.failed.Add(failed)
 	var run *ctxWatch
 	runLen := 0
-	for i, t := range pk.pack {
+	for i, t := range pk.x.pack {
 		if !mine[i] {
 			continue
 		}

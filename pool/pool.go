@@ -373,8 +373,8 @@ func (p *Pool) dispatchLocked() []*worker {
 			}
 		}
 		best.inflight = append(best.inflight, &slot{t: t})
-		best.enqueueLocked(t.frame, t.tail)
-		if t.pack != nil {
+		best.enqueueLocked(t.frame, t.tail())
+		if t.pack() != nil {
 			p.sentLocked(t, best)
 		}
 		best.sent++
@@ -482,7 +482,7 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 	var requeued bool
 	if !s.abandoned {
 		t.w = nil
-		t.pid, t.duration = w.pid, m.Duration
+		t.pid, t.duration = int32(w.pid), m.Duration
 		if m.Err != nil && m.Err.Type == ipc.ErrTypeCancelled && t.opts.timeout > 0 {
 			// The worker's own deadline fired first: the same as ours.
 			err = &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
@@ -510,13 +510,13 @@ func (p *Pool) retryLocked(t *task) bool {
 	if p.state == poolStopped || p.state == poolBroken {
 		return false
 	}
-	if t.pack != nil {
+	if t.pack() != nil {
 		// Not a retry of anyone yet: the tasks run again alone, and only
 		// the one at fault is charged when it fails again.
 		p.unpackLocked(t, true)
 		return true
 	}
-	if t.attempts >= t.opts.retries {
+	if int(t.attempts) >= t.opts.retries {
 		return false
 	}
 	t.attempts++
@@ -545,7 +545,7 @@ func (p *Pool) progress(w *worker, m ipc.Msg) {
 
 // finish resolves t, or for a batch hands each item its outcome.
 func (p *Pool) finish(t *task, value []byte, err error) {
-	if t.pack != nil {
+	if t.pack() != nil {
 		p.finishPack(t, value, err)
 		return
 	}
@@ -598,7 +598,7 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 	}
 	t := s.t
 	cause := &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
-	t.pid, t.duration = w.pid, time.Since(p.epoch)-t.started
+	t.pid, t.duration = int32(w.pid), time.Since(p.epoch)-t.started
 	p.abandonLocked(w, s)
 	fail, items := p.failOrRetryLocked(t, cause)
 	p.mu.Unlock()
@@ -670,7 +670,7 @@ func (p *Pool) splitLocked(b *task) []*task {
 		}
 		t := &task{
 			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
-			parent: b, index: i, submitted: b.submitted,
+			x: &extra{parent: b, index: i}, submitted: b.submitted,
 		}
 		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)
 		t.onDone = splitDone
@@ -685,8 +685,8 @@ func (p *Pool) splitLocked(b *task) []*task {
 }
 
 func splitDone(t *task) {
-	t.parent.batch.itemDone(t.index, t.value, t.err)
-	t.parent.batch.settle(1)
+	t.x.parent.batch.itemDone(t.x.index, t.value, t.err)
+	t.x.parent.batch.settle(1)
 }
 
 // workerExited handles the death of a worker, expected or not: its running
@@ -735,7 +735,7 @@ func (p *Pool) workerExited(w *worker, reason string) {
 				failed = append(failed, outcome{t, cause})
 				continue
 			}
-			if t.pack != nil {
+			if t.pack() != nil {
 				p.unpackLocked(t, false)
 			} else {
 				p.queue.pushFront(t)
@@ -752,7 +752,7 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		case p.state == poolStopped && w.killedByPool:
 			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 		}
-		t.pid = w.pid
+		t.pid = int32(w.pid)
 		if t.started != 0 {
 			t.duration = time.Since(p.epoch) - t.started
 		}

@@ -15,21 +15,16 @@ type task struct {
 	id    uint64
 	fn    string
 	frame []byte // the whole task frame, ready to write
-	tail  []byte // Apply of a large []byte: the argument, written after frame from where it is
 	opts  *callOptions
-
-	batch  *batch // a batch of items (a Map or Imap chunk); nil for a single call
-	index  int    // a split item: its index in the batch
-	parent *task  // a split item: the batch it came from
+	batch *batch // a batch of items (a Map or Imap chunk); nil for a single call
+	x     *extra // what only some tasks need; nil for most
 
 	// Tiny single tasks queued together are sent in packs: one batch frame
 	// for several tasks (see pack.go).
-	argOff   int     // where the encoded argument starts in frame; 0: never packed
-	solo     bool    // was in a pack that failed: runs alone from now on
-	pack     []*task // a pack: the tasks it carries
-	packedIn *task   // a task sent in a pack: that pack; guarded by the pool's mutex
+	argOff   int32 // where the encoded argument starts in frame; 0: never packed
+	attempts int32 // runs started that ended in a crash, timeout or memory kill
+	packedIn *task // a task sent in a pack: that pack; guarded by the pool's mutex
 
-	attempts int // runs started that ended in a crash, timeout or memory kill
 	// Times since the pool's epoch: a time.Time is three words, one of them
 	// a pointer, and a burst of ApplyAsync calls makes a million tasks.
 	submitted time.Duration
@@ -47,11 +42,44 @@ type task struct {
 	// Set before resolved, read after.
 	value    []byte
 	err      error
-	pid      int
 	duration time.Duration // run time as the worker measured it
+	pid      int32
+	solo     bool // was in a pack that failed: runs alone from now on; guarded by the pool's mutex
 
 	// Guarded by the pool's mutex.
 	w *worker // the worker it was sent to; nil while in the pool's queue
+}
+
+// extra holds what only some tasks need, so that the common one, a single
+// call, stays small: a burst of ApplyAsync calls is bound by allocation.
+type extra struct {
+	tail   []byte  // Apply of a large []byte: the argument, written after frame from where it is
+	pack   []*task // a pack: the tasks it carries
+	parent *task   // a split item: the batch it came from
+	index  int     // a split item: its index in the batch
+}
+
+func (t *task) tail() []byte {
+	if t.x == nil {
+		return nil
+	}
+	return t.x.tail
+}
+
+// pack returns the tasks of a pack; nil if t is not one.
+func (t *task) pack() []*task {
+	if t.x == nil {
+		return nil
+	}
+	return t.x.pack
+}
+
+// parent returns the batch a split item came from; nil if t is not one.
+func (t *task) parent() *task {
+	if t.x == nil {
+		return nil
+	}
+	return t.x.parent
 }
 
 // batch is what a batch task carries besides its frame: its items'
@@ -95,7 +123,7 @@ func batchDone(t *task) {
 		}
 		var ierr error
 		if it.Err != nil {
-			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: t.pid, Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
+			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: int(t.pid), Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
 		}
 		b.itemDone(i, it.Value, ierr)
 	}
@@ -123,7 +151,7 @@ func (t *task) calls() int {
 	if t.batch != nil {
 		return t.batch.n
 	}
-	return max(1, len(t.pack))
+	return max(1, len(t.pack()))
 }
 
 // complete records the outcome of t, already claimed by the caller, and

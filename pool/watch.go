@@ -133,7 +133,7 @@ func (p *Pool) watchFired(w *ctxWatch) {
 			if t := s.t; t.watch == w && !t.claimed.Load() {
 				doomed = append(doomed, t)
 			}
-			for _, t := range s.t.pack {
+			for _, t := range s.t.pack() {
 				if t.watch == w && t.packedIn == s.t && !t.claimed.Load() {
 					doomed = append(doomed, t)
 				}
