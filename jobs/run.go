@@ -168,6 +168,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}
 	r.summary.Workers = opts.Workers
 	defer r.closePools()
+	sweepTemps(plan) // a killed run's half-written outputs
 	start := time.Now()
 	if opts.Observer != nil {
 		opts.Observer.Started(plan, opts.Workers)
@@ -180,8 +181,42 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}
 	err = r.loop(ctx)
 	r.summary.Wall = time.Since(start)
+	r.closePools() // no worker writes any more
+	sweepTemps(plan)
 	os.RemoveAll(r.partDir)
 	return &r.summary, err
+}
+
+// sweepTemps removes the temporary files the built-in kinds write an
+// output through (".NAME.tmp*" beside it, renamed into place when whole)
+// that a killed worker or run left behind. Only files of this plan's
+// outputs are touched; a second run writing the same outputs at the same
+// time would clash with this one anyway.
+func sweepTemps(plan *Plan) {
+	for _, pj := range plan.Jobs {
+		for _, t := range pj.Tasks {
+			if t.Output == "" {
+				continue
+			}
+			pattern := filepath.Join(filepath.Dir(t.Output), "."+globEscape(filepath.Base(t.Output))+".tmp*")
+			left, _ := filepath.Glob(pattern)
+			for _, f := range left {
+				_ = os.Remove(f)
+			}
+		}
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
@@ -593,7 +628,9 @@ func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error
 
 func (r *runner) closePools() {
 	var wg sync.WaitGroup
-	for _, p := range r.pools {
+	pools := r.pools
+	r.pools = map[string]*pool.Pool{}
+	for _, p := range pools {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
