@@ -286,8 +286,8 @@ func (s *server) run(ctx context.Context) error {
 	}
 }
 
-// reply queues one finished frame for writing. It goes out when the queue
-// runs dry, or within flushDelay once the next task starts.
+// reply queues one finished frame for writing. It goes out before the next
+// task starts, or when the queue runs dry.
 func (s *server) reply(frame []byte) {
 	s.wmu.Lock()
 	s.wbuf = append(s.wbuf, frame...)
