@@ -422,7 +422,11 @@ type batchCall[A, R any] struct {
 func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error), settled func(n int)) (*task, error) {
 	p := b.p
 	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, batch: &batch{itemDone: itemDone, settled: settled}}
-	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, b.o.timeout*time.Duration(len(items)), true)
+	// No timeout on the wire: when the worker's deadline fired inside a
+	// batch, the item running and every item after it failed "cancelled".
+	// The pool's own timer (timeout × items) splits the batch instead, and
+	// each item runs again alone, with its own timeout.
+	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, 0, true)
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
 	for i, it := range items {

@@ -127,6 +127,9 @@ var (
 		case "crash":
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
+		case "sleep": // honours its context
+			<-ctx.Done()
+			return 0, ctx.Err()
 		case "hang": // ignores its context
 			if err := writeAtomic(c.Marker, strconv.Itoa(os.Getpid())); err != nil {
 				return 0, err

@@ -253,3 +253,29 @@ func TestCrashBlamesRunningTask(t *testing.T) {
 		}
 	}
 }
+
+// TestMapItemTimeout: in a Map with a timeout, an item that runs past it
+// fails with a timeout of its own, whether it honours its context or not,
+// and the items sent in the same chunk succeed.
+func TestMapItemTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1, KillGrace: 100 * time.Millisecond})
+	for _, slowOp := range []string{"sleep", "hang"} {
+		calls := squares(8)
+		marker := filepath.Join(t.TempDir(), "hanging")
+		calls[5] = mixedCall{Op: slowOp, Marker: marker}
+		out, err := pool.Map(ctx, p, mixed, calls, pool.ChunkSize(8), pool.Timeout(100*time.Millisecond), pool.Retries(0))
+		var me *pool.MapError
+		if !errors.As(err, &me) || len(me.Failed) != 1 || me.Failed[0].Index != 5 {
+			t.Fatalf("%s: Map returned %v; want item 5 alone to fail", slowOp, err)
+		}
+		if !errors.Is(me.Failed[0].Err, context.DeadlineExceeded) {
+			t.Errorf("%s: item 5 failed with %v; want a timeout", slowOp, me.Failed[0].Err)
+		}
+		for i, v := range out {
+			if i != 5 && v != i*i {
+				t.Errorf("%s: item %d = %d, want %d", slowOp, i, v, i*i)
+			}
+		}
+	}
+}
