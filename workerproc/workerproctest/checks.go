@@ -48,6 +48,7 @@ var checks = []check{
 	{"cancel-queued", checkCancelQueued},
 	{"timeout", checkTimeout},
 	{"pipeline", checkPipeline},
+	{"answer-before-next", checkAnswerBeforeNext},
 	{"shutdown", checkShutdown},
 	{"eof", checkEOF},
 	{"malformed-frame", checkMalformedFrame},
@@ -561,6 +562,42 @@ func checkCancelQueued(k *checker) error {
 		return fmt.Errorf("a task cancelled while queued must be answered as cancelled without running: %w", err)
 	}
 	return alive(p, "a cancel of a task it never received")
+}
+
+// checkAnswerBeforeNext: a worker writes the answers it has before it
+// starts the next task. The master blames a crash on the first task it has
+// no answer for, so an answer left in a buffer while a later task runs
+// would make a finished task fail if that later one crashed.
+func checkAnswerBeforeNext(k *checker) error {
+	p, err := k.ready()
+	if err != nil {
+		return err
+	}
+	done, long := p.newID(), p.newID()
+	arg := ipc.AppendString(nil, "answered before the next task starts")
+	b := ipc.AppendTask(nil, done, echo, arg, 0, false)
+	b = ipc.AppendTask(b, long, sleep, mpFloat(nil, 30), 0, false)
+	if err := p.write(b); err != nil {
+		return err
+	}
+	m, err := p.result(done, k.opts.ReplyTimeout)
+	if err == nil {
+		err = wantValue(m, arg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s, sent with %s(30) behind it: its answer must be written before the sleep starts: %w", echo, sleep, err)
+	}
+	if err := p.write(ipc.AppendCancel(nil, long)); err != nil {
+		return err
+	}
+	m, err = p.result(long, k.opts.CancelWithin)
+	if err == nil {
+		err = wantError(m, ipc.ErrTypeCancelled)
+	}
+	if err != nil {
+		return fmt.Errorf("%s(30) cancelled while running: %w", sleep, err)
+	}
+	return alive(p, "a task cancelled after another was answered")
 }
 
 func checkTimeout(k *checker) error {
