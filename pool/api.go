@@ -131,7 +131,7 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		p.mu.Unlock()
 		return nil, ErrPoolClosed
 	}
-	if p.functions != nil && !p.functions[t.fn] {
+	if !p.servesLocked(t.fn) {
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
 	}

@@ -68,6 +68,7 @@ type Pool struct {
 	queue       queue
 	workers     []*worker // live workers, in start order
 	functions   map[string]bool
+	served      string    // the function last found in functions: a burst calls one
 	avgTask     float64   // moving average of a task frame's run time (a batch counts whole), ns
 	avgItem     float64   // moving average of one call's run time (a batch's share), ns
 	packBuf     []byte    // builds pack frames
@@ -93,6 +94,19 @@ type Pool struct {
 	stats struct {
 		done, failed, retried, restarts, packed atomic.Uint64
 	}
+}
+
+// servesLocked reports whether the workers serve fn, as far as the pool
+// knows (before the first hello it does not, and lets the call through).
+func (p *Pool) servesLocked(fn string) bool {
+	if p.functions == nil || fn != "" && fn == p.served {
+		return true
+	}
+	if !p.functions[fn] {
+		return false
+	}
+	p.served = fn
+	return true
 }
 
 // cacheLinePad keeps the fields around it on cache lines of their own.
