@@ -364,8 +364,13 @@ func beginFrame(b []byte) ([]byte, int) {
 }
 
 // EndFrame fills in the length prefix of the frame that starts at b[start].
-func EndFrame(b []byte, start int) []byte {
-	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+func EndFrame(b []byte, start int) []byte { return EndFrameTail(b, start, 0) }
+
+// EndFrameTail fills in the length prefix of the frame that starts at
+// b[start] and goes on with tail more bytes, which the caller writes after
+// b from where they are instead of copying them into it.
+func EndFrameTail(b []byte, start, tail int) []byte {
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4+tail))
 	return b
 }
 

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"iter"
 	"runtime"
@@ -36,10 +35,8 @@ func borrowTask[A any](p *Pool, fn string, arg A, o *callOptions) (*task, error)
 	}
 	t := &task{id: p.nextID.Add(1), fn: fn, opts: o, x: &extra{tail: b}}
 	head, start := ipc.AppendTaskHead(make([]byte, 0, 64+len(fn)), t.id, fn, o.timeout, false)
-	head = ipc.AppendBinHeader(head, len(b))
-	binary.BigEndian.PutUint32(head[start:], uint32(len(head)-start-4+len(b)))
-	t.frame = head
-	if err := p.checkFrame(fn, len(head)+len(b)); err != nil {
+	t.frame = ipc.EndFrameTail(ipc.AppendBinHeader(head, len(b)), start, len(b))
+	if err := p.checkFrame(fn, len(t.frame)+len(b)); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -143,8 +143,7 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 		case err != nil:
 			t.err = blame(err, t)
 		case items[i].Err != nil:
-			e := items[i].Err
-			t.err = &RemoteError{Task: t.id, Function: t.fn, PID: int(pk.pid), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+			t.err = remoteError(t, int(pk.pid), items[i].Err)
 		default:
 			t.value = items[i].Value
 		}

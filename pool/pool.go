@@ -463,7 +463,7 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 	t := s.t
 	var err error
 	if m.Err != nil {
-		err = p.remoteError(w, t, m.Err)
+		err = remoteError(t, w.pid, m.Err)
 	}
 	if s.init {
 		if err != nil {
@@ -514,8 +514,9 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 	return ""
 }
 
-func (p *Pool) remoteError(w *worker, t *task, e *ipc.Error) error {
-	return &RemoteError{Task: t.id, Function: t.fn, PID: w.pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+// remoteError is the error a worker with the given pid answered for t.
+func remoteError(t *task, pid int, e *ipc.Error) error {
+	return &RemoteError{Task: t.id, Function: t.fn, PID: pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 }
 
 // retryLocked re-queues t if it has attempts left, at the front of the
@@ -672,16 +673,12 @@ func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) 
 // splitLocked replaces a batch by one task per item, at the front of the
 // queue in item order. The batch itself is never resolved; its items are.
 func (p *Pool) splitLocked(b *task) []*task {
-	items := make([]*task, b.batch.n)
-	r, err := ipc.NewArrayReader(b.batch.args)
-	if err != nil || r.Len() != b.batch.n {
+	all, err := ipc.SplitArray(b.batch.args)
+	if err != nil || len(all) != b.batch.n {
 		panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err)) // we encoded them
 	}
-	for i := range items {
-		args, err := r.Next()
-		if err != nil {
-			panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err))
-		}
+	items := make([]*task, len(all))
+	for i, args := range all {
 		t := &task{
 			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
 			x: &extra{parent: b, index: i}, submitted: b.submitted,

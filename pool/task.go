@@ -74,14 +74,6 @@ func (t *task) pack() []*task {
 	return t.x.pack
 }
 
-// parent returns the batch a split item came from; nil if t is not one.
-func (t *task) parent() *task {
-	if t.x == nil {
-		return nil
-	}
-	return t.x.parent
-}
-
 // batch is what a batch task carries besides its frame: its items'
 // encoded arguments, the msgpack array in the frame, so that it can be
 // split into single tasks when its worker dies and only the guilty item
@@ -123,7 +115,7 @@ func batchDone(t *task) {
 		}
 		var ierr error
 		if it.Err != nil {
-			ierr = &RemoteError{Task: t.id, Function: t.fn, PID: int(t.pid), Type: it.Err.Type, Message: it.Err.Message, Traceback: it.Err.Traceback}
+			ierr = remoteError(t, int(t.pid), it.Err)
 		}
 		b.itemDone(i, it.Value, ierr)
 	}

@@ -2,7 +2,6 @@ package workerproc
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -317,8 +316,7 @@ func (s *server) replyValue(id uint64, d time.Duration, batch bool, tail []byte)
 		b = append(b, s.scratch...) // the value up to tail: its bin header
 		big = tail
 	}
-	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4+len(big)))
-	s.wbuf = b
+	s.wbuf = ipc.EndFrameTail(b, start, len(big))
 	s.flushLocked()
 	if s.werr == nil {
 		if _, err := s.out.Write(big); err != nil {
@@ -388,8 +386,9 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 	for range items.Len() {
 		args, err := items.Next()
 		if err != nil {
-			// The frame passed Validate, so this does not happen; if it
-			// does, the item gets an error of its own.
+			// The arguments were checked whole when the frame was read,
+			// so this does not happen; if it does, the item gets an error
+			// of its own.
 			b = ipc.AppendItem(b, nil, &ipc.Error{Type: ipc.ErrTypeBadArguments, Message: "batch item: " + err.Error()})
 			continue
 		}
