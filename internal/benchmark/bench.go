@@ -39,6 +39,7 @@ type Options struct {
 // plan holds the counts and sizes of one run.
 type plan struct {
 	rounds        int // throughput figures: the median of this many runs
+	fresh         int // round trips: the best of this many fresh processes (pipe children, pools)
 	pipeN, warmN  int
 	applyN        int
 	asyncN        int
@@ -61,13 +62,13 @@ type plan struct {
 // design's figures, so that the two sides do the same work.
 var (
 	fullPlan = plan{
-		rounds: 3, pipeN: 20000, warmN: 2000, applyN: 20000, asyncN: 100_000, mapN: 1_000_000,
+		rounds: 3, fresh: 5, pipeN: 20000, warmN: 2000, applyN: 20000, asyncN: 100_000, mapN: 1_000_000,
 		imapN: 200_000, startN: 5, payload: 64 << 20, payloadReps: 5, payloadWarm: 3, jobRounds: 5,
 		matN: 1024, matReps: 5, jobMatN: 512, jobMatCount: 32,
 		blurW: 2048, blurH: 1536, blurReps: 5, jobBlurCount: 16,
 	}
 	quickPlan = plan{
-		rounds: 1, pipeN: 2000, warmN: 200, applyN: 2000, asyncN: 5000, mapN: 50_000,
+		rounds: 1, fresh: 2, pipeN: 2000, warmN: 200, applyN: 2000, asyncN: 5000, mapN: 50_000,
 		imapN: 5000, startN: 2, payload: 4 << 20, payloadReps: 2, payloadWarm: 1, jobRounds: 1,
 		matN: 256, matReps: 2, jobMatN: 128, jobMatCount: 8,
 		blurW: 512, blurH: 384, blurReps: 2, jobBlurCount: 4,
@@ -198,10 +199,7 @@ func spin(n int) uint64 {
 // ../shared/bench/pipelimit shows it too: where the scheduler puts the
 // two processes), and a floor is what the best placement gives.
 func (b *bench) pipeFloor() error {
-	children := 5
-	if b.pl.rounds == 1 {
-		children = 2
-	}
+	children := b.pl.fresh
 	per := b.pl.pipeN / children
 	b.step("pipe floor: %d echo children, %d round trips of 16 bytes each", children, per)
 	best, bestP99, worst, err := bestOf(children, func() ([]time.Duration, error) {
@@ -476,10 +474,7 @@ func (b *bench) allWorkers() error {
 // fresh pools, each of every worker, as the floor's is the best of several
 // fresh children.
 func (b *bench) applyRoundTrips() error {
-	pools := 5
-	if b.pl.rounds == 1 {
-		pools = 2
-	}
+	pools := b.pl.fresh
 	per, warm := b.pl.applyN/pools, b.pl.warmN/pools
 	b.step("Apply: %d pools of %d workers, %d round trips of 16 bytes each", pools, b.workers, per)
 	msg := []byte("0123456789abcdef")
@@ -552,7 +547,7 @@ func (b *bench) speedups() error {
 				return err
 			}
 		}
-		var one, every, side []time.Duration
+		var one, every []time.Duration
 		var speedup, ceiling, util []float64
 		for range pl.jobRounds {
 			j1, err := job.run(singles[0])
@@ -572,25 +567,18 @@ func (b *bench) speedups() error {
 				return err
 			}
 			js := time.Since(t0)
-			one, every, side = append(one, j1.wall), append(every, jn.wall), append(side, js)
+			one, every = append(one, j1.wall), append(every, jn.wall)
 			speedup = append(speedup, j1.wall.Seconds()/jn.wall.Seconds())
 			ceiling = append(ceiling, float64(n)*j1.wall.Seconds()/js.Seconds())
 			util = append(util, jn.utilisation(n))
 		}
 		b.r.add(job.name+"_job_one_worker_s", percentile(one, 0.5).Seconds(), job.what+", one worker", "s")
 		b.r.add(job.name+"_job_all_workers_s", percentile(every, 0.5).Seconds(), fmt.Sprintf("same, %d workers", n), "s")
-		b.r.add(job.name+"_job_utilisation", median(util), fmt.Sprintf("%s job, %d workers' time busy", job.name, n), "")
-		b.r.add(job.name+"_speedup", median(speedup), fmt.Sprintf("%s job speedup, %d workers (median of rounds)", job.name, n), "×")
-		b.r.add(job.name+"_speedup_ceiling", median(ceiling), fmt.Sprintf("%s job, %d one-worker pools at once", job.name, n), "×")
+		b.r.add(job.name+"_job_utilisation", percentile(util, 0.5), fmt.Sprintf("%s job, %d workers' time busy", job.name, n), "")
+		b.r.add(job.name+"_speedup", percentile(speedup, 0.5), fmt.Sprintf("%s job speedup, %d workers (median of rounds)", job.name, n), "×")
+		b.r.add(job.name+"_speedup_ceiling", percentile(ceiling, 0.5), fmt.Sprintf("%s job, %d one-worker pools at once", job.name, n), "×")
 	}
 	return nil
-}
-
-// median returns the middle value of xs (the upper one of an even count).
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // rate runs f once to warm up, then pl.rounds times, and returns n divided

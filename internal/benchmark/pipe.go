@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -134,11 +135,12 @@ func pipeRoundTrips(ctx context.Context, n, warm int) ([]time.Duration, error) {
 	return lat, nil
 }
 
-// percentile returns the q-quantile (0 ≤ q < 1) of ds, which it sorts.
-func percentile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// percentile returns the q-quantile (0 ≤ q < 1) of xs, which it sorts.
+func percentile[T cmp.Ordered](xs []T, q float64) T {
+	var zero T
+	if len(xs) == 0 {
+		return zero
 	}
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
+	slices.Sort(xs)
+	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
 }
