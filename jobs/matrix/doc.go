@@ -38,8 +38,10 @@
 //
 // A product too big for one worker is split by [PlanTiles] into blocks of
 // the result whose plan depends only on the sizes, computed independently
-// by [MultiplyTile] and put together by [Assemble], which reproduces the
-// direct product bit for bit under the conditions PlanTiles states.
+// by [MultiplyTile] and put together by [Assemble]. The result is the same
+// bits however the tiles are shared out and recomputed, and agrees with the
+// direct product within the rounding bound of a dot product that
+// PlanTiles states (bit for bit on gonum).
 //
 // # BLAS backend
 //

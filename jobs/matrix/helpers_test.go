@@ -6,6 +6,11 @@ import (
 	"testing"
 
 	"github.com/ppool/ppool/jobs/matrix/openblas"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/blas/gonum"
+	lapackgonum "gonum.org/v1/gonum/lapack/gonum"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -17,15 +22,30 @@ const tolerance = 1e-9
 // Tests that call it must not run in parallel: the backend is global.
 func forEachBackend(t *testing.T, test func(t *testing.T)) {
 	t.Helper()
+	forBackends(t, []string{BackendGonum, BackendOpenBLAS}, func(t *testing.T, _ string) { test(t) })
+}
+
+// productBackends are the backends a tiled product is checked on: the two
+// real ones, and backendSizeDependent, which rounds small products
+// differently from large ones as OpenBLAS's AVX-512 kernels do, so that
+// the checks hold on any BLAS and not only on the kernel this machine runs.
+var productBackends = []string{BackendGonum, BackendOpenBLAS, backendSizeDependent}
+
+// forBackends runs test once for each of the named backends, installed as
+// installBackend does, in a subtest of the backend's name.
+func forBackends(t *testing.T, names []string, test func(t *testing.T, backend string)) {
+	t.Helper()
+	// Choose the process's backend first, so that the first operation of a
+	// test does not choose it again over the one installed for the test.
 	if err := CheckBackend(); err != nil {
 		t.Fatal(err)
 	}
 	restore := saveBackend()
 	t.Cleanup(restore)
-	for _, name := range []string{BackendGonum, BackendOpenBLAS} {
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			installBackend(t, name)
-			test(t)
+			test(t, name)
 		})
 	}
 }
@@ -43,8 +63,13 @@ func saveBackend() (restore func()) {
 // installBackend installs a backend as selectBackend would, or skips the
 // test if it is OpenBLAS and that is not installed.
 func installBackend(tb testing.TB, name string) {
-	if name == BackendGonum {
+	switch name {
+	case BackendGonum:
 		useGonum()
+		return
+	case backendSizeDependent:
+		blas64.Use(sizeDependentBLAS{})
+		lapack64.Use(lapackgonum.Implementation{})
 		return
 	}
 	impl, err := openblas.Load()
@@ -55,6 +80,40 @@ func installBackend(tb testing.TB, name string) {
 		tb.Fatalf("OpenBLAS without its LAPACK: %v", err)
 	}
 	useOpenBLAS(impl)
+}
+
+// backendSizeDependent names a test BLAS whose rounding of a product depends
+// on the product's size, as OpenBLAS's does on AVX-512: its SkylakeX and
+// Cooperlake kernels send a product of at most 100³ multiply-adds to a
+// small-matrix kernel and larger ones to the blocked one, and the two sum
+// each element differently. A tile is a small product where the whole is
+// a large one. This machine may not run those kernels; this BLAS makes the
+// same difference everywhere.
+const backendSizeDependent = "sizedependent"
+
+// sizeDependentBLAS is gonum's BLAS, except that Dgemm sums each element of
+// a product of at most 100³ multiply-adds with fused multiply-adds in
+// reverse order, where gonum multiplies and adds separately in order.
+type sizeDependentBLAS struct{ gonum.Implementation }
+
+func (impl sizeDependentBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if tA != blas.NoTrans || tB != blas.NoTrans || m <= 0 || n <= 0 || k <= 0 || m*n*k > 100*100*100 {
+		impl.Implementation.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	for i := range m {
+		for j := range n {
+			var sum float64
+			for l := k - 1; l >= 0; l-- {
+				sum = math.FMA(a[i*lda+l], b[l*ldb+j], sum)
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * sum
+			} else {
+				c[i*ldc+j] = alpha*sum + beta*c[i*ldc+j]
+			}
+		}
+	}
 }
 
 // assertClose fails unless got and want have the same shape and every

@@ -24,9 +24,8 @@ const kindVersion = 1
 
 // splitFlops is the product size (2·m·k·n) above which matrix.multiply is
 // split into tiles of tileSize: both fixed (variables only so that tests can
-// use small matrices), so the plan does not depend on the number of
-// workers. tileSize is a multiple of 64, so tiles reproduce the direct
-// product bit for bit on OpenBLAS too.
+// use small matrices), so the plan, and with it the output's bytes, does not
+// depend on the number of workers or on how often a run is resumed.
 var (
 	splitFlops = 2 * 1536 * 1536 * 1536
 	tileSize   = 512

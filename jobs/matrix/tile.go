@@ -30,16 +30,29 @@ func (t Tile) String() string {
 // depends on nothing else, in particular not on the number of workers, so
 // results and resume hashes do not either.
 //
-// The inner dimension k is never split: every tile computes whole dot
-// products, so [Assemble] reproduces the direct product a·b computed on the
-// same backend:
+// The inner dimension k is never split: each element of a tile is one
+// whole dot product of a row of a and a column of b. So, on one backend:
 //
-//   - with gonum, bit for bit, for any tile size;
-//   - with OpenBLAS, bit for bit when tileSize is a multiple of 64. Other
-//     sizes can move a tile edge off the unroll grid of OpenBLAS's kernels
-//     (4×8 for its Haswell kernel), whose edge code fuses multiply-adds
-//     differently; each element then still agrees within the rounding
-//     bound of a dot product, 2·k·ε·Σ|a_il·b_lj|, but not bit for bit.
+//   - The same tile computes to the same bits every time (a BLAS runs the
+//     same code for the same call on the same machine and settings), and
+//     [Assemble] only copies: an assembled product is the same whichever
+//     worker computed which tile, in which order, and however often.
+//   - Each element agrees with the direct product a·b's within
+//     2·γ_k·(|A|·|B|)_ij, where γ_k = k·u/(1 - k·u) and u = 2⁻⁵³ (about
+//     2.2·10⁻¹⁶·k times the sum of the magnitudes of the k products),
+//     barring underflow: both sum the same k products, perhaps in another
+//     order or with fused multiply-adds, and any such sum is within
+//     γ_k·Σ|a_il·b_lj| of the exact one. For factors without negative
+//     entries that is 2·γ_k relative.
+//   - With gonum and *mat.Dense factors (not their transposes), it is bit
+//     for bit, for any tile
+//     size: gonum adds each element's k products one at a time in order,
+//     whatever the product's shape. OpenBLAS promises no such thing: its
+//     kernels choose how to sum by the size of the product (on AVX-512 a
+//     product of at most 100³ multiply-adds runs a separate small-matrix
+//     kernel; the Haswell kernel computes rows and columns past its 4×8
+//     unroll grid with other code), so a tile can round differently from
+//     the same elements of the whole product.
 //
 // k is checked, and it sets each tile's cost: a tile reads tileSize×k of A
 // and k×tileSize of B.
