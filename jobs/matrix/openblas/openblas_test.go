@@ -47,6 +47,7 @@ func closeEnough(tb testing.TB, name string, got, want []float64, tol float64) {
 
 func TestLoad(t *testing.T) {
 	impl := load(t)
+	// scripts/blas-kernels.sh reads the kernel from this line.
 	t.Logf("path %s, config %q, core %s, threads %d", impl.Path(), impl.Config(), impl.Core(), impl.Threads())
 	again, err := openblas.Load()
 	if err != nil || again != impl {
