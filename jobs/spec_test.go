@@ -188,3 +188,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+	}{
+		{"512MiB", 512 << 20}, {"2GiB", 2 << 30}, {"2gib", 2 << 30}, {"512mib", 512 << 20},
+		{"2G", 2 << 30}, {"2g", 2 << 30}, {"2Gi", 2 << 30}, {"1.5G", 3 << 29},
+		{"2GB", 2e9}, {"2gb", 2e9}, {"500MB", 500e6}, {"500 MB", 500e6}, {"1TB", 1e12},
+		{"1048576", 1 << 20}, {"1048576B", 1 << 20}, {"1PiB", 1 << 50},
+	} {
+		got, err := ParseSize(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"lots", "is not a size"},
+		{"2 GiBs", "is not a size"},
+		{"1XB", "is not a size"},
+		{"100000000T", "too large"},
+		{"99999999999999999999999", "too large"},
+		{"2048PiB", "too large"},
+		{"100KiB", "below 1MiB"},
+		{"0", "below 1MiB"},
+	} {
+		if _, err := ParseSize(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSize(%q): err = %v, want one saying %q", c.in, err, c.want)
+		}
+	}
+}
