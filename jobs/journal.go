@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -217,12 +218,22 @@ func (j *journal) key(output string) string {
 	return abs
 }
 
+// hashFile hashes a regular file. It opens without blocking and refuses
+// anything else, so that a named pipe put where an input was (after the
+// jobs file was checked) cannot hang the master in open or read.
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if why := notRegular(st.Mode()); why != "" {
+		return "", fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -164,12 +165,37 @@ func posOf(n ast.Node) Pos {
 // ReadFile reads and checks a jobs file. Every problem is reported, each as
 // file:line:col with the line shown; nothing has run yet when it fails.
 func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: the jobs file is %d MiB; ppool reads jobs files of up to %d MiB (list inputs with globs, or generate them with count, rather than one by one)", path, st.Size()>>20, MaxFileSize>>20)
+	}
+	// Read at most one byte past the limit: a pipe or a device has no
+	// size to check beforehand.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: the jobs file is over %d MiB, the most ppool reads", path, MaxFileSize>>20)
+	}
 	return Parse(path, data)
 }
+
+// MaxFileSize is the largest jobs file ppool reads. Parsing takes about a
+// hundred times a file's size in memory; a real jobs file is a few KiB.
+const MaxFileSize = 8 << 20
+
+// MaxTasks is the most tasks a jobs file may expand to. Each costs the
+// master a few hundred bytes from the start of the run to its end.
+const MaxTasks = 1_000_000
 
 // Parse checks a jobs file's contents; path names it in errors, and its
 // folder is where relative paths resolve.
