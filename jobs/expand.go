@@ -37,26 +37,49 @@ func (f *File) Expand() (*Plan, error) {
 	d := &decoder{f: f}
 	plan := &Plan{File: f}
 	byName := map[string]*PlannedJob{}
-	outputs := map[string]*PlannedJob{} // cleaned output path → job
+	outputs := map[string]*PlannedJob{} // samePath of an output → job
 	outputPos := map[string]Pos{}
+	spelled := map[string]string{} // samePath of an output → as first written
+	// Counts are refused before a task is made: ten jobs of count 1000000
+	// would take the master gigabytes.
+	counted := 0
+	for _, j := range f.Jobs {
+		if j.Count > 1 {
+			if counted += j.Count; counted > MaxTasks {
+				d.errorAt(j.pos["count"], "job %q would bring the run to %d tasks; a jobs file may expand to %d at most: split the work over several files", j.Name, counted, MaxTasks)
+			}
+		}
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	paths := newPathResolver()
 	for _, j := range f.Jobs {
 		pj := &PlannedJob{Job: j}
 		for _, a := range j.After {
 			pj.After = append(pj.After, byName[a])
 		}
 		d.expand(pj)
+		if plan.Tasks+len(pj.Tasks) > MaxTasks {
+			d.errorAt(j.pos["name"], "job %q brings the run to %d tasks; a jobs file may expand to %d at most: split the work over several files", j.Name, plan.Tasks+len(pj.Tasks), MaxTasks)
+		}
 		for _, t := range pj.Tasks {
-			key := filepath.Clean(t.Output)
+			key := paths.same(t.Output)
 			if prev, dup := outputs[key]; dup {
+				same := ""
+				if first := spelled[key]; first != t.Output {
+					same = fmt.Sprintf(" (the same file as %s)", first)
+				}
 				if prev == pj {
-					d.errorAt(j.pos["output"], "job %q writes %s more than once: put {stem} or {index} in its output", j.Name, t.Output)
+					d.errorAt(j.pos["output"], "job %q writes %s%s more than once: put {stem} or {index} in its output", j.Name, t.Output, same)
 				} else {
-					d.errorAt(outputPosOf(j), "job %q writes %s, which job %q (line %d) writes too", j.Name, t.Output, prev.Name, outputPos[key].Line)
+					d.errorAt(outputPosOf(j), "job %q writes %s%s, which job %q (line %d) writes too", j.Name, t.Output, same, prev.Name, outputPos[key].Line)
 				}
 				break
 			}
 			outputs[key] = pj
 			outputPos[key] = outputPosOf(j)
+			spelled[key] = t.Output
 		}
 		byName[j.Name] = pj
 		plan.Jobs = append(plan.Jobs, pj)
@@ -234,6 +257,9 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 			case err == nil && st.IsDir():
 				d.errorAt(at, "input %s is a folder; use a glob such as %s/*.png", pat, strings.TrimSuffix(pat, "/"))
 				return nil
+			case err == nil && notRegular(st.Mode()) != "":
+				d.errorAt(at, "input %s is %s; ppool reads regular files only", pat, notRegular(st.Mode()))
+				return nil
 			case err == nil, slices.Contains(upstream, full):
 				out = append(out, Input{Path: full})
 			default:
@@ -258,7 +284,9 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 		}
 		var files []string
 		for _, m := range matches {
-			if st, err := os.Stat(m); err == nil && st.IsDir() {
+			// Folders, named pipes and devices are not inputs; a glob
+			// passes over them, as over a folder.
+			if st, err := os.Stat(m); err == nil && notRegular(st.Mode()) != "" {
 				continue
 			}
 			// As in a shell, a glob matches hidden files only if it says so:
@@ -279,6 +307,60 @@ func (d *decoder) files(pj *PlannedJob, s Slot, src Source) []Input {
 		}
 	}
 	return out
+}
+
+// pathResolver gives the key under which two spellings of one file meet:
+// the absolute path, through any symbolic links of the folders that exist,
+// so that out/x.png, its absolute spelling and a path through a symlinked
+// folder all collide. Folders are resolved once each: a job's outputs
+// mostly share one.
+type pathResolver struct{ dirs map[string]string }
+
+func newPathResolver() *pathResolver { return &pathResolver{dirs: map[string]string{}} }
+
+func (r *pathResolver) same(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(r.dir(filepath.Dir(abs)), filepath.Base(abs))
+}
+
+// dir resolves an absolute folder's links; the part that does not exist
+// yet (folders the run will make) cannot be a link, and is kept as it is.
+func (r *pathResolver) dir(d string) string {
+	if real, ok := r.dirs[d]; ok {
+		return real
+	}
+	real, err := filepath.EvalSymlinks(d)
+	if err != nil {
+		if parent := filepath.Dir(d); parent != d {
+			real = filepath.Join(r.dir(parent), filepath.Base(d))
+		} else {
+			real = d
+		}
+	}
+	r.dirs[d] = real
+	return real
+}
+
+// notRegular describes a file that is not a regular one (a named pipe, a
+// device, a socket), or returns "" for a regular file. Reading one could
+// block forever (a FIFO with no writer) or never end (/dev/zero).
+func notRegular(m os.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return ""
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }

@@ -5,12 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Version is ppool's version; it goes into every task's content hash, so a
@@ -35,6 +40,7 @@ type journal struct {
 	f    *os.File
 	dir  string                  // the journal's folder, absolute
 	done map[string]journalEntry // by key
+	sync bool                    // a regular file: fsync each entry (a device cannot)
 }
 
 // DefaultJournal is where a jobs file's journal lives unless told
@@ -44,6 +50,25 @@ func DefaultJournal(jobsFile string) string {
 	return filepath.Join(filepath.Dir(jobsFile), ".ppool", base+".journal.jsonl")
 }
 
+// JournalBusyError is returned by Run when another run holds the journal:
+// two runs of one jobs file would truncate each other's record and sweep
+// each other's temporary files.
+type JournalBusyError struct {
+	Path string
+	PID  int // the other run's process, or 0 if it could not be told
+}
+
+func (e *JournalBusyError) Error() string {
+	who := "another ppool run"
+	if e.PID > 0 {
+		who = fmt.Sprintf("another ppool run (pid %d)", e.PID)
+	}
+	return fmt.Sprintf("journal %s is in use by %s: wait for it to finish, or give this run its own --journal", e.Path, who)
+}
+
+// openJournal opens (or creates) the journal and locks it for this run.
+// The lock is taken before anything is read or truncated, and the kernel
+// drops it when the process dies, however it dies.
 func openJournal(path string, resume bool) (*journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -52,31 +77,46 @@ func openJournal(path string, resume bool) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{dir: dir, done: map[string]journalEntry{}}
-	if resume {
-		if f, err := os.Open(path); err == nil {
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				var e journalEntry
-				if json.Unmarshal(sc.Bytes(), &e) == nil && e.Output != "" {
-					j.done[e.Output] = e
-				}
-			}
-			f.Close()
-		} else if !os.IsNotExist(err) {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-	}
-	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	if !resume {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j.f = f
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	// A device such as /dev/null has nothing to protect, and runs that
+	// share one must not shut each other out.
+	if st.Mode().IsRegular() {
+		if err := lockFile(f); err != nil {
+			defer f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, &JournalBusyError{Path: path, PID: lockHolder(f)}
+			}
+			return nil, fmt.Errorf("journal %s: lock: %w", path, err)
+		}
+	}
+	j := &journal{f: f, dir: dir, done: map[string]journalEntry{}, sync: st.Mode().IsRegular()}
+	if resume {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e journalEntry
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Output != "" {
+				j.done[e.Output] = e
+			}
+		}
+		if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	} else if st.Mode().IsRegular() {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
 	// Start on a fresh line, in case a killed run left a torn one.
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
 		if _, err := f.Write([]byte("\n")); err != nil {
@@ -85,6 +125,42 @@ func openJournal(path string, resume bool) (*journal, error) {
 		}
 	}
 	return j, nil
+}
+
+// lockFile takes an exclusive lock on f without waiting. The lock belongs
+// to the open file, so it lasts until f is closed or the process ends.
+func lockFile(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// lockHolder finds, in /proc/locks, the process holding the lock on f's
+// file; 0 if it cannot tell.
+func lockHolder(f *os.File) int {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; waiters have "->".
+	for _, line := range strings.Split(string(locks), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 6 || fields[1] != "FLOCK" || fields[5] != id {
+			continue
+		}
+		if pid, err := strconv.Atoi(fields[4]); err == nil && pid > 0 {
+			return pid
+		}
+	}
+	return 0
 }
 
 // finished reports whether a task with this hash already made output, and
@@ -99,6 +175,9 @@ func (j *journal) finished(output, hash string) bool {
 }
 
 func (j *journal) record(e journalEntry) error {
+	if j.f == nil { // --no-journal
+		return nil
+	}
 	e.Output = j.key(e.Output)
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -107,10 +186,21 @@ func (j *journal) record(e journalEntry) error {
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return j.f.Sync()
+	if !j.sync {
+		return nil
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
 }
 
-func (j *journal) close() error { return j.f.Close() }
+func (j *journal) close() error {
+	if j.f == nil {
+		return nil
+	}
+	return j.f.Close()
+}
 
 // key names an output the same way whatever the current directory: output
 // paths are relative to it (ppool run sub/jobs.yaml gives sub/out/x.npy,
@@ -128,12 +218,22 @@ func (j *journal) key(output string) string {
 	return abs
 }
 
+// hashFile hashes a regular file. It opens without blocking and refuses
+// anything else, so that a named pipe put where an input was (after the
+// jobs file was checked) cannot hang the master in open or read.
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if why := notRegular(st.Mode()); why != "" {
+		return "", fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ppool/ppool/pool"
@@ -52,13 +53,16 @@ type Observer interface {
 
 // Options says how to run a plan.
 type Options struct {
-	Workers  int       // worker processes; 0: one per core
-	Journal  string    // the journal's path; "" for DefaultJournal
-	Resume   bool      // skip tasks the journal shows done with unchanged inputs and outputs
-	FailFast bool      // stop handing out tasks after the first failure
-	Results  io.Writer // one JSON line per task, or nil
-	Observer Observer  // or nil
-	Logger   *slog.Logger
+	Workers int    // worker processes; 0: one per core
+	Journal string // the journal's path; "" for DefaultJournal
+	// NoJournal runs without a journal: nothing is recorded, and Resume
+	// cannot be used.
+	NoJournal bool
+	Resume    bool      // skip tasks the journal shows done with unchanged inputs and outputs
+	FailFast  bool      // stop handing out tasks after the first failure
+	Results   io.Writer // one JSON line per task, or nil
+	Observer  Observer  // or nil
+	Logger    *slog.Logger
 	// Drain, when closed, stops handing out tasks: running ones finish,
 	// the rest are cancelled. Cancelling Run's ctx instead kills the
 	// workers at once.
@@ -73,6 +77,12 @@ type Summary struct {
 	Workers                        int
 	Interrupted                    bool
 	Jobs                           []JobSummary
+	// Unrecorded counts finished tasks whose journal entry or results
+	// line could not be written (a full disk, say); RecordErr is the first
+	// such error. A run with any is not a clean run: --resume redoes the
+	// tasks missing from the journal.
+	Unrecorded int
+	RecordErr  error
 }
 
 // JobSummary counts one job's tasks.
@@ -91,19 +101,22 @@ func (s *Summary) Utilisation() float64 {
 
 // runner holds a run's state; only Run's goroutine touches it.
 type runner struct {
-	plan    *Plan
-	opts    Options
-	log     *slog.Logger
-	pools   map[string]*pool.Pool // by worker spec; "" is the built-in worker
-	journal *journal
-	results *json.Encoder
-	partDir string
+	plan     *Plan
+	opts     Options
+	log      *slog.Logger
+	pools    map[string]*pool.Pool // by worker spec; "" is the built-in worker
+	poolErrs map[string]error      // by worker spec: pools that could not start
+	journal  *journal
+	results  *json.Encoder
+	partDir  string
 
 	running   int
 	perJob    map[string]int // running tasks per job
 	jobLeft   map[string]int // unfinished tasks per job
 	jobFailed map[string]bool
-	queue     []*Task // ready to run, in file order
+	queue     []*Task      // ready to run, in file order
+	parts     []queuedPart // parts of split tasks not yet sent, before any new task
+	killed    bool         // the run's ctx ended: running tasks were killed
 	waiting   []*PlannedJob
 	jobOf     map[string]*PlannedJob
 	done      chan completion
@@ -121,8 +134,19 @@ type completion struct {
 	info pool.TaskInfo
 }
 
+// queuedPart is a part of a split task waiting for a free worker. Parts go
+// through the runner's budget like tasks, so that a first Ctrl-C or a
+// failed part stops the parts not yet started.
+type queuedPart struct {
+	p    *pool.Pool
+	sent Task
+	t    *Task
+	part *Part
+}
+
 type splitState struct {
 	left    int
+	dropped int // parts never sent: the run stopped, or another part failed
 	failed  error
 	busy    time.Duration
 	queued  time.Duration
@@ -142,13 +166,26 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = defaultWorkers()
 	}
+	if opts.NoJournal && opts.Resume {
+		return nil, errors.New("--resume needs a journal: it cannot be used with --no-journal")
+	}
 	jpath := opts.Journal
 	if jpath == "" {
 		jpath = DefaultJournal(plan.File.Path)
 	}
-	jr, err := openJournal(jpath, opts.Resume)
-	if err != nil {
-		return nil, err
+	var jr *journal
+	partDir := partDirOf(jpath)
+	if opts.NoJournal {
+		dir, err := os.MkdirTemp("", "ppool-parts-")
+		if err != nil {
+			return nil, err
+		}
+		jr, partDir = &journal{done: map[string]journalEntry{}}, dir
+	} else {
+		var err error
+		if jr, err = openJournal(jpath, opts.Resume); err != nil {
+			return nil, err
+		}
 	}
 	defer jr.close()
 	r := &runner{
@@ -161,7 +198,8 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		done:      make(chan completion, opts.Workers),
 		hashes:    map[string]string{},
 		split:     map[*Task]*splitState{},
-		partDir:   partDirOf(jpath),
+		partDir:   partDir,
+		poolErrs:  map[string]error{},
 	}
 	if opts.Results != nil {
 		r.results = json.NewEncoder(opts.Results)
@@ -179,7 +217,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		r.jobOf[pj.Name] = pj
 		r.waiting = append(r.waiting, pj)
 	}
-	err = r.loop(ctx)
+	err := r.loop(ctx)
 	r.summary.Wall = time.Since(start)
 	r.closePools() // no worker writes any more
 	sweepTemps(plan)
@@ -268,11 +306,13 @@ func (r *runner) loop(ctx context.Context) error {
 		case <-drain:
 			drain = nil
 			r.summary.Interrupted = true
-			r.stop("interrupted: finishing the running tasks")
+			r.dropParts(nil, "not run: the run was interrupted")
+			r.stop(fmt.Sprintf("interrupted: waiting for %s to finish; interrupt again (Ctrl-C) to kill %s", plural(len(r.split), "running task"), them(len(r.split))))
 		case <-ctx.Done():
 			// Kill now: the pools are terminated, and every running task
 			// completes with an error, which the loop still collects.
 			r.summary.Interrupted = true
+			r.killed = true
 			if !r.draining {
 				r.stop("interrupted")
 			}
@@ -305,9 +345,47 @@ func (r *runner) stop(reason string) {
 		return
 	}
 	r.draining = true
+	r.dropParts(nil, "not run: the run was interrupted")
 	if r.opts.Observer != nil {
 		r.opts.Observer.Stopping(reason)
 	}
+}
+
+// dropParts removes the queued parts of task t (of every task if t is nil)
+// and finishes the tasks left with nothing running.
+func (r *runner) dropParts(t *Task, why string) {
+	keep := r.parts[:0]
+	var emptied []*Task
+	for _, qp := range r.parts {
+		if t != nil && qp.t != t {
+			keep = append(keep, qp)
+			continue
+		}
+		st := r.split[qp.t]
+		st.left--
+		st.dropped++
+		if st.left == 0 {
+			emptied = append(emptied, qp.t)
+		}
+	}
+	clear(r.parts[len(keep):])
+	r.parts = keep
+	for _, t := range emptied {
+		r.partsEnded(t, &Result{}, why)
+	}
+}
+
+// partsEnded finishes a split task whose parts have all ended, some of
+// them dropped or failed; res carries the figures gathered so far.
+func (r *runner) partsEnded(t *Task, res *Result, why string) {
+	st := r.split[t]
+	res.DurationMS, res.QueuedMS = ms(st.busy), ms(st.queued)
+	if st.failed != nil {
+		res.Status, res.Error = StatusFailed, st.failed.Error()
+	} else {
+		res.Status, res.Error = StatusCancelled, why
+	}
+	r.finish(t, res, "", "")
 }
 
 // release moves jobs whose "after" jobs are all finished into the queue; a
@@ -337,7 +415,7 @@ func (r *runner) release() {
 		}
 	}
 	r.waiting = keep
-	if len(r.waiting) > 0 && len(r.queue) == 0 && r.running == 0 {
+	if len(r.waiting) > 0 && len(r.queue) == 0 && len(r.parts) == 0 && r.running == 0 {
 		// Cannot happen for a checked file (after names earlier jobs only).
 		panic("jobs: jobs waiting with nothing running")
 	}
@@ -348,6 +426,7 @@ func (r *runner) release() {
 // the run is draining: a task can fail in start itself (an unreadable
 // input), and --fail-fast must not start the next one.
 func (r *runner) dispatch(ctx context.Context) error {
+	r.sendParts()
 	for i := 0; i < len(r.queue) && r.running < r.opts.Workers && !r.draining; {
 		t := r.queue[i]
 		pj := r.jobOf[t.Job]
@@ -359,8 +438,23 @@ func (r *runner) dispatch(ctx context.Context) error {
 		if err := r.start(ctx, t, pj); err != nil {
 			return err
 		}
+		r.sendParts() // a split task's parts go before the next task
 	}
 	return nil
+}
+
+// sendParts sends queued parts of split tasks while the budget allows.
+func (r *runner) sendParts() {
+	for i := 0; i < len(r.parts) && r.running < r.opts.Workers && !r.draining; {
+		qp := r.parts[i]
+		pj := r.jobOf[qp.t.Job]
+		if pj.Workers > 0 && r.perJob[qp.t.Job] >= pj.Workers {
+			i++
+			continue
+		}
+		r.parts = slices.Delete(r.parts, i, i+1)
+		r.send(qp.p, &qp.sent, qp.t, qp.part, pj)
+	}
 }
 
 func (r *runner) fileHash(path string) (string, error) {
@@ -394,13 +488,17 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 		r.finish(t, &Result{Status: StatusSkipped, Output: t.Output}, "", "")
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(t.Output), 0o755); err != nil {
+	p, err := r.poolFor(ctx, pj)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err // interrupted while the workers started
+		}
 		r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
 		return nil
 	}
-	p, err := r.poolFor(ctx, pj)
-	if err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(t.Output), 0o755); err != nil {
+		r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
+		return nil
 	}
 	if k.Split != nil {
 		parts, err := k.Split(t)
@@ -425,7 +523,7 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 				part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, ext))
 				pt := *t
 				pt.Mode, pt.Part, pt.Parts = "part", part, nil
-				r.send(p, &pt, t, part, pj)
+				r.parts = append(r.parts, queuedPart{p: p, sent: pt, t: t, part: part})
 			}
 			return nil
 		}
@@ -487,15 +585,22 @@ func (r *runner) completed(c completion) {
 		st.left--
 		st.busy += c.info.Duration
 		if c.err != nil && st.failed == nil {
-			st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.err)
+			if r.killed {
+				st.dropped++ // stopped by the second interrupt: not the part's fault
+			} else {
+				st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.err)
+				// The task has failed: its parts not yet started never will.
+				r.dropParts(t, "")
+				if r.split[t] == nil {
+					return // dropParts finished it
+				}
+			}
 		}
 		if st.left > 0 {
 			return
 		}
-		if st.failed != nil {
-			res.Status, res.Error = StatusFailed, st.failed.Error()
-			res.DurationMS = ms(st.busy)
-			r.finish(t, res, "", "")
+		if st.failed != nil || st.dropped > 0 {
+			r.partsEnded(t, res, "not run: the run was interrupted")
 			return
 		}
 		// Every part is in: merge them.
@@ -509,6 +614,11 @@ func (r *runner) completed(c completion) {
 	if len(t.Parts) > 0 {
 		res.DurationMS = ms(st.busy + c.info.Duration)
 		res.QueuedMS = ms(st.queued)
+	}
+	if c.err != nil && r.killed {
+		res.Status, res.Error = StatusCancelled, "stopped: the run was interrupted twice ("+c.err.Error()+")"
+		r.finish(t, res, "", "")
+		return
 	}
 	if c.err != nil {
 		res.Status, res.Error = StatusFailed, c.err.Error()
@@ -537,6 +647,20 @@ func (r *runner) completed(c completion) {
 	r.finish(t, res, hash, outHash)
 }
 
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // finish records a task's final outcome: journal, results, counts.
@@ -545,12 +669,19 @@ func (r *runner) finish(t *Task, res *Result, hash, outHash string) {
 	delete(r.split, t)
 	if res.Status == StatusOK && hash != "" {
 		if err := r.journal.record(journalEntry{Job: t.Job, Task: t.Name, Output: t.Output, Hash: hash, OutputHash: outHash}); err != nil {
-			r.log.Error("journal", "err", err)
+			r.unrecorded(err)
 		}
 	}
 	if r.results != nil {
 		if err := r.results.Encode(res); err != nil {
-			r.log.Error("results", "err", err)
+			r.results = nil
+			if errors.Is(err, syscall.EPIPE) {
+				// Whoever read the results stopped reading (| head): that
+				// ends the results, not the run.
+				r.log.Warn("results: the reader closed its end; the run goes on without results")
+			} else {
+				r.unrecorded(fmt.Errorf("results: %w", err))
+			}
 		}
 	}
 	js := r.jobSummary(t.Job)
@@ -579,6 +710,16 @@ func (r *runner) finish(t *Task, res *Result, hash, outHash string) {
 	}
 }
 
+// unrecorded notes a finished task whose record could not be written,
+// logging only the first: a full disk would otherwise log every task.
+func (r *runner) unrecorded(err error) {
+	r.summary.Unrecorded++
+	if r.summary.RecordErr == nil {
+		r.summary.RecordErr = err
+		r.log.Error("cannot record finished tasks; this run's record will be incomplete", "err", err)
+	}
+}
+
 func (r *runner) jobSummary(name string) *JobSummary {
 	for i := range r.summary.Jobs {
 		if r.summary.Jobs[i].Name == name {
@@ -595,9 +736,15 @@ func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error
 	key := ""
 	cfg := pool.Config{Workers: r.opts.Workers, Logger: r.log}
 	if w := pj.Worker; w != nil {
-		cmd := resolve(r.plan.File.Dir, w.Command)
-		if !strings.Contains(w.Command, "/") {
-			cmd = w.Command // a name looked up in PATH
+		cmd := w.Command // a name without a slash is looked up in PATH
+		if strings.Contains(cmd, "/") {
+			// Absolute, so that "./x" stays a path: cleaned to "x" it
+			// would become a PATH lookup.
+			abs, err := filepath.Abs(resolve(r.plan.File.Dir, cmd))
+			if err != nil {
+				return nil, fmt.Errorf("job %q: worker command: %w", pj.Name, err)
+			}
+			cmd = abs
 		}
 		key = strings.Join(append([]string{cmd, w.SHA256}, w.Args...), "\x00")
 		cfg.Command = append([]string{cmd}, w.Args...)
@@ -615,11 +762,18 @@ func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error
 	if p, ok := r.pools[key]; ok {
 		return p, nil
 	}
+	if err, ok := r.poolErrs[key]; ok {
+		return nil, err
+	}
 	p, err := pool.New(ctx, cfg)
 	if err != nil {
 		if pj.Worker != nil {
-			return nil, fmt.Errorf("job %q: %w", pj.Name, err)
+			err = fmt.Errorf("job %q: %w", pj.Name, err)
 		}
+		// Tried once: every task of every job on these workers fails with
+		// this error rather than start them again.
+		r.poolErrs[key] = err
+		r.log.Error("workers could not start", "err", err)
 		return nil, err
 	}
 	r.pools[key] = p

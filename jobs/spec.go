@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -164,12 +165,37 @@ func posOf(n ast.Node) Pos {
 // ReadFile reads and checks a jobs file. Every problem is reported, each as
 // file:line:col with the line shown; nothing has run yet when it fails.
 func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: the jobs file is %d MiB; ppool reads jobs files of up to %d MiB (list inputs with globs, or generate them with count, rather than one by one)", path, st.Size()>>20, MaxFileSize>>20)
+	}
+	// Read at most one byte past the limit: a pipe or a device has no
+	// size to check beforehand.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: the jobs file is over %d MiB, the most ppool reads", path, MaxFileSize>>20)
+	}
 	return Parse(path, data)
 }
+
+// MaxFileSize is the largest jobs file ppool reads. Parsing takes about a
+// hundred times a file's size in memory; a real jobs file is a few KiB.
+const MaxFileSize = 8 << 20
+
+// MaxTasks is the most tasks a jobs file may expand to. Each costs the
+// master a few hundred bytes from the start of the run to its end.
+const MaxTasks = 1_000_000
 
 // Parse checks a jobs file's contents; path names it in errors, and its
 // folder is where relative paths resolve.
@@ -559,7 +585,26 @@ func (d *decoder) duration(n ast.Node, what string) time.Duration {
 	return v
 }
 
-var sizeRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|B)?\s*$`)
+// sizeRE splits a size into its number and its unit; units are matched
+// without regard to case.
+var sizeRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$`)
+
+// sizeUnits are the units ParseSize knows, lower-cased. A bare letter and
+// the IEC names (KiB, Ki) are powers of 1024, as memory is counted; the SI
+// names with a B (kB, MB, GB, TB, PB) are powers of 1000, as disks are sold.
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "ki": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mi": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gi": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "ti": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+	"p": 1 << 50, "pi": 1 << 50, "pib": 1 << 50, "pb": 1e15,
+}
+
+// maxSize is the largest size ParseSize accepts: 1 EiB, beyond any
+// machine's memory, and far from where a float64 loses whole bytes or a
+// uint64 overflows.
+const maxSize = 1 << 60
 
 func (d *decoder) bytes(n ast.Node, what string) uint64 {
 	var s string
@@ -575,18 +620,25 @@ func (d *decoder) bytes(n ast.Node, what string) uint64 {
 	return v
 }
 
-// ParseSize parses a memory size such as "512MiB", "2GB", "1.5G" or a plain
-// number of bytes. K, M, G and T are powers of 1024, as memory is counted.
+// ParseSize parses a memory size such as "512MiB", "2GiB", "2GB", "1.5G",
+// "512mb" or a plain number of bytes, in any case. K, M, G, T and P alone or
+// with an i (KiB, Mi) are powers of 1024; kB, MB, GB, TB and PB are powers
+// of 1000. Sizes under 1MiB (no worker runs in that) and over 1EiB are
+// refused.
 func ParseSize(s string) (uint64, error) {
-	m := sizeRE.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a size like \"512MiB\" or \"2GiB\"", s)
+	m := sizeRE.FindStringSubmatch(s)
+	unit, ok := 0.0, false
+	if m != nil {
+		unit, ok = sizeUnits[strings.ToLower(m[2])]
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	unit := map[byte]float64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
-	if m[2] != "" && m[2] != "B" {
-		v *= unit[m[2][0]]
+	if !ok {
+		return 0, fmt.Errorf("%q is not a size like \"512MiB\", \"2GiB\" or \"2GB\"", s)
 	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || v*unit > maxSize {
+		return 0, fmt.Errorf("%q is too large: sizes go up to 1EiB", s)
+	}
+	v *= unit
 	if v < 1<<20 {
 		return 0, fmt.Errorf("%q is below 1MiB: no worker runs in that", s)
 	}

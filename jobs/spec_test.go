@@ -1,11 +1,16 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Test kinds, registered in the test binary only.
@@ -187,4 +192,138 @@ func FuzzParse(f *testing.F) {
 			_, _ = file.Expand()
 		}
 	})
+}
+
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+	}{
+		{"512MiB", 512 << 20}, {"2GiB", 2 << 30}, {"2gib", 2 << 30}, {"512mib", 512 << 20},
+		{"2G", 2 << 30}, {"2g", 2 << 30}, {"2Gi", 2 << 30}, {"1.5G", 3 << 29},
+		{"2GB", 2e9}, {"2gb", 2e9}, {"500MB", 500e6}, {"500 MB", 500e6}, {"1TB", 1e12},
+		{"1048576", 1 << 20}, {"1048576B", 1 << 20}, {"1PiB", 1 << 50},
+	} {
+		got, err := ParseSize(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"lots", "is not a size"},
+		{"2 GiBs", "is not a size"},
+		{"1XB", "is not a size"},
+		{"100000000T", "too large"},
+		{"99999999999999999999999", "too large"},
+		{"2048PiB", "too large"},
+		{"100KiB", "below 1MiB"},
+		{"0", "below 1MiB"},
+	} {
+		if _, err := ParseSize(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSize(%q): err = %v, want one saying %q", c.in, err, c.want)
+		}
+	}
+}
+
+// TestExpandRefusesOddFiles: named pipes and devices are refused as inputs
+// when the file is read (reading one could block forever or never end), and
+// a glob passes over them as over folders.
+func TestExpandRefusesOddFiles(t *testing.T) {
+	dir := writeTree(t, map[string]string{"in/a.txt": "a"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "in/pipe.txt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, yaml, want string }{
+		{"fifo", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/pipe.txt\n", "4:13: input in/pipe.txt is a named pipe (FIFO); ppool reads regular files only"},
+		{"device", "jobs:\n  - name: a\n    kind: test.copy\n    inputs: /dev/zero\n", "4:13: input /dev/zero is a character device; ppool reads regular files only"},
+	} {
+		f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte(c.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Expand(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
+	}
+	f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte("jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/*.txt\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := f.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := plan.Jobs[0].Tasks; len(ts) != 1 || ts[0].Inputs["src"].Path != filepath.Join(dir, "in/a.txt") {
+		t.Errorf("glob over a folder with a FIFO gave %d tasks, want the one regular file", len(ts))
+	}
+	// A FIFO put in an input's place after the check: hashing it fails at
+	// once rather than block in open (no writer) or read.
+	done := make(chan error, 1)
+	go func() { _, err := hashFile(filepath.Join(dir, "in/pipe.txt")); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "named pipe") {
+			t.Errorf("hashing a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hashing a FIFO blocked")
+	}
+}
+
+// TestExpandCollisionsResolved: two spellings of one output (relative and
+// absolute, or through a symlinked folder) collide.
+func TestExpandCollisionsResolved(t *testing.T) {
+	dir := writeTree(t, map[string]string{"in/a.txt": "a", "in/b.txt": "b", "real/keep": ""})
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, out2, want string }{
+		{"absolute", filepath.Join(dir, "real/x.txt"), "(the same file as " + filepath.Join(dir, "real/x.txt") + ")"},
+		{"symlink", "link/x.txt", "(the same file as " + filepath.Join(dir, "real/x.txt") + ")"},
+		{"symlink, folder to make", "link/new/x.txt", "(the same file as " + filepath.Join(dir, "real/new/x.txt") + ")"},
+	} {
+		out1 := "real/x.txt"
+		if strings.Contains(c.name, "make") {
+			out1 = "real/new/x.txt"
+		}
+		yaml := "jobs:\n  - name: a\n    kind: test.copy\n    inputs: in/a.txt\n    output: " + out1 + "\n  - name: b\n    kind: test.copy\n    inputs: in/b.txt\n    output: " + c.out2 + "\n"
+		f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Expand(); err == nil || !strings.Contains(err.Error(), "9:5: job \"b\" writes") || !strings.Contains(err.Error(), "which job \"a\" (line 5) writes too") {
+			t.Errorf("%s: error %v, want a collision", c.name, err)
+		}
+	}
+}
+
+// TestExpandBounded: the total of tasks is bounded before any is made, and
+// an oversized jobs file is refused before it is parsed.
+func TestExpandBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("jobs:\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "  - name: j%d\n    kind: test.make\n    count: 1000000\n", i)
+	}
+	f, err := Parse("jobs.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = f.Expand()
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "would bring the run to 2000000 tasks; a jobs file may expand to 1000000 at most") {
+		t.Errorf("error %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<30 {
+		t.Errorf("expanding allocated %d MiB", grew>>20)
+	}
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, append([]byte("jobs: []\n#"), bytes.Repeat([]byte("x"), MaxFileSize)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(big); err == nil || !strings.Contains(err.Error(), "ppool reads jobs files of up to 8 MiB") {
+		t.Errorf("oversized file: %v", err)
+	}
 }

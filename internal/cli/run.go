@@ -21,6 +21,7 @@ type runOptions struct {
 	workers   int
 	results   string
 	journal   string
+	noJournal bool
 	resume    bool
 	progress  string
 	failFast  bool
@@ -67,6 +68,7 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
 	f.IntVarP(&o.workers, "workers", "w", 0, "worker processes (default: one per usable core)")
 	f.StringVar(&o.results, "results", "", "write one JSON line per task to `FILE` (- for stdout)")
 	f.StringVar(&o.journal, "journal", "", "journal `FILE` (default .ppool/NAME.journal.jsonl beside the jobs file)")
+	f.BoolVar(&o.noJournal, "no-journal", false, "keep no journal (such a run cannot be resumed)")
 	f.BoolVar(&o.resume, "resume", false, "skip tasks the journal shows done, with unchanged inputs, params and output")
 	f.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (bars on a terminal, else plain), plain or none")
 	f.BoolVar(&o.failFast, "fail-fast", false, "stop handing out tasks after the first failure")
@@ -90,6 +92,9 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 	default:
 		return usageError("--log-format must be text or json, not %q", o.logFormat)
 	}
+	if o.noJournal && (o.resume || o.journal != "") {
+		return usageError("--no-journal cannot be used with --resume or --journal")
+	}
 	if o.workers < 0 {
 		return usageError("--workers must not be negative (0 means one per core)")
 	}
@@ -107,7 +112,7 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 		return nil
 	}
 
-	opts := jobs.Options{Workers: o.workers, Journal: o.journal, Resume: o.resume, FailFast: o.failFast, Logger: slog.New(handler)}
+	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: slog.New(handler)}
 	switch o.results {
 	case "":
 	case "-":
@@ -154,9 +159,21 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 		}
 	}()
 
+	// A reader of --results - that stops reading (| head) must end the
+	// results, not kill the run with SIGPIPE: with SIGPIPE notified, a
+	// write to the closed pipe fails with EPIPE instead, and the run goes
+	// on. (Notify, not Ignore: an ignored signal would stay ignored in the
+	// workers, which inherit it through exec.)
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+
 	summary, err := jobs.Run(runCtx, plan, opts)
 	if bars != nil {
 		bars.finish()
+	}
+	if busy := (*jobs.JournalBusyError)(nil); errors.As(err, &busy) {
+		return &exitError{code: ExitUsage, err: err}
 	}
 	if err != nil {
 		return &exitError{code: ExitTaskFailed, err: err}
@@ -164,11 +181,16 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 	if o.progress != "none" {
 		printSummary(io.Err, summary)
 	}
+	left := summary.Failed + summary.Cancelled
 	switch {
+	case summary.Interrupted && left > 0:
+		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted with %d of %d tasks not done; run again with --resume to finish them", left, plan.Tasks)}
 	case summary.Interrupted:
-		return &exitError{code: ExitInterrupted, err: errors.New("interrupted; run again with --resume to finish")}
+		return &exitError{code: ExitInterrupted, err: errors.New("interrupted, but every task had finished")}
 	case summary.Failed > 0 || summary.Cancelled > 0:
 		return &exitError{code: ExitTaskFailed, err: fmt.Errorf("%d of %d tasks failed, %d not run", summary.Failed, plan.Tasks, summary.Cancelled)}
+	case summary.Unrecorded > 0:
+		return &exitError{code: ExitTaskFailed, err: fmt.Errorf("every task succeeded, but %d could not be recorded (%v): --resume would redo those missing from the journal", summary.Unrecorded, summary.RecordErr)}
 	}
 	return nil
 }
