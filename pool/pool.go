@@ -81,6 +81,7 @@ type Pool struct {
 	claimant    *task   // during submit: the Apply task whose caller will read its answer
 	claimed     *worker // set by dispatchLocked when it gave claimant's worker to the caller
 	brokenErr   error
+	brokeFrom   poolState     // running or closing: where a crash loop found the pool, and where it goes back once a worker starts
 	drained     chan struct{} // closed when closing and nothing is pending
 	closeOnce   sync.Once
 	closeErr    error
@@ -301,7 +302,7 @@ func (p *Pool) readyLocked(w *worker) {
 		p.crashStreak = 0
 		p.restartAt = time.Time{}
 		if p.state == poolBroken {
-			p.state = poolRunning
+			p.state = p.brokeFrom
 			p.brokenErr = nil
 			p.log.Info("pool running again: a worker started after the crash loop", "worker", w.pid)
 		}
@@ -1013,6 +1014,7 @@ func crashLoopError(streak int, last *StartError) error {
 // worker starts.
 func (p *Pool) breakLocked(err error) []*task {
 	p.brokenErr = err
+	p.brokeFrom = p.state
 	p.state = poolBroken
 	p.log.Error("pool broken", "err", err, "next_try_in", probeBackoff)
 	for _, o := range p.workers {
