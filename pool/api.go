@@ -122,8 +122,9 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 	switch p.state {
 	case poolRunning:
 	case poolBroken:
+		err := p.brokenErr // a probe may change it once the lock is gone
 		p.mu.Unlock()
-		return nil, p.brokenErr
+		return nil, err
 	default:
 		p.mu.Unlock()
 		return nil, ErrPoolClosed

@@ -69,8 +69,11 @@ type Config struct {
 	// MaxFrame is the largest message, in bytes, either side may send.
 	// Default 256 MiB.
 	MaxFrame int
-	// CrashLoopLimit is how many workers in a row may die before finishing a
-	// task before the pool gives up with ErrCrashLoop. Default 5.
+	// CrashLoopLimit is how many workers in a row may fail to start (not
+	// executable, or gone before their hello or during the initializer)
+	// before the pool fails its calls with ErrCrashLoop. A worker that dies
+	// running a task never counts: that is the task's fault, charged to its
+	// retries. Default 5.
 	CrashLoopLimit int
 	// Logger receives worker output and supervision events. Default: none.
 	Logger *slog.Logger

@@ -34,9 +34,11 @@
 // Only the task at fault fails: tasks that were queued on a dead worker run
 // elsewhere, a Map chunk hit by a crash is split so only the guilty item
 // fails, and a replacement worker is started at once. Crashes, timeouts and
-// memory kills are retried up to Retries times. Workers that keep dying
-// before finishing any task stop the pool with ErrCrashLoop instead of
-// being restarted forever.
+// memory kills are retried up to Retries times. Workers that keep failing
+// to start (CrashLoopLimit in a row, each retried after a backoff) make
+// the pool fail its calls with ErrCrashLoop instead of restarting them in a
+// tight loop; after a longer backoff it tries one worker again, and runs
+// again once one starts.
 //
 // # Processes
 //

@@ -13,10 +13,12 @@ import (
 var (
 	// ErrPoolClosed: the pool was closed or terminated before the task ran.
 	ErrPoolClosed = errors.New("ppool: pool is closed")
-	// ErrCrashLoop: workers kept dying before they could finish a task, so
-	// the pool stopped restarting them. The error that wraps it says how the
-	// last one died.
-	ErrCrashLoop = errors.New("ppool: workers keep dying at start (crash loop)")
+	// ErrCrashLoop: Config.CrashLoopLimit workers in a row failed to start
+	// (could not be executed, or died or were killed before their hello or
+	// during the initializer), so the pool fails every call until, after a
+	// backoff, a probe worker starts and it runs again. The error that wraps
+	// it says how the last one failed.
+	ErrCrashLoop = errors.New("ppool: workers keep failing to start (crash loop)")
 	// ErrUnknownFunction: the workers do not serve the function called.
 	ErrUnknownFunction = errors.New("ppool: unknown function")
 	// ErrBadArguments: the worker could not decode the task's arguments.

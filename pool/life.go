@@ -20,8 +20,12 @@ import (
 // returns ctx's error. Close is idempotent; after Terminate it just waits.
 func (p *Pool) Close(ctx context.Context) error {
 	p.mu.Lock()
-	if p.state == poolRunning {
+	switch p.state {
+	case poolRunning:
 		p.state = poolClosing
+	case poolBroken:
+		// Nothing is queued, and no probe worker may bring it back now.
+		p.state = poolStopped
 	}
 	p.mu.Unlock()
 	p.checkDrained()
@@ -47,9 +51,7 @@ func (p *Pool) Close(ctx context.Context) error {
 func (p *Pool) Terminate() {
 	p.mu.Lock()
 	queued := p.queue.drain()
-	if p.state != poolBroken {
-		p.state = poolStopped
-	}
+	p.state = poolStopped
 	for _, w := range p.workers {
 		w.killedByPool = true
 		w.state = workerStopping
@@ -67,9 +69,7 @@ func (p *Pool) Terminate() {
 func (p *Pool) stop(kill bool) {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
-		if p.state != poolBroken {
-			p.state = poolStopped
-		}
+		p.state = poolStopped
 		workers := slices.Clone(p.workers)
 		for _, w := range workers {
 			if !kill && w.state != workerDead {
@@ -90,13 +90,10 @@ func (p *Pool) stop(kill bool) {
 		// Tasks a dying worker still held went back to the queue, where
 		// no worker will take them now: they fail like the rest.
 		p.mu.Lock()
-		left, cause := p.queue.drain(), ErrPoolClosed
-		if p.state == poolBroken {
-			cause = p.brokenErr
-		}
+		left := p.queue.drain()
 		p.mu.Unlock()
 		for _, t := range left {
-			p.finish(t, nil, cause)
+			p.finish(t, nil, ErrPoolClosed)
 		}
 		p.cb.close()
 		p.stopWatches()

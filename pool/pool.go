@@ -24,7 +24,7 @@ const (
 	poolRunning poolState = iota
 	poolClosing           // Close called: no new tasks; finishing the queued ones
 	poolStopped           // workers told to stop or killed
-	poolBroken            // crash loop: no workers, every task fails
+	poolBroken            // crash loop: no workers, every task fails; now and then a probe worker is started
 )
 
 func (s poolState) String() string {
@@ -49,6 +49,7 @@ type Pool struct {
 	cb      *callbacks
 	wg      sync.WaitGroup // worker goroutines
 	kick    chan struct{}  // wakes the dispatcher; size 1 so kicks coalesce
+	restart chan struct{}  // wakes the supervisor; size 1 so kicks coalesce
 	quit    chan struct{}  // stops the dispatcher and the memory watchdog
 	bgDone  sync.WaitGroup
 	started atomic.Bool // New has returned the pool
@@ -72,13 +73,15 @@ type Pool struct {
 	avgTask     float64   // moving average of a task frame's run time (a batch counts whole), ns
 	avgItem     float64   // moving average of one call's run time (a batch's share), ns
 	packBuf     []byte    // builds pack frames
-	crashStreak int       // workers in a row that died before finishing a task
+	crashStreak int       // workers in a row that failed to start: not executable, or gone before they were ready
+	restartAt   time.Time // no worker is started before this: the backoff after failed starts
 	epoch       time.Time // tasks' times count from here
 	clock       time.Time // the last clock reading of a submission, shared by a burst
 	clockUses   int
 	claimant    *task   // during submit: the Apply task whose caller will read its answer
 	claimed     *worker // set by dispatchLocked when it gave claimant's worker to the caller
 	brokenErr   error
+	brokeFrom   poolState     // running or closing: where a crash loop found the pool, and where it goes back once a worker starts
 	drained     chan struct{} // closed when closing and nothing is pending
 	closeOnce   sync.Once
 	closeErr    error
@@ -122,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		kick:    make(chan struct{}, 1),
+		restart: make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -181,6 +185,8 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	go p.dispatcher()
 	p.bgDone.Add(1)
 	go p.watchMemory()
+	p.bgDone.Add(1)
+	go p.supervise()
 	p.started.Store(true)
 	p.log.Debug("pool started", "workers", cfg.Workers, "command", p.path)
 	return p, nil
@@ -291,6 +297,17 @@ func (p *Pool) readyLocked(w *worker) {
 		return
 	}
 	w.state = workerReady
+	if p.crashStreak > 0 || p.state == poolBroken {
+		// A worker started: whatever kept workers from starting is over.
+		p.crashStreak = 0
+		p.restartAt = time.Time{}
+		if p.state == poolBroken {
+			p.state = p.brokeFrom
+			p.brokenErr = nil
+			p.log.Info("pool running again: a worker started after the crash loop", "worker", w.pid)
+		}
+		p.kickSupervisor()
+	}
 	select {
 	case w.ready <- nil:
 	default:
@@ -475,7 +492,6 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 		p.mu.Unlock()
 		return ""
 	}
-	p.crashStreak = 0
 	if m.Err == nil {
 		// The window is in frames, so a batch counts whole: a chunk of
 		// many items is slow and rightly keeps the window small.
@@ -702,7 +718,10 @@ func splitDone(t *task) {
 
 // workerExited handles the death of a worker, expected or not: its running
 // task fails or is retried, its queued tasks go back to the pool's queue,
-// and a replacement is started unless the pool is stopping or crash-looping.
+// and the supervisor starts a replacement unless the pool is stopping. A
+// worker that never became ready failed to start, which counts toward the
+// crash loop; one that died after its hello and initializer died of the
+// task it was running, whose retries pay for it.
 func (p *Pool) workerExited(w *worker, reason string) {
 	exitErr := w.exitError(reason)
 	p.mu.Lock()
@@ -712,10 +731,10 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		w.headTimer.Stop()
 	}
 	p.workers = slices.DeleteFunc(p.workers, func(x *worker) bool { return x == w })
-	byPool := w.killCause != nil || w.killedByPool || wasState == workerStopping
-	early := !byPool && w.finished == 0
-	if !early && !byPool && wasState != workerStarting {
-		// An unexpected death of a worker that had done work.
+	// Deaths the pool caused (shutdown, Close, Terminate, a cancelled task
+	// past its grace, the end of a crash loop) are nobody's fault.
+	byPool := w.killedByPool || wasState == workerStopping
+	if wasState != workerStarting && !byPool && w.killCause == nil {
 		p.log.Warn("worker died", "worker", w.pid, "reason", reason, "exit", exitErr.Error())
 	}
 
@@ -724,14 +743,9 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		cause error
 	}
 	var failed []outcome
-	var startErr error
 	for i := len(w.inflight) - 1; i >= 0; i-- {
 		s := w.inflight[i]
-		if s.abandoned {
-			continue
-		}
-		if s.init {
-			startErr = &StartError{Command: p.path, PID: w.pid, Reason: "it exited before its initializer finished", Err: exitErr}
+		if s.abandoned || s.init {
 			continue
 		}
 		t := s.t
@@ -760,6 +774,8 @@ func (p *Pool) workerExited(w *worker, reason string) {
 		switch {
 		case w.killCause != nil:
 			cause = w.killCause
+		case w.killedByPool && p.brokenErr != nil:
+			cause = fmt.Errorf("%w; task %d (%s) was running on worker %d", p.brokenErr, t.id, t.fn, w.pid)
 		case p.state == poolStopped && w.killedByPool:
 			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 		}
@@ -773,49 +789,68 @@ func (p *Pool) workerExited(w *worker, reason string) {
 	}
 	w.inflight = nil
 
+	var startErr *StartError
 	if wasState == workerStarting {
-		if startErr == nil {
-			if ke, ok := w.killCause.(*StartError); ok {
-				startErr = ke
-			} else {
-				startErr = &StartError{Command: p.path, PID: w.pid, Reason: "it exited before saying hello", Err: exitErr}
-			}
-		}
+		startErr = p.startErrorLocked(w, reason, exitErr)
 		select {
 		case w.ready <- startErr:
 		default:
 		}
 	}
-
-	respawn := false
-	if early {
-		p.crashStreak++
-		p.log.Warn("worker died before finishing a task", "worker", w.pid, "streak", p.crashStreak, "exit", exitErr.Error())
-	}
+	replaced := false
 	switch {
-	case p.state != poolRunning && p.state != poolClosing:
-	case p.crashStreak >= p.cfg.CrashLoopLimit:
-		var cause error = exitErr
-		if startErr != nil {
-			cause = startErr
+	case p.state == poolStopped:
+	case wasState == workerStarting && !p.isStarted():
+		// New reports it.
+	case wasState == workerStarting && !byPool:
+		for _, t := range p.startFailedLocked(startErr) {
+			failed = append(failed, outcome{t, p.brokenErr})
 		}
-		err := fmt.Errorf("%w: %d workers in a row died before finishing a task; the last: %v", ErrCrashLoop, p.crashStreak, cause)
-		for _, t := range p.breakLocked(err) {
-			failed = append(failed, outcome{t, err})
+		replaced = p.state != poolBroken
+	case p.state != poolBroken:
+		replaced = true
+	}
+	if p.state == poolBroken {
+		// What went back to the queue (a split batch) has no worker to
+		// run it: it fails now, like everything queued when the pool broke.
+		for _, t := range p.queue.drain() {
+			failed = append(failed, outcome{t, p.brokenErr})
 		}
-	case wasState != workerStarting || p.isStarted():
-		respawn = true
 	}
 	p.mu.Unlock()
 
 	for _, o := range failed {
 		p.finish(o.t, nil, o.cause)
 	}
-	if respawn {
+	if replaced {
 		p.stats.restarts.Add(1)
-		p.respawn()
 	}
+	p.kickSupervisor()
 	p.pump()
+}
+
+// startErrorLocked says why w, which never became ready, is gone.
+func (p *Pool) startErrorLocked(w *worker, reason string, exitErr *WorkerExitError) *StartError {
+	if se, ok := w.killCause.(*StartError); ok {
+		return se
+	}
+	e := &StartError{Command: p.path, PID: w.pid, Err: exitErr}
+	switch {
+	case w.killCause != nil:
+		e.Reason, e.Err = "killed before it was ready", w.killCause
+	case !strings.HasPrefix(reason, "its pipe closed"):
+		// The master killed it for what it sent: that is the reason, and
+		// the exit it caused only the consequence.
+		e.Reason = reason
+		bare := *exitErr
+		bare.Reason = ""
+		e.Err = &bare
+	case w.helloed:
+		e.Reason = "it exited before its initializer finished"
+	default:
+		e.Reason = "it exited before saying hello"
+	}
+	return e
 }
 
 // isStarted reports whether New has finished: during New a failed start
@@ -824,31 +859,116 @@ func (p *Pool) isStarted() bool {
 	return p.started.Load()
 }
 
-// respawn starts a replacement worker. A failure to even exec counts toward
-// the crash loop like a worker that died at once.
-func (p *Pool) respawn() {
+// Backoffs between worker starts. After a failed start the next one waits
+// restartBackoff, doubled for each further failure in a row, up to
+// restartBackoffMax: a binary being replaced gets a moment, a broken one is
+// not started in a tight loop. A pool broken by a crash loop tries one
+// worker after probeBackoff, doubled after each failed try up to
+// probeBackoffMax, and runs again as soon as one starts.
+const (
+	restartBackoff    = 10 * time.Millisecond
+	restartBackoffMax = time.Second
+	probeBackoff      = time.Second
+	probeBackoffMax   = 30 * time.Second
+)
+
+// backoff is base doubled n times, at most most.
+func backoff(base, most time.Duration, n int) time.Duration {
+	d := base
+	for ; n > 0 && d < most; n-- {
+		d *= 2
+	}
+	return min(d, most)
+}
+
+func (p *Pool) kickSupervisor() {
+	select {
+	case p.restart <- struct{}{}:
+	default:
+	}
+}
+
+// supervise keeps the pool at Config.Workers workers: it starts a
+// replacement for each worker gone, waiting out the backoff after failed
+// starts, and while the pool is broken, starts one probe worker now and then.
+func (p *Pool) supervise() {
+	defer p.bgDone.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		wait, start := p.nextStartLocked(time.Now())
+		p.mu.Unlock()
+		if start {
+			p.startReplacement()
+			continue
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-p.restart:
+		case <-timer.C:
+		case <-p.quit:
+			return
+		}
+		timer.Stop()
+	}
+}
+
+// nextStartLocked says whether a worker should be started now, or else how
+// long until one may be (0: not until something changes).
+func (p *Pool) nextStartLocked(now time.Time) (wait time.Duration, start bool) {
+	switch p.state {
+	case poolRunning, poolClosing:
+		if len(p.workers) >= p.cfg.Workers {
+			return 0, false
+		}
+	case poolBroken:
+		if len(p.workers) > 0 { // the killed ones still exiting, or the probe
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if d := p.restartAt.Sub(now); d > 0 {
+		return d, false
+	}
+	return 0, true
+}
+
+// startReplacement starts one worker for the supervisor. A worker that
+// cannot even be executed counts toward the crash loop like one that died
+// at once.
+func (p *Pool) startReplacement() {
 	var w *worker
 	var err error
 	if !p.spawner.do(func() { w, err = p.start() }) {
 		return
 	}
+	p.mu.Lock()
 	if err != nil {
-		p.log.Error("cannot start replacement worker", "err", err)
-		p.mu.Lock()
-		p.crashStreak++
 		var failed []*task
-		if p.crashStreak >= p.cfg.CrashLoopLimit && (p.state == poolRunning || p.state == poolClosing) {
-			err = fmt.Errorf("%w: %v", ErrCrashLoop, err)
-			failed = p.breakLocked(err)
+		if p.state != poolStopped {
+			se, ok := err.(*StartError)
+			if !ok {
+				se = &StartError{Command: p.path, Reason: "cannot start it", Err: err}
+			}
+			failed = p.startFailedLocked(se)
 		}
+		cause := p.brokenErr
 		p.mu.Unlock()
 		for _, t := range failed {
-			p.finish(t, nil, err)
+			p.finish(t, nil, cause)
 		}
 		return
 	}
-	p.mu.Lock()
-	if p.state != poolRunning && p.state != poolClosing {
+	if p.state == poolStopped {
+		// Close or Terminate came first: this worker is theirs to end,
+		// not one that failed to start.
+		w.state = workerStopping
+		w.killedByPool = true
 		p.mu.Unlock()
 		w.kill()
 		w.run()
@@ -860,13 +980,43 @@ func (p *Pool) respawn() {
 	w.run()
 }
 
+// startFailedLocked counts a worker that failed to start toward the crash
+// loop and sets when the next may start. If this breaks the pool it
+// returns the queued tasks, to be failed with p.brokenErr outside the lock.
+func (p *Pool) startFailedLocked(cause *StartError) []*task {
+	p.crashStreak++
+	now := time.Now()
+	limit := p.cfg.CrashLoopLimit
+	if p.state == poolBroken {
+		delay := backoff(probeBackoff, probeBackoffMax, p.crashStreak-limit)
+		p.restartAt = now.Add(delay)
+		p.brokenErr = crashLoopError(p.crashStreak, cause)
+		p.log.Warn("probe worker failed to start; the pool stays broken", "failures", p.crashStreak, "next_try_in", delay, "err", cause)
+		return nil
+	}
+	if p.crashStreak < limit {
+		delay := backoff(restartBackoff, restartBackoffMax, p.crashStreak-1)
+		p.restartAt = now.Add(delay)
+		p.log.Warn("worker failed to start", "streak", p.crashStreak, "limit", limit, "next_try_in", delay, "err", cause)
+		return nil
+	}
+	p.restartAt = now.Add(probeBackoff)
+	return p.breakLocked(crashLoopError(p.crashStreak, cause))
+}
+
+func crashLoopError(streak int, last *StartError) error {
+	return fmt.Errorf("%w: %d workers in a row failed to start; the last: %v", ErrCrashLoop, streak, last)
+}
+
 // breakLocked gives up on the pool after a crash loop: every queued task
 // fails with err (returned for the caller to finish outside the lock), the
-// remaining workers are killed, and later calls fail at once.
+// remaining workers are killed, and later calls fail at once until a probe
+// worker starts.
 func (p *Pool) breakLocked(err error) []*task {
 	p.brokenErr = err
+	p.brokeFrom = p.state
 	p.state = poolBroken
-	p.log.Error("pool broken", "err", err)
+	p.log.Error("pool broken", "err", err, "next_try_in", probeBackoff)
 	for _, o := range p.workers {
 		o.killedByPool = true
 		o.state = workerStopping
