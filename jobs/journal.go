@@ -13,7 +13,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,8 +42,29 @@ type journal struct {
 	f    *os.File
 	dir  string                  // the journal's folder, absolute
 	done map[string]journalEntry // by key
-	sync bool                    // a regular file: fsync each entry (a device cannot)
+	sync bool                    // a regular file: fsync entries (a device cannot)
+
+	// Entries are written as tasks finish, and synced in groups: at most
+	// syncEvery after the first unsynced one, and when the run ends. A
+	// written entry survives the process being killed (it is in the
+	// kernel); the sync guards against the machine going down, and an
+	// entry is only written once its output is in place, so a crash loses
+	// at worst entries whose tasks are redone.
+	mu      sync.Mutex
+	dirty   bool
+	timer   *time.Timer
+	syncErr error // from a sync done by the timer, reported by the next record or close
+	syncs   int   // fsyncs done, for tests
+	// One open folder per file system that holds outputs: the workers do
+	// not sync what they write, so each journal sync first syncs these
+	// file systems (syncfs), and an entry on disk never points at an
+	// output that is not. Without a journal they are synced at the end.
+	outputFS map[uint64]*os.File
+	seenDirs map[string]bool
 }
+
+// syncEvery bounds how long a finished task's entry stays unsynced.
+const syncEvery = 100 * time.Millisecond
 
 // DefaultJournal is where a jobs file's journal lives unless told
 // otherwise: .ppool/NAME.journal.jsonl beside it.
@@ -97,7 +120,8 @@ func openJournal(path string, resume bool) (*journal, error) {
 			return nil, fmt.Errorf("journal %s: lock: %w", path, err)
 		}
 	}
-	j := &journal{f: f, dir: dir, done: map[string]journalEntry{}, sync: st.Mode().IsRegular()}
+	j := newJournal(dir)
+	j.f, j.sync = f, st.Mode().IsRegular()
 	if resume {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
@@ -125,6 +149,31 @@ func openJournal(path string, resume bool) (*journal, error) {
 		}
 	}
 	return j, nil
+}
+
+func newJournal(dir string) *journal {
+	return &journal{dir: dir, done: map[string]journalEntry{}, outputFS: map[uint64]*os.File{}, seenDirs: map[string]bool{}}
+}
+
+// addOutputDir notes a folder that outputs are written to, so that its file
+// system is synced with the journal.
+func (j *journal) addOutputDir(dir string) {
+	if j.seenDirs[dir] {
+		return
+	}
+	j.seenDirs[dir] = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	var st unix.Stat_t
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if unix.Fstat(int(d.Fd()), &st) != nil || j.outputFS[st.Dev] != nil {
+		d.Close()
+		return
+	}
+	j.outputFS[st.Dev] = d
 }
 
 // lockFile takes an exclusive lock on f without waiting. The lock belongs
@@ -183,11 +232,43 @@ func (j *journal) record(e journalEntry) error {
 	if err != nil {
 		return err
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.syncErr; err != nil {
+		j.syncErr = nil
+		return err
+	}
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if !j.sync {
+	if j.sync && !j.dirty {
+		j.dirty = true
+		if j.timer == nil {
+			j.timer = time.AfterFunc(syncEvery, j.syncNow)
+		} else {
+			j.timer.Reset(syncEvery)
+		}
+	}
+	return nil
+}
+
+// syncNow syncs the entries written since the last sync.
+func (j *journal) syncNow() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.syncLocked(); err != nil && j.syncErr == nil {
+		j.syncErr = err
+	}
+}
+
+func (j *journal) syncLocked() error {
+	if !j.dirty {
 		return nil
+	}
+	j.dirty = false
+	j.syncs++
+	if err := j.syncOutputs(); err != nil {
+		return err
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -195,11 +276,42 @@ func (j *journal) record(e journalEntry) error {
 	return nil
 }
 
-func (j *journal) close() error {
-	if j.f == nil {
-		return nil
+// syncOutputs syncs the file systems outputs were written to.
+func (j *journal) syncOutputs() error {
+	for _, d := range j.outputFS {
+		if err := unix.Syncfs(int(d.Fd())); err != nil {
+			return fmt.Errorf("syncing the outputs in %s: %w", d.Name(), err)
+		}
 	}
-	return j.f.Close()
+	return nil
+}
+
+// close syncs what is left and closes the journal; its error is the first
+// that a sync met and no record reported.
+func (j *journal) close() error {
+	defer func() {
+		for dev, d := range j.outputFS {
+			d.Close()
+			delete(j.outputFS, dev)
+		}
+	}()
+	if j.f == nil {
+		return j.syncOutputs()
+	}
+	j.mu.Lock()
+	j.dirty = j.dirty || len(j.outputFS) > 0
+	if j.timer != nil {
+		j.timer.Stop()
+	}
+	err := j.syncLocked()
+	if j.syncErr != nil {
+		err = j.syncErr
+	}
+	j.mu.Unlock()
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("journal: %w", cerr)
+	}
+	return err
 }
 
 // key names an output the same way whatever the current directory: output

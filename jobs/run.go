@@ -180,14 +180,19 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		jr, partDir = &journal{done: map[string]journalEntry{}}, dir
+		jr, partDir = newJournal(""), dir
 	} else {
 		var err error
 		if jr, err = openJournal(jpath, opts.Resume); err != nil {
 			return nil, err
 		}
 	}
-	defer jr.close()
+	closed := false
+	defer func() {
+		if !closed {
+			jr.close()
+		}
+	}()
 	r := &runner{
 		plan: plan, opts: opts, log: opts.Logger, journal: jr,
 		pools:     map[string]*pool.Pool{},
@@ -222,39 +227,65 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	r.closePools() // no worker writes any more
 	sweepTemps(plan)
 	os.RemoveAll(r.partDir)
+	closed = true
+	if cerr := jr.close(); cerr != nil {
+		// The last group of entries may not be on disk.
+		r.unrecorded(cerr)
+	}
 	return &r.summary, err
 }
 
 // sweepTemps removes the temporary files the built-in kinds write an
 // output through (".NAME.tmp*" beside it, renamed into place when whole)
 // that a killed worker or run left behind. Only files of this plan's
-// outputs are touched; a second run writing the same outputs at the same
-// time would clash with this one anyway.
+// outputs are touched, and each folder is listed once, however many
+// outputs it holds.
 func sweepTemps(plan *Plan) {
+	byDir := map[string]map[string]bool{} // folder → base names of outputs
 	for _, pj := range plan.Jobs {
 		for _, t := range pj.Tasks {
 			if t.Output == "" {
 				continue
 			}
-			pattern := filepath.Join(filepath.Dir(t.Output), "."+globEscape(filepath.Base(t.Output))+".tmp*")
-			left, _ := filepath.Glob(pattern)
-			for _, f := range left {
-				_ = os.Remove(f)
+			dir, base := filepath.Split(t.Output)
+			if byDir[dir] == nil {
+				byDir[dir] = map[string]bool{}
+			}
+			byDir[dir][base] = true
+		}
+	}
+	for dir, bases := range byDir {
+		f, err := os.Open(filepath.Clean(dir + "."))
+		if err != nil {
+			continue // not made yet: nothing to sweep
+		}
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, name := range names {
+			if isTempOf(name, bases) {
+				_ = os.Remove(filepath.Join(dir, name))
 			}
 		}
 	}
 }
 
-// globEscape quotes the characters filepath.Match treats specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if strings.ContainsRune(`*?[\`, c) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(c)
+// isTempOf reports whether name is ".BASE.tmp…" for one of bases. A base
+// may itself hold ".tmp", so every place it could end is tried.
+func isTempOf(name string, bases map[string]bool) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
 	}
-	return b.String()
+	rest := name[1:]
+	for i := 0; ; {
+		j := strings.Index(rest[i:], ".tmp")
+		if j < 0 {
+			return false
+		}
+		if bases[rest[:i+j]] {
+			return true
+		}
+		i += j + 1
+	}
 }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
@@ -500,6 +531,7 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 		r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
 		return nil
 	}
+	r.journal.addOutputDir(filepath.Dir(t.Output))
 	if k.Split != nil {
 		parts, err := k.Split(t)
 		if err != nil {

@@ -42,9 +42,9 @@ func unknownFormat(path string) error {
 
 // writeFileAtomic writes a file through write so that it appears whole or
 // not at all: it writes a temporary file in the same directory (a rename
-// across file systems is not atomic), syncs it to disk, renames it over
-// path and syncs the directory. On any error the temporary file is removed
-// and path is left as it was. The new file has mode 0644.
+// across file systems is not atomic) and renames it over path. On any
+// error the temporary file is removed and path is left as it was. The new
+// file has mode 0644.
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -72,20 +72,11 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	if err := f.Chmod(0o644); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
+	// No fsync here: the jobs runner syncs the output file systems in
+	// groups, before each sync of its journal, so a task costs no disk
+	// flush of its own (see jobs.journal).
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is synced. Some file
-	// systems cannot sync a directory; the file's data is on disk already.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return os.Rename(tmp, path)
 }
