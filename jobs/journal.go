@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -214,12 +215,12 @@ func lockHolder(f *os.File) int {
 
 // finished reports whether a task with this hash already made output, and
 // the output is still what it made.
-func (j *journal) finished(output, hash string) bool {
+func (j *journal) finished(ctx context.Context, output, hash string) bool {
 	e, ok := j.done[j.key(output)]
 	if !ok || e.Hash != hash {
 		return false
 	}
-	h, err := hashFile(output)
+	h, err := hashFileCtx(ctx, output)
 	return err == nil && h == e.OutputHash
 }
 
@@ -269,6 +270,9 @@ func (j *journal) syncLocked() error {
 	j.syncs++
 	if err := j.syncOutputs(); err != nil {
 		return err
+	}
+	if !j.sync {
+		return nil // a device such as /dev/null
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -333,7 +337,10 @@ func (j *journal) key(output string) string {
 // hashFile hashes a regular file. It opens without blocking and refuses
 // anything else, so that a named pipe put where an input was (after the
 // jobs file was checked) cannot hang the master in open or read.
-func hashFile(path string) (string, error) {
+func hashFile(path string) (string, error) { return hashFileCtx(context.Background(), path) }
+
+// hashFileCtx is hashFile, stopping with ctx's error when ctx ends.
+func hashFileCtx(ctx context.Context, path string) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
@@ -347,8 +354,19 @@ func hashFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

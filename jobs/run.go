@@ -122,7 +122,12 @@ type runner struct {
 	done      chan completion
 	draining  bool
 	summary   Summary
+	hashMu    sync.Mutex
 	hashes    map[string]string // file hash cache, by path
+	ready     chan prepared     // tasks prepared off the run's goroutine
+	preparing int               // of running: tasks being prepared
+	prepCtx   context.Context   // ends preparations: on a first interrupt, a failure under --fail-fast, or the run's end
+	endPrep   context.CancelFunc
 	split     map[*Task]*splitState
 }
 
@@ -202,10 +207,13 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		jobOf:     map[string]*PlannedJob{},
 		done:      make(chan completion, opts.Workers),
 		hashes:    map[string]string{},
+		ready:     make(chan prepared),
 		split:     map[*Task]*splitState{},
 		partDir:   partDir,
 		poolErrs:  map[string]error{},
 	}
+	r.prepCtx, r.endPrep = context.WithCancel(ctx)
+	defer r.endPrep()
 	if opts.Results != nil {
 		r.results = json.NewEncoder(opts.Results)
 	}
@@ -334,6 +342,11 @@ func (r *runner) loop(ctx context.Context) error {
 				}
 			}
 			r.completed(c)
+		case pr := <-r.ready:
+			if err := r.launch(ctx, pr); err != nil {
+				runErr = err
+				r.stop("cannot run tasks: " + err.Error())
+			}
 		case <-drain:
 			drain = nil
 			r.summary.Interrupted = true
@@ -376,6 +389,7 @@ func (r *runner) stop(reason string) {
 		return
 	}
 	r.draining = true
+	r.endPrep()
 	r.dropParts(nil, "not run: the run was interrupted")
 	if r.opts.Observer != nil {
 		r.opts.Observer.Stopping(reason)
@@ -488,37 +502,89 @@ func (r *runner) sendParts() {
 	}
 }
 
-func (r *runner) fileHash(path string) (string, error) {
-	if h, ok := r.hashes[path]; ok {
+func (r *runner) fileHash(ctx context.Context, path string) (string, error) {
+	r.hashMu.Lock()
+	h, ok := r.hashes[path]
+	r.hashMu.Unlock()
+	if ok {
 		return h, nil
 	}
-	h, err := hashFile(path)
+	h, err := hashFileCtx(ctx, path)
 	if err == nil {
+		r.hashMu.Lock()
 		r.hashes[path] = h
+		r.hashMu.Unlock()
 	}
 	return h, err
 }
 
-// start runs one task: skipped if the journal has it, split into parts if
-// its kind says so, else sent whole.
+// prepared is a task made ready to send, off the run's goroutine.
+type prepared struct {
+	t     *Task
+	pj    *PlannedJob
+	hash  string
+	skip  bool   // --resume: done before, output unchanged
+	parts []Part // a split task's plan
+	err   error
+}
+
+// start prepares a task off the run's goroutine: hashing inputs (for
+// --resume, split tasks and custom workers), checking the journal's output
+// and planning a split all read files, which may be large or slow, and a
+// signal must always be heard meanwhile. The task holds its place in the
+// budget while it is prepared; launch takes it from there.
 func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
+	r.running++
+	r.perJob[t.Job]++
+	r.preparing++
+	go func() { r.ready <- r.prepare(r.prepCtx, t, pj) }()
+	return nil
+}
+
+func (r *runner) prepare(ctx context.Context, t *Task, pj *PlannedJob) prepared {
+	pr := prepared{t: t, pj: pj}
 	k := pj.Kind
 	// The content hash is computed here only when it decides something now
 	// (--resume) or no worker will (split tasks, custom workers); otherwise
-	// the worker sends its input and output hashes with the result, and
-	// the master's dispatch path stays free of hashing.
-	hash := ""
+	// the worker sends its input and output hashes with the result.
 	if r.opts.Resume || k.Split != nil || k.Call != nil {
-		var err error
-		if hash, err = taskHash(t, k, r.fileHash); err != nil {
-			r.finish(t, &Result{Status: StatusFailed, Attempts: 0, Error: err.Error()}, "", "")
-			return nil
+		if pr.hash, pr.err = taskHash(t, k, func(path string) (string, error) { return r.fileHash(ctx, path) }); pr.err != nil {
+			return pr
 		}
 	}
-	if r.opts.Resume && r.journal.finished(t.Output, hash) {
+	if r.opts.Resume && r.journal.finished(ctx, t.Output, pr.hash) {
+		pr.skip = true
+		return pr
+	}
+	if k.Split != nil {
+		pr.parts, pr.err = k.Split(t)
+	}
+	return pr
+}
+
+// launch sends a prepared task: skipped, failed, or to its pool whole or
+// in parts.
+func (r *runner) launch(ctx context.Context, pr prepared) error {
+	r.running--
+	r.perJob[pr.t.Job]--
+	r.preparing--
+	t, pj, k := pr.t, pr.pj, pr.pj.Kind
+	switch {
+	case pr.skip:
 		r.finish(t, &Result{Status: StatusSkipped, Output: t.Output}, "", "")
 		return nil
+	case r.draining && (pr.err == nil || r.prepCtx.Err() != nil):
+		reason := "not run: the run was interrupted"
+		if !r.summary.Interrupted {
+			reason = "not run: an earlier task failed (--fail-fast)"
+		}
+		r.finish(t, &Result{Status: StatusCancelled, Error: reason}, "", "")
+		return nil
+	case pr.err != nil:
+		r.finish(t, &Result{Status: StatusFailed, Error: pr.err.Error()}, "", "")
+		return nil
 	}
+	hash := pr.hash
 	p, err := r.poolFor(ctx, pj)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -532,12 +598,7 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 		return nil
 	}
 	r.journal.addOutputDir(filepath.Dir(t.Output))
-	if k.Split != nil {
-		parts, err := k.Split(t)
-		if err != nil {
-			r.finish(t, &Result{Status: StatusFailed, Error: err.Error()}, "", "")
-			return nil
-		}
+	if parts := pr.parts; k.Split != nil {
 		if len(parts) > 1 {
 			dir := filepath.Join(r.partDir, t.Job, fmt.Sprint(t.Index))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -663,10 +724,12 @@ func (r *runner) completed(c completion) {
 	if hash == "" {
 		hash, err = taskHash(t, r.jobOf[t.Job].Kind, func(path string) (string, error) {
 			if h, ok := c.out.InputHashes[path]; ok {
+				r.hashMu.Lock()
 				r.hashes[path] = h
+				r.hashMu.Unlock()
 				return h, nil
 			}
-			return r.fileHash(path)
+			return r.fileHash(context.Background(), path)
 		})
 	}
 	if err == nil && outHash == "" {
