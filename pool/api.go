@@ -77,6 +77,9 @@ func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOpti
 	if err != nil {
 		return fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
 	}
+	if err := argDepth(fn, b[t.argOff:]); err != nil {
+		return err
+	}
 	t.frame = ipc.EndFrame(b, start)
 	return p.checkFrame(fn, len(t.frame))
 }
@@ -415,10 +418,12 @@ type batchCall[A, R any] struct {
 }
 
 // chunk encodes items into one batch task; itemDone receives each item's
-// outcome, and settled, if set, how many more items have had theirs.
+// outcome, and settled, if set, how many more items have had theirs. An
+// item no frame can carry (see argDepth) fails at once and is left out of
+// the batch; if every item is, chunk returns no task.
 func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error), settled func(n int)) (*task, error) {
 	p := b.p
-	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, batch: &batch{itemDone: itemDone, settled: settled}}
+	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o}
 	// No timeout on the wire: when the worker's deadline fired inside a
 	// batch, the item running and every item after it failed "cancelled".
 	// The pool's own timer (timeout × items) splits the batch instead, and
@@ -426,19 +431,73 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, 0, true)
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
+	itemsAt := len(buf)
+	type refused struct {
+		i   int
+		err error
+	}
+	var bad []refused
+	var keep []int // once an item is left out: the item at each batch position
 	for i, it := range items {
+		at := len(buf)
 		var err error
 		if buf, err = codec.AppendOf(buf, it); err != nil {
 			return nil, fmt.Errorf("ppool: encoding item %d for %s: %w", i, b.fn, err)
 		}
+		if err := argDepth(b.fn, buf[at:]); err != nil {
+			if keep == nil {
+				keep = make([]int, i, len(items))
+				for j := range keep {
+					keep[j] = j
+				}
+			}
+			bad = append(bad, refused{i, err})
+			buf = buf[:at]
+			continue
+		}
+		if keep != nil {
+			keep = append(keep, i)
+		}
+	}
+	if len(bad) > 0 {
+		// The array holds fewer items than its header says.
+		kept := ipc.AppendArrayHeader(slices.Clip(buf[:argsAt]), len(keep))
+		buf = append(kept, buf[itemsAt:]...)
 	}
 	t.frame = ipc.EndFrame(buf, start)
 	if err := p.checkFrame(b.fn, len(t.frame)); err != nil {
 		return nil, err
 	}
-	t.batch.n, t.batch.args = len(items), t.frame[argsAt:]
+	for _, r := range bad {
+		itemDone(r.i, nil, r.err)
+	}
+	if len(bad) > 0 && settled != nil {
+		settled(len(bad))
+	}
+	if len(bad) == len(items) {
+		return nil, nil
+	}
+	done := itemDone
+	if len(bad) > 0 {
+		done = func(i int, raw []byte, err error) { itemDone(keep[i], raw, err) }
+	}
+	t.batch = &batch{n: len(items) - len(bad), args: t.frame[argsAt:], itemDone: done, settled: settled}
 	t.onDone = batchDone
 	return t, nil
+}
+
+// argDepth refuses an argument that nests arrays and maps deeper than a
+// task frame can carry it: alone, or in a batch or pack, whose array is a
+// level more (ipc.MaxArgDepth). Sent, it would kill the worker that read
+// it; split from a batch, it would not split.
+func argDepth(fn string, arg []byte) error {
+	if len(arg) <= ipc.MaxArgDepth {
+		return nil // each level takes a byte at least
+	}
+	if err := ipc.CheckDepth(arg, ipc.MaxArgDepth); err != nil {
+		return fmt.Errorf("%w: the argument of %s nests arrays and maps deeper than %d levels, more than a task frame carries (%v)", ErrBadArguments, fn, ipc.MaxArgDepth, err)
+	}
+	return nil
 }
 
 // Map applies f to every input and returns the results in input order, like
@@ -487,6 +546,9 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 				close(done)
 			}
 		})
+		if t == nil && err == nil {
+			continue // every item refused
+		}
 		if err == nil {
 			_, err = p.enqueue(t, false, false)
 		}
@@ -557,7 +619,9 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 			// Stop feeding: drop what is queued, let running items finish
 			// and discard them. Nothing waits on them afterwards.
 			for _, c := range inflight {
-				p.cancel(c.t, context.Canceled, false)
+				if c.t != nil {
+					p.cancel(c.t, context.Canceled, false)
+				}
 			}
 		}()
 		exhausted, refilled := false, false
@@ -594,7 +658,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 						}
 					}
 				})
-				if err == nil {
+				if err == nil && t != nil { // nil: every item refused
 					c.t = t
 					_, err = p.enqueue(t, false, false)
 				}

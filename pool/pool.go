@@ -132,6 +132,13 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if p.maxFrame <= 0 || p.maxFrame > ipc.DefaultMaxFrame*15 {
 		p.maxFrame = ipc.DefaultMaxFrame
 	}
+	if init := cfg.Initializer; init != nil {
+		// Its argument is the caller's own bytes: a frame carrying bad ones
+		// would kill every worker at start.
+		if err := ipc.CheckDepth(init.Args, ipc.MaxDepth); err != nil {
+			return nil, fmt.Errorf("ppool: Config.Initializer: %w: the argument of %s: %v", ErrBadArguments, init.Function, err)
+		}
+	}
 	if err := p.resolveCommand(); err != nil {
 		return nil, err
 	}
@@ -655,8 +662,10 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 // split items to queue, if any.
 func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task) {
 	if t.batch != nil && t.batch.n > 1 {
-		split = p.splitLocked(t)
-		return false, split
+		if split = p.splitLocked(t); split != nil {
+			return false, split
+		}
+		return true, nil // it cannot be split: it fails whole
 	}
 	return !p.retryLocked(t), nil
 }
@@ -672,10 +681,16 @@ func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) 
 
 // splitLocked replaces a batch by one task per item, at the front of the
 // queue in item order. The batch itself is never resolved; its items are.
+// It returns nil if the batch's arguments do not split, which the checks
+// in chunk rule out.
 func (p *Pool) splitLocked(b *task) []*task {
 	all, err := ipc.SplitArray(b.batch.args)
-	if err != nil || len(all) != b.batch.n {
-		panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err)) // we encoded them
+	if err == nil && len(all) != b.batch.n {
+		err = fmt.Errorf("%d items for a batch of %d", len(all), b.batch.n)
+	}
+	if err != nil {
+		p.log.Error("a batch's own arguments do not split", "task", b.id, "function", b.fn, "err", err)
+		return nil
 	}
 	items := make([]*task, len(all))
 	for i, args := range all {

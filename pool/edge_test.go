@@ -1,0 +1,151 @@
+package pool_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/workerproc"
+)
+
+// depthOf returns how deeply its argument nests arrays and maps.
+var depthOf = workerproc.Register("depthOf", func(ctx context.Context, v any) (int, error) { return depth(v), nil })
+
+func depth(v any) int {
+	d := 0
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	case map[string]any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	}
+	return 0
+}
+
+// nested returns 1 wrapped in n arrays: its depth is n.
+func nested(n int) any {
+	var v any = 1
+	for range n {
+		v = []any{v}
+	}
+	return v
+}
+
+// TestDeepArguments: an argument nested deeper than any frame can carry
+// fails its own call with ErrBadArguments before anything is sent; the
+// other calls, the other items of the same Map among them, succeed, and no
+// worker dies of a frame the master sent.
+func TestDeepArguments(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1})
+	limit := ipc.MaxDepth - 1 // a batch's array takes one level
+	depths := []int{0, 1, limit - 1, limit, limit + 1, ipc.MaxDepth, ipc.MaxDepth + 1, 2 * ipc.MaxDepth, 3}
+	var inputs []any
+	for _, d := range depths {
+		inputs = append(inputs, nested(d))
+	}
+	tooDeep := func(d int) bool { return d > limit }
+	checkErr := func(what string, d int, err error) {
+		t.Helper()
+		switch {
+		case tooDeep(d) && !errors.Is(err, pool.ErrBadArguments):
+			t.Errorf("%s, depth %d: %v; want ErrBadArguments", what, d, err)
+		case tooDeep(d) && !strings.Contains(err.Error(), "depthOf"):
+			t.Errorf("%s, depth %d: %q does not name the function", what, d, err)
+		case !tooDeep(d) && err != nil:
+			t.Errorf("%s, depth %d: %v", what, d, err)
+		}
+	}
+
+	for _, d := range depths {
+		v, err := pool.Apply(ctx, p, depthOf, nested(d))
+		checkErr("Apply", d, err)
+		if err == nil && v != d {
+			t.Errorf("Apply, depth %d: the worker saw %d", d, v)
+		}
+		r := pool.ApplyAsync(ctx, p, depthOf, nested(d))
+		v, err = r.Get(ctx)
+		checkErr("ApplyAsync", d, err)
+		if err == nil && v != d {
+			t.Errorf("ApplyAsync, depth %d: the worker saw %d", d, v)
+		}
+	}
+
+	// All in one chunk, and one item per chunk.
+	for _, size := range []int{len(inputs), 1} {
+		what := fmt.Sprintf("Map, chunks of %d", size)
+		got, err := pool.Map(ctx, p, depthOf, inputs, pool.ChunkSize(size))
+		var me *pool.MapError
+		if !errors.As(err, &me) {
+			t.Fatalf("%s: %v; want a *MapError", what, err)
+		}
+		var failed []int
+		for _, f := range me.Failed {
+			failed = append(failed, f.Index)
+			checkErr(what, depths[f.Index], f.Err)
+			if !strings.Contains(f.Error(), fmt.Sprintf("item %d", f.Index)) {
+				t.Errorf("%s: %q does not name item %d", what, f, f.Index)
+			}
+		}
+		for i, d := range depths {
+			if tooDeep(d) != slices.Contains(failed, i) {
+				t.Errorf("%s: item %d (depth %d) failed: %v", what, i, d, slices.Contains(failed, i))
+			}
+			if !tooDeep(d) && got[i] != d {
+				t.Errorf("%s: item %d: the worker saw depth %d, want %d", what, i, got[i], d)
+			}
+		}
+
+		what = fmt.Sprintf("Imap, chunks of %d", size)
+		i := 0
+		for v, err := range pool.Imap(ctx, p, depthOf, slices.Values(inputs), pool.ChunkSize(size)) {
+			checkErr(what, depths[i], err)
+			if err == nil && v != depths[i] {
+				t.Errorf("%s: item %d: the worker saw depth %d, want %d", what, i, v, depths[i])
+			}
+			i++
+		}
+		if i != len(inputs) {
+			t.Errorf("%s: %d results for %d inputs", what, i, len(inputs))
+		}
+	}
+
+	// Tiny calls queued together travel in packs: one more array.
+	var rs []*pool.AsyncResult[int]
+	for range 200 {
+		rs = append(rs, pool.ApplyAsync(ctx, p, depthOf, nested(limit)))
+	}
+	for _, r := range rs {
+		if v, err := r.Get(ctx); err != nil || v != limit {
+			t.Fatalf("ApplyAsync burst, depth %d: %d, %v", limit, v, err)
+		}
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("%d workers died: the master sent a frame deeper than the protocol allows", s.Restarts)
+	}
+}
+
+// TestDeepInitializer: an initializer's argument no frame can carry fails
+// New at once, naming it, rather than killing every worker at start.
+func TestDeepInitializer(t *testing.T) {
+	bad := workerproc.Call{Function: "initOnce", Args: append(bytes.Repeat([]byte{0x91}, ipc.MaxDepth+1), 1)}
+	p, err := pool.New(testCtx(t), pool.Config{Workers: 1, Initializer: &bad})
+	if err == nil {
+		p.Terminate()
+	}
+	if !errors.Is(err, pool.ErrBadArguments) || !strings.Contains(err.Error(), "initOnce") {
+		t.Fatalf("New with an initializer argument nested %d deep: %v", ipc.MaxDepth+1, err)
+	}
+}
