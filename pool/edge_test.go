@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/pool"
@@ -147,5 +148,85 @@ func TestDeepInitializer(t *testing.T) {
 	}
 	if !errors.Is(err, pool.ErrBadArguments) || !strings.Contains(err.Error(), "initOnce") {
 		t.Fatalf("New with an initializer argument nested %d deep: %v", ipc.MaxDepth+1, err)
+	}
+}
+
+// TestCloseFromCallback: Close and Terminate called from a completion
+// callback return, rather than wait forever for the callback they run in;
+// so does a Close with a deadline. A callback may call into the pool.
+func TestCloseFromCallback(t *testing.T) {
+	for _, how := range []string{"Close", "Close with a deadline", "Terminate"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := testCtx(t)
+			p, err := pool.New(ctx, pool.Config{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			returned := make(chan error, 1)
+			pool.ApplyAsync(ctx, p, square, 3, pool.Callback(func(int) {
+				switch how {
+				case "Close":
+					returned <- p.Close(context.Background())
+				case "Close with a deadline":
+					short, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					returned <- p.Close(short)
+				case "Terminate":
+					p.Terminate()
+					returned <- nil
+				}
+			}))
+			select {
+			case err := <-returned:
+				if err != nil {
+					t.Errorf("%s from a callback: %v", how, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s from a callback has not returned after 10 s", how)
+			}
+			if _, err := pool.Apply(ctx, p, square, 2); !errors.Is(err, pool.ErrPoolClosed) {
+				t.Errorf("Apply after %s: %v; want ErrPoolClosed", how, err)
+			}
+			// Called again from outside, it returns at once.
+			if err := p.Close(ctx); err != nil {
+				t.Errorf("Close after %s from a callback: %v", how, err)
+			}
+		})
+	}
+}
+
+// TestCallbackCallsThePool: a callback may call Apply, Map and ApplyAsync
+// on its own pool and wait for their results.
+func TestCallbackCallsThePool(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1})
+	got := make(chan string, 1)
+	pool.ApplyAsync(ctx, p, square, 3, pool.Callback(func(v int) {
+		a, err := pool.Apply(ctx, p, square, v)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		m, err := pool.Map(ctx, p, square, []int{a, 2})
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		inner := make(chan int, 1)
+		pool.ApplyAsync(ctx, p, square, m[1], pool.Callback(func(v int) { inner <- v }))
+		r, err := pool.ApplyAsync(ctx, p, square, 5).Get(ctx)
+		got <- fmt.Sprint(a, m, r, err)
+		// The inner callback runs after this one returns.
+		go func() { got <- fmt.Sprint(<-inner) }()
+	}))
+	for _, want := range []string{"81 [6561 4] 25 <nil>", "16"} {
+		select {
+		case s := <-got:
+			if s != want {
+				t.Errorf("callback saw %q, want %q", s, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("callback calling the pool: no answer after 10 s (want %q)", want)
+		}
 	}
 }

@@ -1,10 +1,14 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,7 +22,13 @@ import (
 // SIGTERM, then SIGKILL. Close returns once every worker process and pool
 // goroutine is gone. If ctx ends first, the pool is terminated and Close
 // returns ctx's error. Close is idempotent; after Terminate it just waits.
+//
+// Called from a completion callback, Close returns once everything but
+// the callback's own goroutine is done: the callbacks still queued run
+// after the callback returns (finding the pool closed), and then that
+// goroutine ends.
 func (p *Pool) Close(ctx context.Context) error {
+	p.cb.enterClose()
 	p.mu.Lock()
 	if p.state == poolRunning {
 		p.state = poolClosing
@@ -43,8 +53,10 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // Terminate stops the pool now, like multiprocessing's terminate: queued
 // and running tasks fail with ErrPoolClosed and workers are killed. It
-// returns once every worker process and pool goroutine is gone.
+// returns once every worker process and pool goroutine is gone; called
+// from a completion callback, as Close does.
 func (p *Pool) Terminate() {
+	p.cb.enterClose()
 	p.mu.Lock()
 	queued := p.queue.drain()
 	if p.state != poolBroken {
@@ -265,12 +277,49 @@ type callbacks struct {
 	closed bool
 	done   chan struct{}
 	log    interface{ Error(string, ...any) }
+
+	// A callback that closes the pool must not wait for its own goroutine
+	// to end: goroutine is that goroutine's id, and inClose is closed once
+	// a callback has called Close or Terminate. It then runs nothing more
+	// until that call returns, so no one need wait for it.
+	goroutine   atomic.Uint64
+	inClose     chan struct{}
+	inCloseOnce sync.Once
 }
 
 func newCallbacks(log interface{ Error(string, ...any) }) *callbacks {
-	c := &callbacks{wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
-	go c.run()
+	c := &callbacks{wake: make(chan struct{}, 1), done: make(chan struct{}), inClose: make(chan struct{}), log: log}
+	started := make(chan struct{})
+	go func() {
+		c.goroutine.Store(goroutineID())
+		close(started)
+		c.run()
+	}()
+	<-started
 	return c
+}
+
+// enterClose is called by Close and Terminate: if it is a callback
+// calling, close stops waiting for the callback goroutine.
+func (c *callbacks) enterClose() {
+	if id := goroutineID(); id != 0 && id == c.goroutine.Load() {
+		c.inCloseOnce.Do(func() { close(c.inClose) })
+	}
+}
+
+// goroutineID returns the calling goroutine's id, from the first line of
+// its stack ("goroutine 123 [running]:"). Go offers no other way to ask
+// "am I the callback goroutine?", and only Close and Terminate ask.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		if id, err := strconv.ParseUint(string(b[:i]), 10, 64); err == nil {
+			return id
+		}
+	}
+	return 0
 }
 
 func (c *callbacks) push(f func()) {
@@ -311,7 +360,8 @@ func (c *callbacks) call(f func()) {
 	f()
 }
 
-// close waits for queued callbacks to run, then ends the goroutine.
+// close waits for queued callbacks to run, then ends the goroutine; if a
+// callback is closing the pool, the goroutine ends after it returns.
 func (c *callbacks) close() {
 	c.mu.Lock()
 	c.closed = true
@@ -320,5 +370,8 @@ func (c *callbacks) close() {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	<-c.done
+	select {
+	case <-c.done:
+	case <-c.inClose:
+	}
 }
