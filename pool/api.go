@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime"
@@ -73,9 +74,9 @@ func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOpti
 	t.id, t.fn, t.opts = p.nextID.Add(1), fn, o
 	b, start := ipc.AppendTaskHead(buf, t.id, fn, o.timeout, false)
 	t.argOff = int32(len(b))
-	b, err := codec.AppendOf(b, arg)
+	b, err := codec.AppendOfLimit(b, arg, p.frameEnd(start))
 	if err != nil {
-		return fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
+		return p.encodeError(fn, "the argument", start, err)
 	}
 	if err := argDepth(fn, b[t.argOff:]); err != nil {
 		return err
@@ -90,6 +91,24 @@ type asyncCall[R any] struct {
 	r     AsyncResult[R]
 	t     task
 	frame [56]byte // room for the frame of a call with a short name and a small argument (a 320-byte size class in all)
+}
+
+// frameEnd is how far a buffer may grow with a frame that starts at
+// start: a value that would take it further is refused as it is encoded,
+// before it costs more memory than the limit.
+func (p *Pool) frameEnd(start int) int { return start + 4 + p.maxFrame }
+
+// encodeError is the error of an argument (what) that did not encode into
+// the frame starting at start.
+func (p *Pool) encodeError(fn, what string, start int, err error) error {
+	var tl *codec.TooLargeError
+	if !errors.As(err, &tl) {
+		return fmt.Errorf("ppool: encoding %s of %s: %w", what, fn, err)
+	}
+	if tl.Size > 0 {
+		return p.checkFrame(fn, tl.Size-start)
+	}
+	return fmt.Errorf("ppool: the arguments of %s encode to more than %d bytes, over the frame limit of %d (Config.MaxFrame)", fn, p.maxFrame, p.maxFrame)
 }
 
 // checkFrame refuses a task whose frame is over the limit before it is
@@ -441,8 +460,8 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	for i, it := range items {
 		at := len(buf)
 		var err error
-		if buf, err = codec.AppendOf(buf, it); err != nil {
-			return nil, fmt.Errorf("ppool: encoding item %d for %s: %w", i, b.fn, err)
+		if buf, err = codec.AppendOfLimit(buf, it, p.frameEnd(start)); err != nil {
+			return nil, p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
 		}
 		if err := argDepth(b.fn, buf[at:]); err != nil {
 			if keep == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -228,5 +229,59 @@ func TestCallbackCallsThePool(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("callback calling the pool: no answer after 10 s (want %q)", want)
 		}
+	}
+}
+
+// TestOversizedArgumentRefusedEarly: an argument over the frame limit is
+// refused before it is encoded whole. A []byte or string is measured, not
+// copied; any other value is encoded only up to the limit, so what the
+// refused call allocates is bounded by the limit, not by the argument.
+func TestOversizedArgumentRefusedEarly(t *testing.T) {
+	ctx := testCtx(t)
+	const limit = 1 << 20
+	p := newPool(t, pool.Config{Workers: 1, MaxFrame: limit})
+	big := make([]byte, 16*limit)
+	text := string(big)
+	ints := make([]int, 4*limit) // 5 bytes each: 20 MiB encoded
+	for i := range ints {
+		ints[i] = 1 << 20
+	}
+	byKey := map[string]string{"a": text}
+	allocated := func(f func() error) (uint64, error) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc, err
+	}
+	cases := []struct {
+		what  string
+		call  func() error
+		bound uint64 // what the call may allocate
+	}{
+		{"ApplyAsync []byte", func() error { _, err := pool.ApplyAsync(ctx, p, echo, big).Get(ctx); return err }, 64 << 10},
+		{"ApplyAsync string", func() error { _, err := pool.ApplyAsync(ctx, p, say, text).Get(ctx); return err }, 64 << 10},
+		{"Apply []byte", func() error { _, err := pool.Apply(ctx, p, echo, big); return err }, 64 << 10},
+		{"Apply string", func() error { _, err := pool.Apply(ctx, p, say, text); return err }, 64 << 10},
+		{"ApplyAsync []int", func() error { _, err := pool.ApplyAsync(ctx, p, depthOf, any(ints)).Get(ctx); return err }, 4 * limit},
+		{"Apply map", func() error { _, err := pool.Apply(ctx, p, depthOf, any(byKey)); return err }, 4 * limit},
+		{"Map []int", func() error { _, err := pool.Map(ctx, p, depthOf, []any{1, ints}); return err }, 4 * limit},
+		{"Map string", func() error { _, err := pool.Map(ctx, p, say, []string{"x", text}); return err }, 4 * limit},
+	}
+	for _, c := range cases {
+		n, err := allocated(c.call)
+		t.Logf("%s: %d bytes allocated by the refused call", c.what, n)
+		if err == nil || !strings.Contains(err.Error(), "over the frame limit of 1048576") {
+			t.Errorf("%s over the frame limit: %v", c.what, err)
+		}
+		if n > c.bound {
+			t.Errorf("%s over the frame limit: the refused call allocated %d bytes, want at most %d", c.what, n, c.bound)
+		}
+	}
+	if v, err := pool.Apply(ctx, p, echo, []byte("small")); err != nil || string(v) != "small" {
+		t.Fatalf("after: %q, %v", v, err)
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("restarts = %d, want 0", s.Restarts)
 	}
 }
