@@ -111,6 +111,16 @@ func (p *Pool) encodeError(fn, what string, start int, err error) error {
 	return fmt.Errorf("ppool: the arguments of %s encode to more than %d bytes, over the frame limit of %d (Config.MaxFrame)", fn, p.maxFrame, p.maxFrame)
 }
 
+// undecoded counts a call whose result did not decode into the caller's
+// type as failed. A single call was counted done when its answer came; a
+// Map or Imap item was not counted alone (its chunk was).
+func (p *Pool) undecoded(single bool) {
+	if single {
+		p.stats.done.Add(^uint64(0))
+	}
+	p.stats.failed.Add(1)
+}
+
 // checkFrame refuses a task whose frame is over the limit before it is
 // sent: a worker would refuse it and die, and with it every task it held.
 func (p *Pool) checkFrame(fn string, size int) error {
@@ -284,6 +294,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	}
 	var r R
 	if err := codec.Decode(t.value, &r); err != nil {
+		p.undecoded(true)
 		return zero, fmt.Errorf("task %d (%s): decoding the result: %w", t.id, t.fn, err)
 	}
 	return r, nil
@@ -360,6 +371,7 @@ func (r *AsyncResult[R]) result() (R, error) {
 	r.once.Do(func() {
 		if r.err = r.t.err; r.err == nil {
 			if err := codec.Decode(r.t.value, &r.val); err != nil {
+				r.p.undecoded(true)
 				r.err = fmt.Errorf("task %d (%s): decoding the result: %w", r.t.id, r.t.fn, err)
 			}
 		}
@@ -500,7 +512,7 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	if len(bad) > 0 {
 		done = func(i int, raw []byte, err error) { itemDone(keep[i], raw, err) }
 	}
-	t.batch = &batch{n: len(items) - len(bad), args: t.frame[argsAt:], itemDone: done, settled: settled}
+	t.batch = &batch{n: len(items) - len(bad), args: t.frame[argsAt:], itemDone: done, settled: settled, failed: &p.stats.failed}
 	t.onDone = batchDone
 	return t, nil
 }
@@ -550,6 +562,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 		t, err := b.chunk(inputs[base:end], func(i int, raw []byte, err error) {
 			if err == nil {
 				if derr := codec.Decode(raw, &results[base+i]); derr != nil {
+					p.undecoded(false)
 					err = fmt.Errorf("decoding the result: %w", derr)
 				}
 			}
@@ -665,6 +678,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				t, err := b.chunk(items, func(i int, raw []byte, err error) {
 					if err == nil {
 						if derr := codec.Decode(raw, &c.results[i]); derr != nil {
+							p.undecoded(false)
 							err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
 						}
 					}

@@ -285,3 +285,45 @@ func TestOversizedArgumentRefusedEarly(t *testing.T) {
 		t.Errorf("restarts = %d, want 0", s.Restarts)
 	}
 }
+
+// TestStatsCountFailedDecodes: a call whose result does not decode into
+// the caller's type counts as failed, not done, whatever the kind of
+// call; so does a Map item whose function failed.
+func TestStatsCountFailedDecodes(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 1})
+	echoAsInt := workerprocRemote[[]byte, int]("echo") // answers a bin, not an int
+	steps := []struct {
+		what         string
+		call         func() error
+		done, failed uint64
+	}{
+		{"Apply", func() error { _, err := pool.Apply(ctx, p, echoAsInt, []byte("x")); return err }, 0, 1},
+		{"ApplyAsync", func() error { _, err := pool.ApplyAsync(ctx, p, echoAsInt, []byte("x")).Get(ctx); return err }, 0, 1},
+		{"Map", func() error {
+			_, err := pool.Map(ctx, p, echoAsInt, [][]byte{{1}, {2}, {3}}, pool.ChunkSize(3))
+			return err
+		}, 1, 3}, // Done counts the chunk
+		{"Imap", func() error {
+			var errs []error
+			for _, err := range pool.Imap(ctx, p, echoAsInt, slices.Values([][]byte{{1}, {2}}), pool.ChunkSize(2)) {
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		}, 1, 2},
+		{"Map of failing calls", func() error {
+			_, err := pool.Map(ctx, p, fail, []string{"a", "b", "c"}, pool.ChunkSize(3))
+			return err
+		}, 1, 3},
+	}
+	for _, s := range steps {
+		before := p.Stats()
+		if err := s.call(); err == nil {
+			t.Fatalf("%s: no error", s.what)
+		}
+		after := p.Stats()
+		if done, failed := after.Done-before.Done, after.Failed-before.Failed; done != s.done || failed != s.failed {
+			t.Errorf("%s: Stats counted %d done, %d failed; want %d done, %d failed", s.what, done, failed, s.done, s.failed)
+		}
+	}
+}

@@ -150,7 +150,7 @@ type Stats struct {
 	Busy      int    // of those, running a task
 	Queued    int    // tasks waiting for a worker
 	Done      uint64 // tasks (or Map chunks) that succeeded
-	Failed    uint64 // tasks that failed
+	Failed    uint64 // calls that failed, each Map or Imap item counted alone; a result that did not decode into the caller's type counts too
 	Retried   uint64 // runs started again after a crash, timeout or memory kill
 	Restarts  uint64 // workers started to replace others
 	Packed    uint64 // tasks sent in a pack with others: one frame for several tiny tasks

@@ -579,7 +579,7 @@ func (p *Pool) finish(t *task, value []byte, err error) {
 // settle records the outcome of t, which the caller has claimed.
 func (p *Pool) settle(t *task, value []byte, err error) {
 	if err != nil {
-		p.stats.failed.Add(1)
+		p.stats.failed.Add(uint64(t.calls())) // a batch fails each of its items
 	} else {
 		p.stats.done.Add(1)
 	}
