@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,8 +163,9 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		return nil, ErrPoolClosed
 	}
 	if !p.servesLocked(t.fn) {
+		err := p.unknownFunctionLocked(t.fn)
 		p.mu.Unlock()
-		return nil, fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
+		return nil, err
 	}
 	p.pending.Add(1)
 	p.queue.pushBack(t)
@@ -182,6 +185,28 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		w.flush()
 	}
 	return claimed, nil
+}
+
+// unknownFunctionLocked is the error of a call to fn, which the workers do
+// not serve, with the hint that fits them. Only a worker that re-executes
+// this program can be missing a function this process has: one registered
+// after package init. A Go worker (its hello's runtime says go1.x) is built
+// on workerproc and registers its functions itself; others list theirs.
+func (p *Pool) unknownFunctionLocked(fn string) error {
+	if len(p.cfg.Command) == 0 {
+		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
+	}
+	workers := fmt.Sprintf("%s, %s", strings.Join(p.cfg.Command, " "), p.runtime)
+	if strings.HasPrefix(p.runtime, "go") || strings.Contains(p.runtime, " go1.") {
+		return fmt.Errorf("%w: the workers (%s) do not serve %q: register it in that program, with workerproc.Register in a package-level var", ErrUnknownFunction, workers, fn)
+	}
+	names := slices.Sorted(maps.Keys(p.functions))
+	const shown = 20
+	more := ""
+	if len(names) > shown {
+		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
+	}
+	return fmt.Errorf("%w: the workers (%s) do not serve %q; they serve %s%s", ErrUnknownFunction, workers, fn, strings.Join(names, ", "), more)
 }
 
 // cancel resolves t as cancelled. A task still in the pool's queue is simply

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -325,5 +326,49 @@ func TestStatsCountFailedDecodes(t *testing.T) {
 		if done, failed := after.Done-before.Done, after.Failed-before.Failed; done != s.done || failed != s.failed {
 			t.Errorf("%s: Stats counted %d done, %d failed; want %d done, %d failed", s.what, done, failed, s.done, s.failed)
 		}
+	}
+}
+
+// TestUnknownFunctionHint: the error for a function the workers do not
+// serve gives the hint that fits the worker: the Go hint about package
+// init only for workers that re-execute this program.
+func TestUnknownFunctionHint(t *testing.T) {
+	ctx := testCtx(t)
+	nosuch := workerprocRemote[int, int]("nosuch")
+	cases := []struct {
+		what      string
+		cfg       pool.Config
+		want, not []string
+	}{
+		{"built-in", pool.Config{Workers: 1}, []string{"package init", "this program"}, nil},
+		{"Go worker binary", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Env: []string{"PPOOL_WORKER=1"}},
+			[]string{os.Args[0], "register", "go1"}, []string{"this program", "this process"}},
+		{"Python worker", pool.Config{Workers: 1, Command: []string{"/usr/bin/python3", "../examples/pyworker/worker.py"}},
+			[]string{"worker.py", "python", "ppool.echo"}, []string{"package init", "this process", "Go"}},
+	}
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			if c.cfg.Command != nil {
+				if _, err := os.Stat(c.cfg.Command[0]); err != nil {
+					t.Skip(err)
+				}
+			}
+			p := newPool(t, c.cfg)
+			_, err := pool.Apply(ctx, p, nosuch, 1)
+			if !errors.Is(err, pool.ErrUnknownFunction) {
+				t.Fatalf("Apply of an unknown function: %v; want ErrUnknownFunction", err)
+			}
+			t.Log(err)
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("%q says %q", err, n)
+				}
+			}
+		})
 	}
 }

@@ -68,6 +68,7 @@ type Pool struct {
 	queue       queue
 	workers     []*worker // live workers, in start order
 	functions   map[string]bool
+	runtime     string    // what the first worker's hello said it runs on ("go1.26.1", "cpython 3.11.2")
 	served      string    // the function last found in functions: a burst calls one
 	avgTask     float64   // moving average of a task frame's run time (a batch counts whole), ns
 	avgItem     float64   // moving average of one call's run time (a batch's share), ns
@@ -285,7 +286,7 @@ func (p *Pool) hello(w *worker, m ipc.Msg) string {
 		return "unknown initializer"
 	}
 	if p.functions == nil {
-		p.functions = fns
+		p.functions, p.runtime = fns, m.Runtime
 	}
 	if p.cfg.Initializer == nil {
 		p.readyLocked(w)
