@@ -197,7 +197,7 @@ func (p *Pool) unknownFunctionLocked(fn string) error {
 		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
 	}
 	workers := fmt.Sprintf("%s, %s", strings.Join(p.cfg.Command, " "), p.runtime)
-	if strings.HasPrefix(p.runtime, "go") || strings.Contains(p.runtime, " go1.") {
+	if strings.HasPrefix(p.runtime, "go1.") || strings.HasPrefix(p.runtime, "devel go1.") { // runtime.Version()
 		return fmt.Errorf("%w: the workers (%s) do not serve %q: register it in that program, with workerproc.Register in a package-level var", ErrUnknownFunction, workers, fn)
 	}
 	names := slices.Sorted(maps.Keys(p.functions))
@@ -551,7 +551,7 @@ func argDepth(fn string, arg []byte) error {
 		return nil // each level takes a byte at least
 	}
 	if err := ipc.CheckDepth(arg, ipc.MaxArgDepth); err != nil {
-		return fmt.Errorf("%w: the argument of %s nests arrays and maps deeper than %d levels, more than a task frame carries (%v)", ErrBadArguments, fn, ipc.MaxArgDepth, err)
+		return fmt.Errorf("%w: the argument of %s nests arrays and maps deeper than %d levels, more than a task frame carries", ErrBadArguments, fn, ipc.MaxArgDepth)
 	}
 	return nil
 }
