@@ -372,3 +372,41 @@ func TestUnknownFunctionHint(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseDeadlineWithAStuckCallback: a callback that does not return
+// cannot hold Close past its deadline: Close kills the workers and returns
+// the context's error; the pool finishes stopping once the callback
+// returns.
+func TestCloseDeadlineWithAStuckCallback(t *testing.T) {
+	ctx := testCtx(t)
+	p, err := pool.New(ctx, pool.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	pool.ApplyAsync(ctx, p, square, 3, pool.Callback(func(int) {
+		close(entered)
+		<-release
+	}))
+	<-entered
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	returned := make(chan error, 1)
+	go func() { returned <- p.Close(short) }()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close past its deadline: %v; want context.DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Close with a 200 ms deadline has not returned after 10 s, a callback being stuck")
+	}
+	if s := p.Stats(); s.Workers != 0 {
+		t.Errorf("%d workers left after Close gave up", s.Workers)
+	}
+	close(release)
+	if err := p.Close(ctx); err != nil {
+		t.Errorf("Close once the callback returned: %v", err)
+	}
+}

@@ -21,7 +21,11 @@ import (
 // is sent shutdown, and any that has not exited within KillGrace gets
 // SIGTERM, then SIGKILL. Close returns once every worker process and pool
 // goroutine is gone. If ctx ends first, the pool is terminated and Close
-// returns ctx's error. Close is idempotent; after Terminate it just waits.
+// returns ctx's error once the workers and pool goroutines are gone, but
+// for the callbacks goroutine, which is not waited for: it runs the
+// callbacks still queued, then ends (a callback that never returns would
+// otherwise hold Close past its deadline). Close is idempotent; after
+// Terminate it just waits.
 //
 // Called from a completion callback, Close returns once everything but
 // the callback's own goroutine is done: the callbacks still queued run
@@ -38,17 +42,24 @@ func (p *Pool) Close(ctx context.Context) error {
 	select {
 	case <-p.drained:
 	case <-ctx.Done():
-		p.Terminate()
-		return context.Cause(ctx)
+		return p.abandon(ctx)
 	}
 	go p.stop(false)
 	select {
 	case <-p.stopped:
 		return nil
 	case <-ctx.Done():
-		p.Terminate()
-		return context.Cause(ctx)
+		return p.abandon(ctx)
 	}
+}
+
+// abandon is Close when ctx has ended: it terminates the pool and waits
+// for all but the callbacks goroutine.
+func (p *Pool) abandon(ctx context.Context) error {
+	p.killAll()
+	go p.stop(true) // if a Close already runs stop, this one just waits for it
+	<-p.reaped
+	return context.Cause(ctx)
 }
 
 // Terminate stops the pool now, like multiprocessing's terminate: queued
@@ -57,6 +68,12 @@ func (p *Pool) Close(ctx context.Context) error {
 // from a completion callback, as Close does.
 func (p *Pool) Terminate() {
 	p.cb.enterClose()
+	p.killAll()
+	p.stop(true)
+}
+
+// killAll fails the queued tasks and kills the workers.
+func (p *Pool) killAll() {
 	p.mu.Lock()
 	queued := p.queue.drain()
 	if p.state != poolBroken {
@@ -71,7 +88,6 @@ func (p *Pool) Terminate() {
 	for _, t := range queued {
 		p.finish(t, nil, ErrPoolClosed)
 	}
-	p.stop(true)
 }
 
 // stop ends the workers, then the pool's goroutines, spawner and reaper.
@@ -110,13 +126,14 @@ func (p *Pool) stop(kill bool) {
 		for _, t := range left {
 			p.finish(t, nil, cause)
 		}
-		p.cb.close()
 		p.stopWatches()
 		p.spawner.stop()
 		p.reaper.stop()
 		if p.binary != nil {
 			p.binary.Close()
 		}
+		close(p.reaped)
+		p.cb.close()
 		close(p.stopped)
 	})
 	<-p.stopped

@@ -84,6 +84,7 @@ type Pool struct {
 	closeOnce   sync.Once
 	closeErr    error
 	stopped     chan struct{} // closed when every process and goroutine is gone
+	reaped      chan struct{} // closed when all are gone but the callbacks goroutine
 
 	_         cacheLinePad
 	watchMu   sync.Mutex
@@ -126,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
+		reaped:  make(chan struct{}),
 		epoch:   time.Now(),
 	}
 	p.defaults = callOptions{timeout: cfg.TaskTimeout, retries: cfg.Retries, memory: cfg.MaxWorkerMemory}
