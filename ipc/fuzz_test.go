@@ -63,6 +63,10 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add([]byte{0x82, 0xa1, 't', 0xa5, 'h', 'e', 'l', 'l', 'o', 0xa3, 'f', 'n', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x82, 0xa1, 't', 0xa5, 'h', 'e', 'l', 'l', 'o', 0xa2, 'v', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, p []byte) {
+		// CheckDepth at MaxDepth is Validate.
+		if (CheckDepth(p, MaxDepth) == nil) != (Validate(p) == nil) {
+			t.Fatalf("CheckDepth and Validate disagree on %x", p)
+		}
 		grew := heapGrowth(func() {
 			m, err := Decode(p)
 			if err != nil {

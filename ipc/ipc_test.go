@@ -256,3 +256,62 @@ func TestReadFrameResumes(t *testing.T) {
 		t.Fatalf("read %d frames, want %d", got, want)
 	}
 }
+
+// TestDepthAtTheBoundary pins the rule protocol.md states (section 9): each
+// value of the message map may nest MaxDepth levels of arrays and maps,
+// counted from the value itself; the message map does not count, and a
+// batch's array does.
+func TestDepthAtTheBoundary(t *testing.T) {
+	nest := func(n int) []byte { // 1 inside n arrays: depth n
+		return append(bytes.Repeat([]byte{0x91}, n), 0x01)
+	}
+	nestMaps := func(n int) []byte { // n maps {"k": ...}: depth n
+		var b []byte
+		for range n {
+			b = append(b, 0x81, 0xa1, 'k')
+		}
+		return append(b, 0x01)
+	}
+	batchOf := func(item []byte) []byte { return append(AppendArrayHeader(nil, 1), item...) }
+	items := func(value []byte) []byte { return AppendItem(AppendArrayHeader(nil, 1), value, nil) }
+	// An error map with an extra key nested n-1 deep: "e" is at depth n.
+	errorAt := func(n int) []byte {
+		b := appendMapLen(nil, 3)
+		b = appendStr(appendStr(b, "type"), "error")
+		b = appendStr(appendStr(b, "msg"), "m")
+		return append(appendStr(b, "x"), nest(n-1)...)
+	}
+	errorFrame := func(e []byte) []byte {
+		b := appendMapLen(nil, 3)
+		b = appendStr(appendStr(b, "t"), "result")
+		b = appendStr(b, "id")
+		b = appendUint(b, 1)
+		return append(appendStr(b, "e"), e...)
+	}
+	for _, n := range []int{MaxDepth - 1, MaxDepth, MaxDepth + 1} {
+		ok := n <= MaxDepth
+		frames := map[string][]byte{
+			"task argument":       AppendTask(nil, 1, "f", nest(n), 0, false)[4:],
+			"task argument, maps": AppendTask(nil, 1, "f", nestMaps(n), 0, false)[4:],
+			"batch argument":      AppendTask(nil, 1, "f", batchOf(nest(n-1)), 0, true)[4:],
+			"result value":        AppendResult(nil, 1, nest(n), nil, 0, false)[4:],
+			"batch result":        AppendResult(nil, 1, items(nest(n-2)), nil, 0, true)[4:],
+			"error":               errorFrame(errorAt(n)),
+		}
+		for what, f := range frames {
+			_, err := Decode(f)
+			if ok && err != nil {
+				t.Errorf("%s at depth %d: %v", what, n, err)
+			}
+			if !ok && (err == nil || !strings.Contains(err.Error(), "nesting deeper than 100")) {
+				t.Errorf("%s at depth %d: %v; want nesting deeper than 100", what, n, err)
+			}
+		}
+		if err := Validate(nest(n)); ok != (err == nil) {
+			t.Errorf("Validate at depth %d: %v", n, err)
+		}
+		if err := CheckDepth(nest(n), MaxArgDepth); (n <= MaxArgDepth) != (err == nil) {
+			t.Errorf("CheckDepth(%d, MaxArgDepth) = %v", n, err)
+		}
+	}
+}

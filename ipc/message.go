@@ -257,7 +257,9 @@ func decodeError(c *cursor) (*Error, error) {
 		case "tb":
 			dst = &e.Traceback
 		default:
-			if _, err := c.raw(); err != nil {
+			// Inside the error map, one level down: "e" as a whole
+			// nests at most MaxDepth levels, like any value.
+			if _, err := c.rawWithin(MaxDepth - 1); err != nil {
 				return nil, err
 			}
 			continue

@@ -8,17 +8,30 @@ import (
 	"math"
 )
 
-// MaxDepth bounds how deeply arrays and maps may nest inside one frame, so a
-// frame of nested one-byte headers cannot exhaust a decoder's stack.
+// MaxDepth bounds how deeply arrays and maps may nest in each value of a
+// frame's message map (an argument "a", a result "v", an error "e"), so
+// that a frame of nested one-byte headers cannot exhaust a decoder's stack.
+// A value's depth counts from the value itself: a scalar is at depth 0,
+// [1] at 1, [[1]] and {"k": [1]} at 2. The message map is not counted, so
+// a frame as a whole nests at most MaxDepth+1 levels. A batch's array is
+// part of its "a" or "v" and counts: each item of a batch task may nest
+// MaxDepth-1 levels (see MaxArgDepth).
 const MaxDepth = 100
 
-var errShort = errors.New("msgpack: value runs past the end of the frame")
+// MaxArgDepth is how deeply one argument may nest for every task frame to
+// carry it, alone or as an item of a batch, whose array is one level more.
+const MaxArgDepth = MaxDepth - 1
+
+var (
+	errShort   = errors.New("msgpack: value runs past the end of the frame")
+	errTooDeep = errors.New("msgpack: nesting too deep")
+)
 
 // Validate checks that b holds exactly one well-formed msgpack value: every
 // declared length fits in the bytes left, nesting stays within MaxDepth, and
 // no reserved byte (0xc1) appears. It allocates nothing.
 func Validate(b []byte) error {
-	n, err := skip(b, 0, MaxDepth)
+	n, err := skipValue(b, 0, MaxDepth)
 	if err != nil {
 		return err
 	}
@@ -26,6 +39,30 @@ func Validate(b []byte) error {
 		return fmt.Errorf("msgpack: %d trailing bytes after the value", len(b)-n)
 	}
 	return nil
+}
+
+// CheckDepth returns an error if the msgpack value in b nests arrays and
+// maps deeper than limit, or is not exactly one well-formed value. It
+// allocates nothing.
+func CheckDepth(b []byte, limit int) error {
+	n, err := skipValue(b, 0, limit)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return fmt.Errorf("msgpack: %d trailing bytes after the value", len(b)-n)
+	}
+	return nil
+}
+
+// skipValue is skip for a value allowed to nest limit levels, its error
+// saying so.
+func skipValue(b []byte, off, limit int) (int, error) {
+	n, err := skip(b, off, limit)
+	if err == errTooDeep {
+		return 0, fmt.Errorf("msgpack: nesting deeper than %d", limit)
+	}
+	return n, err
 }
 
 // skip returns the offset just past the value starting at b[off]. Containers
@@ -112,7 +149,7 @@ func skipContainer(b []byte, off, elems, depth int) (int, error) {
 		return 0, errShort
 	}
 	if depth == 0 {
-		return 0, fmt.Errorf("msgpack: nesting deeper than %d", MaxDepth)
+		return 0, errTooDeep
 	}
 	var err error
 	for range elems {
@@ -318,9 +355,17 @@ func (c *cursor) isNil() bool {
 }
 
 // raw returns the encoded bytes of the next value, whatever it is, without
-// copying.
-func (c *cursor) raw() ([]byte, error) {
-	end, err := skip(c.b, c.off, MaxDepth)
+// copying. The value may nest MaxDepth levels: raw serves values of the
+// message map.
+func (c *cursor) raw() ([]byte, error) { return c.rawWithin(MaxDepth) }
+
+// rawWithin is raw for a value inside a value of the message map, with
+// limit the levels of MaxDepth left to it.
+func (c *cursor) rawWithin(limit int) ([]byte, error) {
+	end, err := skip(c.b, c.off, limit)
+	if err == errTooDeep {
+		return nil, fmt.Errorf("msgpack: nesting deeper than %d", MaxDepth)
+	}
 	if err != nil {
 		return nil, err
 	}

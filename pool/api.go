@@ -2,10 +2,13 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,9 +76,12 @@ func initTask[A any](p *Pool, t *task, buf []byte, fn string, arg A, o *callOpti
 	t.id, t.fn, t.opts = p.nextID.Add(1), fn, o
 	b, start := ipc.AppendTaskHead(buf, t.id, fn, o.timeout, false)
 	t.argOff = int32(len(b))
-	b, err := codec.AppendOf(b, arg)
+	b, err := codec.AppendOfLimit(b, arg, p.frameEnd(start))
 	if err != nil {
-		return fmt.Errorf("ppool: encoding the argument of %s: %w", fn, err)
+		return p.encodeError(fn, "the argument", start, err)
+	}
+	if err := argDepth(fn, b[t.argOff:]); err != nil {
+		return err
 	}
 	t.frame = ipc.EndFrame(b, start)
 	return p.checkFrame(fn, len(t.frame))
@@ -87,6 +93,34 @@ type asyncCall[R any] struct {
 	r     AsyncResult[R]
 	t     task
 	frame [56]byte // room for the frame of a call with a short name and a small argument (a 320-byte size class in all)
+}
+
+// frameEnd is how far a buffer may grow with a frame that starts at
+// start: a value that would take it further is refused as it is encoded,
+// before it costs more memory than the limit.
+func (p *Pool) frameEnd(start int) int { return start + 4 + p.maxFrame }
+
+// encodeError is the error of an argument (what) that did not encode into
+// the frame starting at start.
+func (p *Pool) encodeError(fn, what string, start int, err error) error {
+	var tl *codec.TooLargeError
+	if !errors.As(err, &tl) {
+		return fmt.Errorf("ppool: encoding %s of %s: %w", what, fn, err)
+	}
+	if tl.Size > 0 {
+		return p.checkFrame(fn, tl.Size-start)
+	}
+	return fmt.Errorf("ppool: the arguments of %s encode to more than %d bytes, over the frame limit of %d (Config.MaxFrame)", fn, p.maxFrame, p.maxFrame)
+}
+
+// undecoded counts a call whose result did not decode into the caller's
+// type as failed. A single call was counted done when its answer came; a
+// Map or Imap item was not counted alone (its chunk was).
+func (p *Pool) undecoded(single bool) {
+	if single {
+		p.stats.done.Add(^uint64(0))
+	}
+	p.stats.failed.Add(1)
 }
 
 // checkFrame refuses a task whose frame is over the limit before it is
@@ -130,8 +164,9 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		return nil, ErrPoolClosed
 	}
 	if !p.servesLocked(t.fn) {
+		err := p.unknownFunctionLocked(t.fn)
 		p.mu.Unlock()
-		return nil, fmt.Errorf("%w: the workers do not serve %q (a function registered after package init exists in this process only)", ErrUnknownFunction, t.fn)
+		return nil, err
 	}
 	p.pending.Add(1)
 	p.queue.pushBack(t)
@@ -151,6 +186,28 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		w.flush()
 	}
 	return claimed, nil
+}
+
+// unknownFunctionLocked is the error of a call to fn, which the workers do
+// not serve, with the hint that fits them. Only a worker that re-executes
+// this program can be missing a function this process has: one registered
+// after package init. A Go worker (its hello's runtime says go1.x) is built
+// on workerproc and registers its functions itself; others list theirs.
+func (p *Pool) unknownFunctionLocked(fn string) error {
+	if len(p.cfg.Command) == 0 {
+		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
+	}
+	workers := fmt.Sprintf("%s, %s", strings.Join(p.cfg.Command, " "), p.runtime)
+	if strings.HasPrefix(p.runtime, "go1.") || strings.HasPrefix(p.runtime, "devel go1.") { // runtime.Version()
+		return fmt.Errorf("%w: the workers (%s) do not serve %q: register it in that program, with workerproc.Register in a package-level var", ErrUnknownFunction, workers, fn)
+	}
+	names := slices.Sorted(maps.Keys(p.functions))
+	const shown = 20
+	more := ""
+	if len(names) > shown {
+		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
+	}
+	return fmt.Errorf("%w: the workers (%s) do not serve %q; they serve %s%s", ErrUnknownFunction, workers, fn, strings.Join(names, ", "), more)
 }
 
 // cancel resolves t as cancelled. A task still in the pool's queue is simply
@@ -263,6 +320,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	}
 	var r R
 	if err := codec.Decode(t.value, &r); err != nil {
+		p.undecoded(true)
 		return zero, fmt.Errorf("task %d (%s): decoding the result: %w", t.id, t.fn, err)
 	}
 	return r, nil
@@ -339,6 +397,7 @@ func (r *AsyncResult[R]) result() (R, error) {
 	r.once.Do(func() {
 		if r.err = r.t.err; r.err == nil {
 			if err := codec.Decode(r.t.value, &r.val); err != nil {
+				r.p.undecoded(true)
 				r.err = fmt.Errorf("task %d (%s): decoding the result: %w", r.t.id, r.t.fn, err)
 			}
 		}
@@ -416,10 +475,12 @@ type batchCall[A, R any] struct {
 }
 
 // chunk encodes items into one batch task; itemDone receives each item's
-// outcome, and settled, if set, how many more items have had theirs.
+// outcome, and settled, if set, how many more items have had theirs. An
+// item no frame can carry (see argDepth) fails at once and is left out of
+// the batch; if every item is, chunk returns no task.
 func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err error), settled func(n int)) (*task, error) {
 	p := b.p
-	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o, batch: &batch{itemDone: itemDone, settled: settled}}
+	t := &task{id: p.nextID.Add(1), fn: b.fn, opts: b.o}
 	// No timeout on the wire: when the worker's deadline fired inside a
 	// batch, the item running and every item after it failed "cancelled".
 	// The pool's own timer (timeout × items) splits the batch instead, and
@@ -427,19 +488,73 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	buf, start := ipc.AppendTaskHead(nil, t.id, b.fn, 0, true)
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
+	itemsAt := len(buf)
+	type refused struct {
+		i   int
+		err error
+	}
+	var bad []refused
+	var keep []int // once an item is left out: the item at each batch position
 	for i, it := range items {
+		at := len(buf)
 		var err error
-		if buf, err = codec.AppendOf(buf, it); err != nil {
-			return nil, fmt.Errorf("ppool: encoding item %d for %s: %w", i, b.fn, err)
+		if buf, err = codec.AppendOfLimit(buf, it, p.frameEnd(start)); err != nil {
+			return nil, p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
 		}
+		if err := argDepth(b.fn, buf[at:]); err != nil {
+			if keep == nil {
+				keep = make([]int, i, len(items))
+				for j := range keep {
+					keep[j] = j
+				}
+			}
+			bad = append(bad, refused{i, err})
+			buf = buf[:at]
+			continue
+		}
+		if keep != nil {
+			keep = append(keep, i)
+		}
+	}
+	if len(bad) > 0 {
+		// The array holds fewer items than its header says.
+		kept := ipc.AppendArrayHeader(slices.Clip(buf[:argsAt]), len(keep))
+		buf = append(kept, buf[itemsAt:]...)
 	}
 	t.frame = ipc.EndFrame(buf, start)
 	if err := p.checkFrame(b.fn, len(t.frame)); err != nil {
 		return nil, err
 	}
-	t.batch.n, t.batch.args = len(items), t.frame[argsAt:]
+	for _, r := range bad {
+		itemDone(r.i, nil, r.err)
+	}
+	if len(bad) > 0 && settled != nil {
+		settled(len(bad))
+	}
+	if len(bad) == len(items) {
+		return nil, nil
+	}
+	done := itemDone
+	if len(bad) > 0 {
+		done = func(i int, raw []byte, err error) { itemDone(keep[i], raw, err) }
+	}
+	t.batch = &batch{n: len(items) - len(bad), args: t.frame[argsAt:], itemDone: done, settled: settled, failed: &p.stats.failed}
 	t.onDone = batchDone
 	return t, nil
+}
+
+// argDepth refuses an argument that nests arrays and maps deeper than a
+// task frame can carry it: alone, or in a batch or pack, whose array is a
+// level more (ipc.MaxArgDepth). Sent, it would kill the worker that read
+// it; split from a batch, it would not split.
+func argDepth(fn string, arg []byte) error {
+	if len(arg) <= ipc.MaxArgDepth {
+		return nil // each level takes a byte at least
+	}
+	if err := ipc.CheckDepth(arg, ipc.MaxArgDepth); err != nil {
+		return fmt.Errorf("%w: the argument of %s nests arrays and maps deeper than %d levels, more than a task frame carries", ErrBadArguments, fn, ipc.MaxArgDepth)
+	}
+	return nil
 }
 
 // Map applies f to every input and returns the results in input order, like
@@ -473,6 +588,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 		t, err := b.chunk(inputs[base:end], func(i int, raw []byte, err error) {
 			if err == nil {
 				if derr := codec.Decode(raw, &results[base+i]); derr != nil {
+					p.undecoded(false)
 					err = fmt.Errorf("decoding the result: %w", derr)
 				}
 			}
@@ -488,6 +604,9 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 				close(done)
 			}
 		})
+		if t == nil && err == nil {
+			continue // every item refused
+		}
 		if err == nil {
 			_, err = p.enqueue(t, false, false)
 		}
@@ -558,7 +677,9 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 			// Stop feeding: drop what is queued, let running items finish
 			// and discard them. Nothing waits on them afterwards.
 			for _, c := range inflight {
-				p.cancel(c.t, context.Canceled, false)
+				if c.t != nil {
+					p.cancel(c.t, context.Canceled, false)
+				}
 			}
 		}()
 		exhausted, refilled := false, false
@@ -583,6 +704,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				t, err := b.chunk(items, func(i int, raw []byte, err error) {
 					if err == nil {
 						if derr := codec.Decode(raw, &c.results[i]); derr != nil {
+							p.undecoded(false)
 							err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
 						}
 					}
@@ -595,7 +717,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 						}
 					}
 				})
-				if err == nil {
+				if err == nil && t != nil { // nil: every item refused
 					c.t = t
 					_, err = p.enqueue(t, false, false)
 				}

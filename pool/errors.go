@@ -21,7 +21,9 @@ var (
 	ErrCrashLoop = errors.New("ppool: workers keep failing to start (crash loop)")
 	// ErrUnknownFunction: the workers do not serve the function called.
 	ErrUnknownFunction = errors.New("ppool: unknown function")
-	// ErrBadArguments: the worker could not decode the task's arguments.
+	// ErrBadArguments: the worker could not decode the task's arguments,
+	// or they nest arrays and maps deeper than a task frame carries (99
+	// levels), which the pool refuses before sending anything.
 	ErrBadArguments = errors.New("ppool: arguments do not decode")
 )
 

@@ -1,10 +1,14 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,8 +21,18 @@ import (
 // is sent shutdown, and any that has not exited within KillGrace gets
 // SIGTERM, then SIGKILL. Close returns once every worker process and pool
 // goroutine is gone. If ctx ends first, the pool is terminated and Close
-// returns ctx's error. Close is idempotent; after Terminate it just waits.
+// returns ctx's error once the workers and pool goroutines are gone, but
+// for the callbacks goroutine, which is not waited for: it runs the
+// callbacks still queued, then ends (a callback that never returns would
+// otherwise hold Close past its deadline). Close is idempotent; after
+// Terminate it just waits.
+//
+// Called from a completion callback, Close returns once everything but
+// the callback's own goroutine is done: the callbacks still queued run
+// after the callback returns (finding the pool closed), and then that
+// goroutine ends.
 func (p *Pool) Close(ctx context.Context) error {
+	p.cb.enterClose()
 	p.mu.Lock()
 	switch p.state {
 	case poolRunning:
@@ -32,23 +46,38 @@ func (p *Pool) Close(ctx context.Context) error {
 	select {
 	case <-p.drained:
 	case <-ctx.Done():
-		p.Terminate()
-		return context.Cause(ctx)
+		return p.abandon(ctx)
 	}
 	go p.stop(false)
 	select {
 	case <-p.stopped:
 		return nil
 	case <-ctx.Done():
-		p.Terminate()
-		return context.Cause(ctx)
+		return p.abandon(ctx)
 	}
+}
+
+// abandon is Close when ctx has ended: it terminates the pool and waits
+// for all but the callbacks goroutine.
+func (p *Pool) abandon(ctx context.Context) error {
+	p.killAll()
+	go p.stop(true) // if a Close already runs stop, this one just waits for it
+	<-p.reaped
+	return context.Cause(ctx)
 }
 
 // Terminate stops the pool now, like multiprocessing's terminate: queued
 // and running tasks fail with ErrPoolClosed and workers are killed. It
-// returns once every worker process and pool goroutine is gone.
+// returns once every worker process and pool goroutine is gone; called
+// from a completion callback, as Close does.
 func (p *Pool) Terminate() {
+	p.cb.enterClose()
+	p.killAll()
+	p.stop(true)
+}
+
+// killAll fails the queued tasks and kills the workers.
+func (p *Pool) killAll() {
 	p.mu.Lock()
 	queued := p.queue.drain()
 	p.state = poolStopped
@@ -61,7 +90,6 @@ func (p *Pool) Terminate() {
 	for _, t := range queued {
 		p.finish(t, nil, ErrPoolClosed)
 	}
-	p.stop(true)
 }
 
 // stop ends the workers, then the pool's goroutines, spawner and reaper.
@@ -95,13 +123,14 @@ func (p *Pool) stop(kill bool) {
 		for _, t := range left {
 			p.finish(t, nil, ErrPoolClosed)
 		}
-		p.cb.close()
 		p.stopWatches()
 		p.spawner.stop()
 		p.reaper.stop()
 		if p.binary != nil {
 			p.binary.Close()
 		}
+		close(p.reaped)
+		p.cb.close()
 		close(p.stopped)
 	})
 	<-p.stopped
@@ -135,7 +164,7 @@ type Stats struct {
 	Busy      int    // of those, running a task
 	Queued    int    // tasks waiting for a worker
 	Done      uint64 // tasks (or Map chunks) that succeeded
-	Failed    uint64 // tasks that failed
+	Failed    uint64 // calls that failed, each Map or Imap item counted alone; a result that did not decode into the caller's type counts too
 	Retried   uint64 // runs started again after a crash, timeout or memory kill
 	Restarts  uint64 // workers started to replace others
 	Packed    uint64 // tasks sent in a pack with others: one frame for several tiny tasks
@@ -262,12 +291,49 @@ type callbacks struct {
 	closed bool
 	done   chan struct{}
 	log    interface{ Error(string, ...any) }
+
+	// A callback that closes the pool must not wait for its own goroutine
+	// to end: goroutine is that goroutine's id, and inClose is closed once
+	// a callback has called Close or Terminate. It then runs nothing more
+	// until that call returns, so no one need wait for it.
+	goroutine   atomic.Uint64
+	inClose     chan struct{}
+	inCloseOnce sync.Once
 }
 
 func newCallbacks(log interface{ Error(string, ...any) }) *callbacks {
-	c := &callbacks{wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
-	go c.run()
+	c := &callbacks{wake: make(chan struct{}, 1), done: make(chan struct{}), inClose: make(chan struct{}), log: log}
+	started := make(chan struct{})
+	go func() {
+		c.goroutine.Store(goroutineID())
+		close(started)
+		c.run()
+	}()
+	<-started
 	return c
+}
+
+// enterClose is called by Close and Terminate: if it is a callback
+// calling, close stops waiting for the callback goroutine.
+func (c *callbacks) enterClose() {
+	if id := goroutineID(); id != 0 && id == c.goroutine.Load() {
+		c.inCloseOnce.Do(func() { close(c.inClose) })
+	}
+}
+
+// goroutineID returns the calling goroutine's id, from the first line of
+// its stack ("goroutine 123 [running]:"). Go offers no other way to ask
+// "am I the callback goroutine?", and only Close and Terminate ask.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		if id, err := strconv.ParseUint(string(b[:i]), 10, 64); err == nil {
+			return id
+		}
+	}
+	return 0
 }
 
 func (c *callbacks) push(f func()) {
@@ -308,7 +374,8 @@ func (c *callbacks) call(f func()) {
 	f()
 }
 
-// close waits for queued callbacks to run, then ends the goroutine.
+// close waits for queued callbacks to run, then ends the goroutine; if a
+// callback is closing the pool, the goroutine ends after it returns.
 func (c *callbacks) close() {
 	c.mu.Lock()
 	c.closed = true
@@ -317,5 +384,8 @@ func (c *callbacks) close() {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	<-c.done
+	select {
+	case <-c.done:
+	case <-c.inClose:
+	}
 }

@@ -69,6 +69,7 @@ type Pool struct {
 	queue       queue
 	workers     []*worker // live workers, in start order
 	functions   map[string]bool
+	runtime     string    // what the first worker's hello said it runs on ("go1.26.1", "cpython 3.11.2")
 	served      string    // the function last found in functions: a burst calls one
 	avgTask     float64   // moving average of a task frame's run time (a batch counts whole), ns
 	avgItem     float64   // moving average of one call's run time (a batch's share), ns
@@ -86,6 +87,7 @@ type Pool struct {
 	closeOnce   sync.Once
 	closeErr    error
 	stopped     chan struct{} // closed when every process and goroutine is gone
+	reaped      chan struct{} // closed when all are gone but the callbacks goroutine
 
 	_         cacheLinePad
 	watchMu   sync.Mutex
@@ -129,12 +131,20 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
 		stopped: make(chan struct{}),
+		reaped:  make(chan struct{}),
 		epoch:   time.Now(),
 	}
 	p.defaults = callOptions{timeout: cfg.TaskTimeout, retries: cfg.Retries, memory: cfg.MaxWorkerMemory}
 	p.maxFrame = cfg.MaxFrame
 	if p.maxFrame <= 0 || p.maxFrame > ipc.DefaultMaxFrame*15 {
 		p.maxFrame = ipc.DefaultMaxFrame
+	}
+	if init := cfg.Initializer; init != nil {
+		// Its argument is the caller's own bytes: a frame carrying bad ones
+		// would kill every worker at start.
+		if err := ipc.CheckDepth(init.Args, ipc.MaxDepth); err != nil {
+			return nil, fmt.Errorf("ppool: Config.Initializer: %w: the argument of %s: %v", ErrBadArguments, init.Function, err)
+		}
 	}
 	if err := p.resolveCommand(); err != nil {
 		return nil, err
@@ -284,7 +294,7 @@ func (p *Pool) hello(w *worker, m ipc.Msg) string {
 		return "unknown initializer"
 	}
 	if p.functions == nil {
-		p.functions = fns
+		p.functions, p.runtime = fns, m.Runtime
 	}
 	if p.cfg.Initializer == nil {
 		p.readyLocked(w)
@@ -588,7 +598,7 @@ func (p *Pool) finish(t *task, value []byte, err error) {
 // settle records the outcome of t, which the caller has claimed.
 func (p *Pool) settle(t *task, value []byte, err error) {
 	if err != nil {
-		p.stats.failed.Add(1)
+		p.stats.failed.Add(uint64(t.calls())) // a batch fails each of its items
 	} else {
 		p.stats.done.Add(1)
 	}
@@ -671,8 +681,10 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 // split items to queue, if any.
 func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task) {
 	if t.batch != nil && t.batch.n > 1 {
-		split = p.splitLocked(t)
-		return false, split
+		if split = p.splitLocked(t); split != nil {
+			return false, split
+		}
+		return true, nil // it cannot be split: it fails whole
 	}
 	return !p.retryLocked(t), nil
 }
@@ -688,10 +700,16 @@ func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) 
 
 // splitLocked replaces a batch by one task per item, at the front of the
 // queue in item order. The batch itself is never resolved; its items are.
+// It returns nil if the batch's arguments do not split, which the checks
+// in chunk rule out.
 func (p *Pool) splitLocked(b *task) []*task {
 	all, err := ipc.SplitArray(b.batch.args)
-	if err != nil || len(all) != b.batch.n {
-		panic(fmt.Sprintf("ppool: batch %d: its own arguments do not split: %v", b.id, err)) // we encoded them
+	if err == nil && len(all) != b.batch.n {
+		err = fmt.Errorf("%d items for a batch of %d", len(all), b.batch.n)
+	}
+	if err != nil {
+		p.log.Error("a batch's own arguments do not split", "task", b.id, "function", b.fn, "err", err)
+		return nil
 	}
 	items := make([]*task, len(all))
 	for i, args := range all {

@@ -83,6 +83,7 @@ type batch struct {
 	args     []byte
 	itemDone func(i int, raw []byte, err error) // called once per item, maybe concurrently
 	settled  func(n int)                        // optional: n more items were handed to itemDone
+	failed   *atomic.Uint64                     // the pool's count of failed calls, for items that fail
 }
 
 // batchDone is a batch's onDone: it hands each item its value or error.
@@ -95,6 +96,7 @@ func batchDone(t *task) {
 		b.settle(b.n)
 		return
 	}
+	var failed uint64 // items the worker answered with an error
 	r, err := ipc.NewBatchReader(t.value)
 	if err == nil && r.Len() != b.n {
 		err = fmt.Errorf("worker %d answered %d items for a batch of %d", t.pid, r.Len(), b.n)
@@ -110,15 +112,18 @@ func batchDone(t *task) {
 			for j := i; j < b.n; j++ {
 				b.itemDone(j, nil, err)
 			}
+			b.failed.Add(failed + uint64(b.n-i))
 			b.settle(b.n)
 			return
 		}
 		var ierr error
 		if it.Err != nil {
 			ierr = remoteError(t, int(t.pid), it.Err)
+			failed++
 		}
 		b.itemDone(i, it.Value, ierr)
 	}
+	b.failed.Add(failed)
 	b.settle(b.n)
 }
 

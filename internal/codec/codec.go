@@ -4,8 +4,10 @@ package codec
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -13,11 +15,62 @@ import (
 	"github.com/ppool/ppool/ipc"
 )
 
-type appender struct{ b []byte }
+// appender is the msgpack encoder's writer: it appends to b, and refuses
+// to take b past limit (when limit > 0), so that a value too large to send
+// costs no more memory than the limit to find out.
+type appender struct {
+	b     []byte
+	limit int
+}
 
 func (a *appender) Write(p []byte) (int, error) {
+	if a.limit > 0 && len(p) > a.limit-len(a.b) {
+		return 0, errLimit
+	}
+	a.grow(len(p))
 	a.b = append(a.b, p...)
 	return len(p), nil
+}
+
+// WriteByte spares msgpack's own adapter, which allocates for each byte.
+func (a *appender) WriteByte(c byte) error {
+	if a.limit > 0 && len(a.b) >= a.limit {
+		return errLimit
+	}
+	a.grow(1)
+	a.b = append(a.b, c)
+	return nil
+}
+
+// grow makes room for n more bytes, doubling: append's own growth falls
+// to a quarter for large slices, and the buffers a large value outgrows on
+// the way add up to five times its size, not two.
+func (a *appender) grow(n int) {
+	if cap(a.b)-len(a.b) >= n {
+		return
+	}
+	c := max(2*cap(a.b), len(a.b)+n)
+	if a.limit > 0 {
+		c = min(c, a.limit)
+	}
+	a.b = slices.Grow(a.b, c-len(a.b))
+}
+
+var errLimit = errors.New("codec: past the limit")
+
+// TooLargeError reports a value whose encoding would take the buffer
+// past the limit given to AppendOfLimit. Nothing past the limit was
+// encoded.
+type TooLargeError struct {
+	Limit int // the most the buffer could hold
+	Size  int // what it would hold with the value; 0 if not known
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Size > 0 {
+		return fmt.Sprintf("codec: the value takes the buffer to %d bytes, over the limit of %d", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("codec: the value takes the buffer past the limit of %d bytes", e.Limit)
 }
 
 var encoders = sync.Pool{New: func() any {
@@ -34,27 +87,74 @@ type encoder struct {
 
 // Append appends v's msgpack encoding to b. A []byte is appended as one bin
 // value with a single copy.
-func Append(b []byte, v any) ([]byte, error) {
+func Append(b []byte, v any) ([]byte, error) { return appendLimit(b, v, 0) }
+
+// appendLimit is Append refusing to take b past limit bytes (0: no limit).
+func appendLimit(b []byte, v any, limit int) ([]byte, error) {
 	if out, ok := appendScalar(b, v); ok {
 		return out, nil
 	}
 	enc := encoders.Get().(*encoder)
-	enc.a.b = b
+	enc.a.b, enc.a.limit = b, limit
 	err := enc.e.Encode(v)
 	b = enc.a.b
 	enc.a.b = nil
 	encoders.Put(enc)
+	if errors.Is(err, errLimit) {
+		return b, &TooLargeError{Limit: limit}
+	}
 	return b, err
 }
 
 // AppendOf is Append for a value of a static type: a scalar is encoded
 // without first being boxed in an interface, which for an int above 255 is
 // an allocation, and a Map of a million ints makes a million of them.
-func AppendOf[T any](b []byte, v T) ([]byte, error) {
+func AppendOf[T any](b []byte, v T) ([]byte, error) { return AppendOfLimit(b, v, 0) }
+
+// AppendOfLimit is AppendOf refusing, with a *TooLargeError, to take b
+// past limit bytes (0: no limit). A []byte or string is measured before
+// anything is copied; any other value is encoded until it would pass the
+// limit, so what a refusal costs is bounded by the limit, not the value.
+// On error, b's contents past its original length are undefined.
+func AppendOfLimit[T any](b []byte, v T, limit int) ([]byte, error) {
+	if limit > 0 {
+		if n, ok := sizeOf(any(v)); ok && len(b)+n > limit {
+			return b, &TooLargeError{Limit: limit, Size: len(b) + n}
+		}
+	}
 	if out, ok := appendScalar(b, any(v)); ok {
 		return out, nil
 	}
-	return Append(b, v)
+	return appendLimit(b, v, limit)
+}
+
+// sizeOf returns the encoded size of a value whose size is known without
+// encoding it: a []byte or a string, the values that are large.
+func sizeOf(v any) (int, bool) {
+	switch x := v.(type) {
+	case []byte:
+		if x == nil {
+			return 1, true // nil
+		}
+		return lengthBytes(len(x)) + len(x), true
+	case string:
+		if len(x) < 32 {
+			return 1 + len(x), true // fixstr
+		}
+		return lengthBytes(len(x)) + len(x), true
+	}
+	return 0, false
+}
+
+// lengthBytes is the size of a str8/16/32 or bin8/16/32 header for n bytes.
+func lengthBytes(n int) int {
+	switch {
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	}
+	return 5
 }
 
 // appendScalar encodes the common scalar types without msgpack's

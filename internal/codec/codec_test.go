@@ -1,8 +1,11 @@
 package codec
 
 import (
+	"bytes"
+	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -49,5 +52,44 @@ func TestAppendOfDoesNotBox(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("AppendOf(int) allocates %v times per call, want 0", allocs)
+	}
+}
+
+// TestAppendOfLimit: a value that fits is encoded as AppendOf would; one
+// that does not is refused, a []byte or string before anything is copied,
+// and the size given for them is what they would take.
+func TestAppendOfLimit(t *testing.T) {
+	prefix := []byte("head")
+	for _, v := range []any{[]byte(nil), []byte{}, make([]byte, 255), make([]byte, 256), make([]byte, 70000),
+		"", string(make([]byte, 31)), string(make([]byte, 32)), string(make([]byte, 300)), string(make([]byte, 70000)),
+		[]int{1, 1 << 20, 3}, map[string]string{"k": string(make([]byte, 1000))}, 7} {
+		want, _ := AppendOf(slices.Clone(prefix), v)
+		if got, err := AppendOfLimit(slices.Clone(prefix), v, len(want)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%T of %d bytes at its size: %v", v, len(want), err)
+		}
+		if len(want) == len(prefix)+1 {
+			continue // scalars and nil: nothing to refuse
+		}
+		_, err := AppendOfLimit(slices.Clone(prefix), v, len(want)-1)
+		var tl *TooLargeError
+		if !errors.As(err, &tl) || tl.Limit != len(want)-1 {
+			t.Errorf("%T of %d bytes, limit one less: %v", v, len(want), err)
+			continue
+		}
+		switch v.(type) {
+		case []byte, string:
+			if tl.Size != len(want) {
+				t.Errorf("%T: size %d, want %d", v, tl.Size, len(want))
+			}
+		}
+	}
+	big := make([]byte, 1<<20)
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := AppendOfLimit(nil, big, 1000); err == nil {
+			t.Fatal("1 MiB under a limit of 1000")
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("refusing a []byte allocates %v times", allocs)
 	}
 }
