@@ -139,20 +139,33 @@ func enlargePipe(f *os.File) {
 }
 
 // tailWriter forwards a worker's output to the logger line by line and keeps
-// the last few KiB for crash reports.
+// its first and last few KiB for crash reports: the end says what the
+// worker was doing, the start often why it died (a Go runtime writes
+// "fatal error: ..." first, then a dump of every goroutine).
 type tailWriter struct {
 	mu      sync.Mutex
-	tail    []byte
+	head    []byte // the first headSize bytes written
+	tail    []byte // the last tailSize bytes (up to twice that, between trims) written after head
+	total   int64  // bytes written after head
 	partial []byte
 	logLine func(string)
 }
 
-const tailSize = 4 << 10
+const (
+	headSize = 1 << 10
+	tailSize = 4 << 10
+)
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.tail = append(t.tail, p...)
+	rest := p
+	if n := min(headSize-len(t.head), len(rest)); n > 0 {
+		t.head = append(t.head, rest[:n]...)
+		rest = rest[n:]
+	}
+	t.total += int64(len(rest))
+	t.tail = append(t.tail, rest...)
 	if len(t.tail) > 2*tailSize {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
 	}
@@ -172,6 +185,8 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns the start and the end of the output, with a line saying
+// how many bytes between them were left out, if any were.
 func (t *tailWriter) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -179,7 +194,15 @@ func (t *tailWriter) String() string {
 	if len(b) > tailSize {
 		b = b[len(b)-tailSize:]
 	}
-	return string(b)
+	omitted := t.total - int64(len(b))
+	if omitted == 0 {
+		return string(t.head) + string(b)
+	}
+	sep := "\n"
+	if bytes.HasSuffix(t.head, []byte("\n")) {
+		sep = ""
+	}
+	return fmt.Sprintf("%s%s… %d bytes omitted …\n%s", t.head, sep, omitted, b)
 }
 
 // openVerified opens the binary at path, checks its SHA-256 against want,
