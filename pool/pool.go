@@ -40,7 +40,7 @@ type Pool struct {
 	path     string   // the worker binary
 	args     []string // its arguments
 	env      []string
-	binary   *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
+	binary   *verifiedBinary // with Config.SHA256: what the workers execute
 	maxFrame int
 	defaults callOptions // the options of a call that gives none
 
@@ -212,11 +212,11 @@ func (p *Pool) resolveCommand() error {
 	} else {
 		p.path, p.args = p.cfg.Command[0], p.cfg.Command[1:]
 		if p.cfg.SHA256 != "" {
-			f, err := openVerified(p.path, p.cfg.SHA256)
+			b, err := openVerified(p.path, p.cfg.SHA256)
 			if err != nil {
 				return err
 			}
-			p.binary = f
+			p.binary = b
 		}
 	}
 	threads := strconv.Itoa(p.cfg.Threads)

@@ -106,12 +106,20 @@ func (p *Pool) start() (*worker, error) {
 	var logPID atomic.Int64
 	w.tail = &tailWriter{logLine: func(line string) { p.log.Info(line, "worker", logPID.Load()) }}
 	cmd := exec.Command(p.path, p.args...)
-	if p.binary != nil {
-		// Execute the file that was hashed, not whatever is at the path now.
-		cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(p.binary.Fd()))
-	}
 	cmd.Env = p.env
 	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
+	if p.binary != nil {
+		// Execute what was hashed, not whatever is at the path now.
+		if err := p.binary.check(); err != nil {
+			toR.Close()
+			toW.Close()
+			frR.Close()
+			frW.Close()
+			return nil, err
+		}
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(binaryFD)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, p.binary.f)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
 		Pdeathsig: syscall.SIGKILL,
