@@ -46,4 +46,10 @@
 // kills the groups of any workers left if the master itself is killed, so
 // programs that workers start do not outlive ppool either. Close waits for
 // every process and goroutine the pool started.
+//
+// A worker inherits only its own descriptors (docs/protocol.md lists them):
+// before each start the pool sets close-on-exec on every descriptor of this
+// process above 2 that lacks it. A program that means to pass a descriptor
+// to a child process of its own passes it explicitly, as os/exec's
+// ExtraFiles does, which works whatever the flag.
 package pool

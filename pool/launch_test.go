@@ -34,6 +34,19 @@ var (
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	})
+	// openFiles lists what the worker's descriptors point to, by fd.
+	openFiles = workerproc.Register("openFiles", func(ctx context.Context, _ struct{}) (map[int]string, error) {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return nil, err
+		}
+		files := map[int]string{}
+		for _, e := range ents {
+			fd, _ := strconv.Atoi(e.Name())
+			files[fd], _ = os.Readlink("/proc/self/fd/" + e.Name())
+		}
+		return files, nil
+	})
 	// becomeSleep replaces the worker's program with sleep, keeping its
 	// pid and its pipes, so that the pool sees a busy worker while no
 	// process executes the worker's binary any more: the binary can then
@@ -148,5 +161,38 @@ func TestChecksumOverwrittenInPlace(t *testing.T) {
 				t.Fatalf("after the overwrite: square(4) = %d, %v", v, err)
 			}
 		})
+	}
+}
+
+// TestWorkerInheritsOnlyItsFDs: a descriptor the master holds without
+// close-on-exec (as one it inherited from its own parent would be) does not
+// reach a worker.
+func TestWorkerInheritsOnlyItsFDs(t *testing.T) {
+	ctx := testCtx(t)
+	marker := filepath.Join(t.TempDir(), "inherited-by-the-master")
+	f, err := os.Create(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, err := syscall.Dup(int(f.Fd())) // without close-on-exec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	p := newPool(t, pool.Config{Workers: 1})
+	files, err := pool.Apply(ctx, p, openFiles, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fd, target := range files {
+		if strings.Contains(target, "inherited-by-the-master") {
+			t.Errorf("the worker inherited the master's fd %d (%s)", fd, target)
+		}
+	}
+	for fd, want := range map[int]string{0: "/dev/null", 3: "pipe:", 4: "pipe:"} {
+		if !strings.HasPrefix(files[fd], want) {
+			t.Errorf("the worker's fd %d is %q, want %s", fd, files[fd], want)
+		}
 	}
 }

@@ -127,6 +127,30 @@ func (r *reaper) stop() {
 	_ = r.cmd.Wait()
 }
 
+// markCloseOnExec sets close-on-exec on every descriptor of this process
+// above 2 that lacks it, so that a worker inherits its fds 0 to 4 (and 5)
+// and nothing else: os/exec passes on every descriptor without the flag,
+// and a process may hold some it did not open (inherited from its own
+// parent, which Go leaves as they are) or that other code opened raw. Go
+// opens everything it opens with the flag; a descriptor meant for a child
+// process reaches it through os/exec's ExtraFiles whatever its flag.
+func markCloseOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
+		}
+	}
+}
+
 // enlargePipe asks for a 1 MiB pipe buffer, so a burst of small tasks or a
 // large payload moves in fewer wakeups. Refusal (e.g. over
 // /proc/sys/fs/pipe-max-size for an unprivileged user) is harmless.

@@ -125,6 +125,7 @@ func (p *Pool) start() (*worker, error) {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	w.cmd = cmd
+	markCloseOnExec()
 	if p.cfg.Plugin {
 		err = p.startPlugin(w)
 	} else {
