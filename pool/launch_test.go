@@ -1,12 +1,14 @@
 package pool_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/pool"
 	"github.com/ppool/ppool/workerproc"
 )
@@ -46,6 +49,16 @@ var (
 			files[fd], _ = os.Readlink("/proc/self/fd/" + e.Name())
 		}
 		return files, nil
+	})
+	// spawnEscapee starts a long sleep in a session of its own, out of its
+	// worker's process group, as a daemon would, and returns its pid.
+	spawnEscapee = workerproc.Register("spawnEscapee", func(ctx context.Context, _ struct{}) (int, error) {
+		cmd := exec.Command("sleep", "300")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
 	})
 	// becomeSleep replaces the worker's program with sleep, keeping its
 	// pid and its pipes, so that the pool sees a busy worker while no
@@ -195,4 +208,181 @@ func TestWorkerInheritsOnlyItsFDs(t *testing.T) {
 			t.Errorf("the worker's fd %d is %q, want %s", fd, files[fd], want)
 		}
 	}
+}
+
+// needCgroups skips a test of what only a cgroup contains on a machine
+// that offers none to this process.
+func needCgroups(t *testing.T) *contain.Root {
+	t.Helper()
+	r, err := contain.NewRoot()
+	if err != nil {
+		t.Skipf("no cgroup for the workers on this machine (%v): only their process groups are killed", err)
+	}
+	return r
+}
+
+// spawnEscapees has the pool's workers start n programs that leave their
+// process groups, and returns their pids; the test kills them at its end
+// whatever happens.
+func spawnEscapees(t *testing.T, ctx context.Context, p *pool.Pool, n int) []int {
+	t.Helper()
+	var pids []int
+	for range n {
+		pid, err := pool.Apply(ctx, p, spawnEscapee, struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		if !alive(pid) {
+			t.Fatalf("the escapee %d is not running", pid)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// gone waits until none of pids runs and no cgroup whose name begins
+// with prefix is left in dir.
+func gone(t *testing.T, pids []int, dir, prefix string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "programs started by workers outlived them", func() bool {
+		for _, pid := range pids {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, 10*time.Second, "the workers' cgroups were left behind", func() bool {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestDescendantsDie: what a worker starts, even in a session of its own,
+// dies when the worker dies, when the pool is closed and when it is
+// terminated.
+func TestDescendantsDie(t *testing.T) {
+	r := needCgroups(t)
+	mine := fmt.Sprintf("ppool-%d-", os.Getpid())
+	for _, end := range []string{"worker crash", "Close", "Terminate"} {
+		t.Run(end, func(t *testing.T) {
+			ctx := testCtx(t)
+			p, err := pool.New(ctx, pool.Config{Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Terminate)
+			pids := spawnEscapees(t, ctx, p, 2)
+			switch end {
+			case "worker crash":
+				for range 2 {
+					if _, err := pool.Apply(ctx, p, crash, struct{}{}); !errors.As(err, new(*pool.WorkerExitError)) {
+						t.Fatalf("crash: %v", err)
+					}
+				}
+				fullSize(t, p, 2)
+				eventually(t, 10*time.Second, "programs started by workers outlived them", func() bool {
+					for _, pid := range pids {
+						if alive(pid) {
+							return false
+						}
+					}
+					return true
+				})
+				if err := p.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "Close":
+				if err := p.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "Terminate":
+				p.Terminate()
+			}
+			gone(t, pids, r.Dir(), mine)
+		})
+	}
+}
+
+// TestDescendantsDieWithAKilledMaster: what workers start, even in a
+// session of its own, dies when their master is killed with SIGKILL.
+func TestDescendantsDieWithAKilledMaster(t *testing.T) {
+	r := needCgroups(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PPOOL_TEST_ESCAPEES_MASTER=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper master: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(line) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("helper printed %q", line)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		pids = append(pids, pid)
+	}
+	if len(pids) != 4 {
+		t.Fatalf("helper printed %q, want 2 worker and 2 escapee pids", line)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Fatalf("process %d not running before the kill", pid)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	gone(t, pids, r.Dir(), fmt.Sprintf("ppool-%d-", cmd.Process.Pid))
+}
+
+// The helper master of TestDescendantsDieWithAKilledMaster: it starts a
+// pool, has its workers start a program each in a session of their own,
+// prints the pids of the workers and the programs, and waits to be killed.
+// Its workers, which inherit the variable, are workers first.
+func init() {
+	if os.Getenv("PPOOL_TEST_ESCAPEES_MASTER") == "" {
+		return
+	}
+	workerproc.Main()
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.Config{Workers: 2})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var pids []string
+	for _, w := range p.Stats().PerWorker {
+		pids = append(pids, strconv.Itoa(w.PID))
+	}
+	for range 2 {
+		pid, err := pool.Apply(ctx, p, spawnEscapee, struct{}{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pids = append(pids, strconv.Itoa(pid))
+	}
+	fmt.Println(strings.Join(pids, " "))
+	select {}
 }

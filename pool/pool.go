@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/workerproc"
 )
@@ -46,6 +47,7 @@ type Pool struct {
 
 	spawner *spawner
 	reaper  *reaper
+	cgroups *contain.Root // where each worker gets a cgroup; nil if the machine offers none
 	cb      *callbacks
 	wg      sync.WaitGroup // worker goroutines
 	kick    chan struct{}  // wakes the dispatcher; size 1 so kicks coalesce
@@ -141,6 +143,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		p.log.Warn("no reaper: programs started by workers may outlive a killed master", "err", err)
 	}
 	p.reaper = r
+	if p.cgroups, err = contain.NewRoot(); err != nil {
+		p.log.Debug("no cgroup for the workers: programs they start that leave their process group will not be killed", "err", err)
+	}
 	p.cb = newCallbacks(p.log)
 
 	var started []*worker

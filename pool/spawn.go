@@ -71,25 +71,39 @@ func (s *spawner) stop() {
 }
 
 // reaper is a tiny shell process that outlives a master killed with SIGKILL:
-// it reads the process groups of live workers on its stdin and, when the
-// master's end closes (the master exited, however it exited), kills every
-// group still listed. Workers die with the master anyway (parent-death
-// signal); the reaper is for the programs workers started, which do not.
+// it reads the process groups and cgroups of live workers on its stdin and,
+// when the master's end closes (the master exited, however it exited),
+// kills every group and cgroup still listed and removes the cgroups.
+// Workers die with the master anyway (parent-death signal); the reaper is
+// for the programs workers started, which do not.
 type reaper struct {
 	mu  sync.Mutex
 	w   io.WriteCloser
 	cmd *exec.Cmd
 }
 
+// The script keeps each listed cgroup in a variable named after its
+// process group (a number the pool wrote). A cgroup is removed once empty,
+// which takes the kernel a moment after the kill.
 const reaperScript = `trap '' INT TERM HUP
 groups=""
-while read -r op pg; do
+while read -r op pg cg; do
 	case "$op" in
-	+) groups="$groups $pg" ;;
-	-) keep=""; for g in $groups; do [ "$g" = "$pg" ] || keep="$keep $g"; done; groups=$keep ;;
+	+) groups="$groups $pg"; eval "cg_$pg=\$cg" ;;
+	-) keep=""; for g in $groups; do [ "$g" = "$pg" ] || keep="$keep $g"; done; groups=$keep; unset "cg_$pg" ;;
 	esac
 done
 for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do
+	eval "cg=\${cg_$g-}"
+	[ -n "$cg" ] || continue
+	{ echo 1 > "$cg/cgroup.kill"; } 2>/dev/null
+	i=0
+	while ! rmdir "$cg" 2>/dev/null && [ -d "$cg" ] && [ $i -lt 50 ]; do
+		i=$((i+1))
+		sleep 0.1
+	done
+done
 exit 0`
 
 func startReaper() (*reaper, error) {
@@ -105,7 +119,7 @@ func startReaper() (*reaper, error) {
 	return &reaper{w: w, cmd: cmd}, nil
 }
 
-func (r *reaper) send(op byte, pgid int) {
+func (r *reaper) send(line string) {
 	if r == nil {
 		return
 	}
@@ -113,11 +127,15 @@ func (r *reaper) send(op byte, pgid int) {
 	defer r.mu.Unlock()
 	// A write error means the reaper is gone; workers still die with the
 	// master, only their children lose the safety net.
-	_, _ = r.w.Write([]byte(string(op) + " " + strconv.Itoa(pgid) + "\n"))
+	_, _ = r.w.Write([]byte(line))
 }
 
-func (r *reaper) add(pgid int)    { r.send('+', pgid) }
-func (r *reaper) remove(pgid int) { r.send('-', pgid) }
+// add lists a worker's process group and its cgroup ("" for none).
+func (r *reaper) add(pgid int, cgroup string) {
+	r.send("+ " + strconv.Itoa(pgid) + " " + cgroup + "\n")
+}
+
+func (r *reaper) remove(pgid int) { r.send("- " + strconv.Itoa(pgid) + "\n") }
 
 func (r *reaper) stop() {
 	if r == nil {
@@ -125,30 +143,6 @@ func (r *reaper) stop() {
 	}
 	r.w.Close()
 	_ = r.cmd.Wait()
-}
-
-// markCloseOnExec sets close-on-exec on every descriptor of this process
-// above 2 that lacks it, so that a worker inherits its fds 0 to 4 (and 5)
-// and nothing else: os/exec passes on every descriptor without the flag,
-// and a process may hold some it did not open (inherited from its own
-// parent, which Go leaves as they are) or that other code opened raw. Go
-// opens everything it opens with the flag; a descriptor meant for a child
-// process reaches it through os/exec's ExtraFiles whatever its flag.
-func markCloseOnExec() {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= 2 {
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
-		}
-	}
 }
 
 // enlargePipe asks for a 1 MiB pipe buffer, so a burst of small tasks or a

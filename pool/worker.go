@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/ipc"
 )
 
@@ -55,7 +56,8 @@ type worker struct {
 	logR *os.File // the worker's stdout and stderr
 	tail *tailWriter
 
-	pluginDir string // with Config.Plugin: the folder of go-plugin's socket
+	pluginDir string         // with Config.Plugin: the folder of go-plugin's socket
+	cgroup    *contain.Group // holds the worker and all it starts; nil without cgroups
 
 	exited  chan struct{} // closed once the process is waited for
 	waitErr error
@@ -124,8 +126,13 @@ func (p *Pool) start() (*worker, error) {
 		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
 		Pdeathsig: syscall.SIGKILL,
 	}
+	// A cgroup holds whatever the worker starts, even what leaves its
+	// process group.
+	if w.cgroup, err = p.cgroups.Prepare(cmd.SysProcAttr); err != nil {
+		p.log.Warn("cannot make a cgroup for a worker: from now on, programs workers start that leave their process group will not be killed", "err", err)
+	}
 	w.cmd = cmd
-	markCloseOnExec()
+	contain.CloseOnExec()
 	if p.cfg.Plugin {
 		err = p.startPlugin(w)
 	} else {
@@ -141,9 +148,11 @@ func (p *Pool) start() (*worker, error) {
 	}
 	toR.Close()
 	frW.Close()
+	w.cgroup.Started()
 	if err != nil {
 		toW.Close()
 		frR.Close()
+		w.cgroup.Kill(time.Second)
 		return nil, &StartError{Command: p.path, Reason: "cannot start it", Err: err}
 	}
 	w.pid = cmd.Process.Pid
@@ -152,7 +161,11 @@ func (p *Pool) start() (*worker, error) {
 	enlargePipe(frR)
 	// The kernel's OOM killer should pick a worker, never the master.
 	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
-	p.reaper.add(w.pid)
+	cgroup := ""
+	if w.cgroup != nil {
+		cgroup = w.cgroup.Path
+	}
+	p.reaper.add(w.pid, cgroup)
 	return w, nil
 }
 
@@ -186,7 +199,11 @@ func (w *worker) run() {
 		startTimer.Stop()
 		// Whatever the worker started goes with it, before Close returns.
 		killGroup(w.pid)
-		p.reaper.remove(w.pid)
+		if w.cgroup.Kill(time.Second) {
+			p.reaper.remove(w.pid)
+		} else { // the reaper tries again when the pool ends
+			p.log.Warn("a process the worker started is still in its cgroup a second after the kill", "worker", w.pid, "cgroup", w.cgroup.Path)
+		}
 		// Its output pipe closes once every holder is dead; a grandchild
 		// that escaped the group must not keep us waiting.
 		select {
