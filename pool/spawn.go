@@ -84,7 +84,8 @@ type reaper struct {
 
 // The script keeps each listed cgroup in a variable named after its
 // process group (a number the pool wrote). A cgroup is removed once empty,
-// which takes the kernel a moment after the kill.
+// which takes the kernel a moment after the kill, with any cgroups under it
+// (a worker running a pool of its own made some).
 const reaperScript = `trap '' INT TERM HUP
 groups=""
 while read -r op pg cg; do
@@ -99,7 +100,7 @@ for g in $groups; do
 	[ -n "$cg" ] || continue
 	{ echo 1 > "$cg/cgroup.kill"; } 2>/dev/null
 	i=0
-	while ! rmdir "$cg" 2>/dev/null && [ -d "$cg" ] && [ $i -lt 50 ]; do
+	while ! { rmdir "$cg" || find "$cg" -depth -type d -exec rmdir {} +; } 2>/dev/null && [ -d "$cg" ] && [ $i -lt 50 ]; do
 		i=$((i+1))
 		sleep 0.1
 	done

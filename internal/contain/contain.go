@@ -157,9 +157,10 @@ func (g *Group) Kill(wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	pause := 100 * time.Microsecond
 	for {
-		// rmdir fails (EBUSY) while any process is in the cgroup; a
-		// zombie no longer counts.
-		err := os.Remove(g.Path)
+		// rmdir fails (EBUSY) while any process is in the cgroup (a
+		// zombie no longer counts) or any cgroup under it: a worker that
+		// runs a pool of its own made some.
+		err := removeTree(g.Path)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return true
 		}
@@ -194,6 +195,18 @@ func CloseOnExec() {
 			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
 		}
 	}
+}
+
+// removeTree removes the cgroup dir and every cgroup under it, deepest
+// first.
+func removeTree(dir string) error {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			_ = removeTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	return os.Remove(dir)
 }
 
 // ownDir is this process's cgroup v2 directory: its path in

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,9 +22,10 @@ func TestKillTakesEscapees(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 & echo $!")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	g, err := r.Prepare(cmd.SysProcAttr)
-	if err != nil {
+	if g == nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { g.Kill(time.Second) })
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +46,15 @@ func TestKillTakesEscapees(t *testing.T) {
 	_ = cmd.Wait()
 	if !alive(pid) {
 		t.Fatalf("the escapee %d is not running before the kill", pid)
+	}
+	// A cgroup under the process's, holding the escapee, as a pool run
+	// by the process would make.
+	inner := filepath.Join(g.Path, "inner")
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inner, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		t.Fatal(err)
 	}
 	if !g.Kill(10 * time.Second) {
 		t.Fatal("the cgroup is still there after Kill")
