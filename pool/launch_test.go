@@ -208,6 +208,35 @@ func TestWorkerInheritsOnlyItsFDs(t *testing.T) {
 			t.Errorf("the worker's fd %d is %q, want %s", fd, files[fd], want)
 		}
 	}
+	// Nor does it reach the reaper, which outlives the master.
+	reapers := 0
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range procs {
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(cmdline), "/bin/sh\x00-c\x00trap '' INT TERM HUP") {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		reapers++
+		fds, _ := os.ReadDir("/proc/" + e.Name() + "/fd")
+		for _, fd := range fds {
+			if target, _ := os.Readlink("/proc/" + e.Name() + "/fd/" + fd.Name()); strings.Contains(target, "inherited-by-the-master") {
+				t.Errorf("the reaper inherited the master's fd %s (%s)", fd.Name(), target)
+			}
+		}
+	}
+	if reapers == 0 {
+		t.Error("found no reaper among this process's children")
+	}
 }
 
 // needCgroups skips a test of what only a cgroup contains on a machine

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ppool/ppool/internal/contain"
 )
 
 // spawner runs every fork of the pool's workers on one OS thread, locked for
@@ -108,6 +110,9 @@ done
 exit 0`
 
 func startReaper() (*reaper, error) {
+	// Like a worker, it inherits nothing it is not given: it outlives the
+	// master, and must not keep a pipe of the master's parent open.
+	contain.CloseOnExec()
 	cmd := exec.Command("/bin/sh", "-c", reaperScript)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	w, err := cmd.StdinPipe()
