@@ -316,19 +316,27 @@ func (p *proc) describeExit(d time.Duration) string {
 	return how
 }
 
-// tailWriter keeps the end of the worker's stdout and stderr for reasons,
-// and copies everything to log if set.
+// tailWriter keeps the start and the end of the worker's stdout and stderr
+// for reasons (a Go runtime crash says what went wrong first, then dumps
+// every goroutine), and copies everything to log if set.
 type tailWriter struct {
 	mu   sync.Mutex
+	head []byte // the first headSize bytes
 	tail []byte
 	log  io.Writer
 }
 
-const tailSize = 2 << 10
+const (
+	headSize = 1 << 10
+	tailSize = 2 << 10
+)
 
 func (t *tailWriter) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if n := min(headSize-len(t.head), len(b)); n > 0 {
+		t.head = append(t.head, b[:n]...)
+	}
 	t.tail = append(t.tail, b...)
 	if len(t.tail) > 2*tailSize {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
@@ -340,10 +348,12 @@ func (t *tailWriter) Write(b []byte) (int, error) {
 }
 
 // lastLines returns the worker's last few output lines on one line, as
-// "; its last output: a | b", or "" if it wrote nothing.
+// "; its last output: a | b", preceded by its first line if that is not
+// among them, or "" if it wrote nothing.
 func (t *tailWriter) lastLines() string {
 	t.mu.Lock()
 	s := strings.TrimSpace(string(t.tail))
+	first, _, _ := strings.Cut(strings.TrimSpace(string(t.head)), "\n")
 	t.mu.Unlock()
 	if s == "" {
 		return ""
@@ -356,5 +366,12 @@ func (t *tailWriter) lastLines() string {
 	if len(s) > 300 {
 		s = "..." + s[len(s)-300:]
 	}
-	return "; its last output: " + s
+	s = "; its last output: " + s
+	if first = strings.TrimSpace(first); first != "" && !strings.Contains(s, first) {
+		if len(first) > 200 {
+			first = first[:200] + "..."
+		}
+		s = "; its first output: " + first + s
+	}
+	return s
 }

@@ -71,3 +71,26 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// TestLastLinesKeepTheFirst: a reason quoting a worker's output names its
+// first line too, where a Go runtime crash says what went wrong, when
+// that line is not among the last ones.
+func TestLastLinesKeepTheFirst(t *testing.T) {
+	var out tailWriter
+	out.Write([]byte("fatal error: out of memory\n\n"))
+	for i := range 3000 {
+		out.Write([]byte("goroutine " + strconv.Itoa(i) + " [running]:\n"))
+	}
+	out.Write([]byte("exit status 2\n"))
+	got := out.lastLines()
+	for _, want := range []string{"fatal error: out of memory", "goroutine 2999 [running]:", "exit status 2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lastLines() = %q, lacks %q", got, want)
+		}
+	}
+	var short tailWriter
+	short.Write([]byte("one\ntwo\n"))
+	if got, want := short.lastLines(), "; its last output: one | two"; got != want {
+		t.Errorf("short output: lastLines() = %q, want %q", got, want)
+	}
+}
