@@ -104,7 +104,7 @@ for g in $groups; do
 	i=0
 	while ! { rmdir "$cg" || find "$cg" -depth -type d -exec rmdir {} +; } 2>/dev/null && [ -d "$cg" ] && [ $i -lt 50 ]; do
 		i=$((i+1))
-		sleep 0.1
+		sleep 0.1 2>/dev/null || sleep 1
 	done
 done
 exit 0`
@@ -260,7 +260,11 @@ func openVerified(path, want string) (*verifiedBinary, error) {
 	if err != nil {
 		return nil, &StartError{Command: path, Reason: "cannot open the worker binary to check its checksum", Err: err}
 	}
-	defer f.Close()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	b := &verifiedBinary{path: path, want: strings.ToLower(want)}
 	mem, memErr := newMemfd(path)
 	h := sha256.New()
@@ -284,9 +288,7 @@ func openVerified(path, want string) (*verifiedBinary, error) {
 	}
 	// No memfd (a kernel without it, or vm.memfd_noexec=2): execute the
 	// file, and hash it again before each start.
-	if b.f, err = os.Open("/proc/self/fd/" + strconv.Itoa(int(f.Fd()))); err != nil {
-		return nil, &StartError{Command: path, Reason: "cannot keep the verified binary open", Err: err}
-	}
+	b.f, f = f, nil
 	return b, nil
 }
 
