@@ -130,7 +130,7 @@ func TestChecksumOverwrittenInPlace(t *testing.T) {
 			}
 			sum := sha256.Sum256(good)
 			cfg := c.cfg
-			cfg.Workers, cfg.Command, cfg.SHA256, cfg.StartTimeout = 1, []string{bin}, hex.EncodeToString(sum[:]), 5*time.Second
+			cfg.Workers, cfg.Command, cfg.SHA256, cfg.StartTimeout = 1, []string{bin}, hex.EncodeToString(sum[:]), 10*time.Second
 			p := newPool(t, cfg)
 			if v, err := pool.Apply(ctx, p, square, 3); v != 9 || err != nil {
 				t.Fatalf("square(3) = %d, %v", v, err)
