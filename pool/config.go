@@ -24,8 +24,12 @@ type Config struct {
 	// Logger; tasks flow over the pipes as for any worker.
 	Plugin bool
 	// SHA256, if set, is the hex SHA-256 of the worker binary (Command[0]).
-	// The binary is opened and hashed once, and the very file that was
-	// hashed is executed, so a binary swapped after the check never runs.
+	// The binary is read and hashed once, into a sealed in-memory copy
+	// that every worker, the first and every replacement, executes: a
+	// binary swapped or written in place after the check never runs.
+	// (Where the kernel allows no such copy, the file is hashed again
+	// before every start, and a changed one is refused.) A script works
+	// too: its interpreter reads it from the worker's fd 5.
 	SHA256 string
 	// Env is added to the workers' environment.
 	Env []string

@@ -42,10 +42,19 @@
 //
 // # Processes
 //
-// Workers get their own process group, a parent-death signal and an
-// oom_score_adj that makes the kernel pick them before the master. When a
-// worker dies its whole process group is killed, and a small reaper process
-// kills the groups of any workers left if the master itself is killed, so
-// programs that workers start do not outlive ppool either. Close waits for
-// every process and goroutine the pool started.
+// Workers get their own process group, a cgroup of their own where the
+// machine offers cgroup v2 to this process (as root, or delegated), a
+// parent-death signal and an oom_score_adj that makes the kernel pick them
+// before the master. When a worker dies its whole process group and cgroup
+// are killed, and a small reaper process kills those of any workers left if
+// the master itself is killed, so programs that workers start do not
+// outlive ppool either; without a cgroup, one that leaves its worker's
+// process group (setsid) does. Close waits for every process and goroutine
+// the pool started.
+//
+// A worker inherits only its own descriptors (docs/protocol.md lists them):
+// before each start the pool sets close-on-exec on every descriptor of this
+// process above 2 that lacks it. A program that means to pass a descriptor
+// to a child process of its own passes it explicitly, as os/exec's
+// ExtraFiles does, which works whatever the flag.
 package pool

@@ -34,7 +34,7 @@ type WorkerExitError struct {
 	PID      int
 	ExitCode int            // -1 if killed by a signal
 	Signal   syscall.Signal // 0 unless killed by a signal
-	Stderr   string         // the last lines the worker wrote to stderr or stdout
+	Stderr   string         // the first 1 KiB and last 4 KiB the worker wrote to stderr or stdout
 	Reason   string         // what the master saw, e.g. "pipe closed", "malformed frame: ..."
 }
 

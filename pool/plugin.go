@@ -30,9 +30,10 @@ import (
 //   - its start timeout is the pool's StartTimeout (its default is a minute);
 //   - Client.Kill is never called (it waits a fixed 2 s); the pool kills;
 //   - stdin is /dev/null, and stdout and stderr are read to the end;
-//   - the checksum is the pool's own (Config.SHA256: hash once, execute the
-//     file that was hashed), not SecureConfig, which hashes a path and then
-//     executes the path, leaving a window to swap the binary.
+//   - the checksum is the pool's own (Config.SHA256: hash once into a
+//     sealed in-memory copy and execute that), not SecureConfig, which
+//     hashes a path and then executes the path, leaving a window to swap
+//     the binary.
 
 // pluginRunner is the runner.Runner go-plugin drives. Start runs the pool's
 // exec.Cmd as prepared; Wait waits for the pool's own waiter.

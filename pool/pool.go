@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/workerproc"
 )
@@ -40,12 +41,13 @@ type Pool struct {
 	path     string   // the worker binary
 	args     []string // its arguments
 	env      []string
-	binary   *os.File // with Config.SHA256: the verified binary, executed through /proc/self/fd
+	binary   *verifiedBinary // with Config.SHA256: what the workers execute
 	maxFrame int
 	defaults callOptions // the options of a call that gives none
 
 	spawner *spawner
 	reaper  *reaper
+	cgroups *contain.Root // where each worker gets a cgroup; nil if the machine offers none
 	cb      *callbacks
 	wg      sync.WaitGroup // worker goroutines
 	kick    chan struct{}  // wakes the dispatcher; size 1 so kicks coalesce
@@ -155,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		p.log.Warn("no reaper: programs started by workers may outlive a killed master", "err", err)
 	}
 	p.reaper = r
+	if p.cgroups, err = contain.NewRoot(); err != nil {
+		p.log.Debug("no cgroup for the workers: programs they start that leave their process group will not be killed", "err", err)
+	}
 	p.cb = newCallbacks(p.log)
 
 	var started []*worker
@@ -228,11 +233,11 @@ func (p *Pool) resolveCommand() error {
 	} else {
 		p.path, p.args = p.cfg.Command[0], p.cfg.Command[1:]
 		if p.cfg.SHA256 != "" {
-			f, err := openVerified(p.path, p.cfg.SHA256)
+			b, err := openVerified(p.path, p.cfg.SHA256)
 			if err != nil {
 				return err
 			}
-			p.binary = f
+			p.binary = b
 		}
 	}
 	threads := strconv.Itoa(p.cfg.Threads)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/ipc"
 )
 
@@ -55,7 +56,8 @@ type worker struct {
 	logR *os.File // the worker's stdout and stderr
 	tail *tailWriter
 
-	pluginDir string // with Config.Plugin: the folder of go-plugin's socket
+	pluginDir string         // with Config.Plugin: the folder of go-plugin's socket
+	cgroup    *contain.Group // holds the worker and all it starts; nil without cgroups
 
 	exited  chan struct{} // closed once the process is waited for
 	waitErr error
@@ -106,17 +108,31 @@ func (p *Pool) start() (*worker, error) {
 	var logPID atomic.Int64
 	w.tail = &tailWriter{logLine: func(line string) { p.log.Info(line, "worker", logPID.Load()) }}
 	cmd := exec.Command(p.path, p.args...)
-	if p.binary != nil {
-		// Execute the file that was hashed, not whatever is at the path now.
-		cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(p.binary.Fd()))
-	}
 	cmd.Env = p.env
 	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
+	if p.binary != nil {
+		// Execute what was hashed, not whatever is at the path now.
+		if err := p.binary.check(); err != nil {
+			toR.Close()
+			toW.Close()
+			frR.Close()
+			frW.Close()
+			return nil, err
+		}
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(binaryFD)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, p.binary.f)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
 		Pdeathsig: syscall.SIGKILL,
 	}
+	// A cgroup holds whatever the worker starts, even what leaves its
+	// process group.
+	if w.cgroup, err = p.cgroups.Prepare(cmd.SysProcAttr); err != nil {
+		p.log.Warn("cannot make a cgroup for a worker: from now on, programs workers start that leave their process group will not be killed", "err", err)
+	}
 	w.cmd = cmd
+	contain.CloseOnExec()
 	if p.cfg.Plugin {
 		err = p.startPlugin(w)
 	} else {
@@ -132,9 +148,11 @@ func (p *Pool) start() (*worker, error) {
 	}
 	toR.Close()
 	frW.Close()
+	w.cgroup.Started()
 	if err != nil {
 		toW.Close()
 		frR.Close()
+		w.cgroup.Kill(time.Second)
 		return nil, &StartError{Command: p.path, Reason: "cannot start it", Err: err}
 	}
 	w.pid = cmd.Process.Pid
@@ -143,7 +161,11 @@ func (p *Pool) start() (*worker, error) {
 	enlargePipe(frR)
 	// The kernel's OOM killer should pick a worker, never the master.
 	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
-	p.reaper.add(w.pid)
+	cgroup := ""
+	if w.cgroup != nil {
+		cgroup = w.cgroup.Path
+	}
+	p.reaper.add(w.pid, cgroup)
 	return w, nil
 }
 
@@ -177,7 +199,11 @@ func (w *worker) run() {
 		startTimer.Stop()
 		// Whatever the worker started goes with it, before Close returns.
 		killGroup(w.pid)
-		p.reaper.remove(w.pid)
+		if w.cgroup.Kill(time.Second) {
+			p.reaper.remove(w.pid)
+		} else { // the reaper tries again when the pool ends
+			p.log.Warn("a process the worker started is still in its cgroup a second after the kill", "worker", w.pid, "cgroup", w.cgroup.Path)
+		}
 		// Its output pipe closes once every holder is dead; a grandchild
 		// that escaped the group must not keep us waiting.
 		select {

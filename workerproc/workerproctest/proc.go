@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/ipc"
 )
 
@@ -31,8 +32,8 @@ type frameOrErr struct {
 }
 
 // proc is one worker process under test, launched the way the pool launches
-// workers: fds 3 and 4, stdin /dev/null, output captured, its own process
-// group, a parent-death signal. Its owner calls close, which kills the group
+// workers: fds 3 and 4 and no other, stdin /dev/null, output captured, its
+// own process group and cgroup, a parent-death signal. Its owner calls close, which kills the group
 // and waits for every goroutine started here.
 type proc struct {
 	ctx  context.Context
@@ -41,6 +42,8 @@ type proc struct {
 	toW  *os.File // our end of the worker's fd 3
 	frR  *os.File // our end of the worker's fd 4
 	out  *tailWriter
+	// cgroup holds the worker and what it starts; nil without cgroups.
+	cgroup *contain.Group
 
 	frames  chan frameOrErr // unbuffered: the reader waits for the check
 	readErr error           // why the reader stopped, once next has seen it
@@ -73,19 +76,25 @@ func launch(ctx context.Context, argv []string, opts *Options, maxFrame int, env
 	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
 	cmd.Stdout, cmd.Stderr = out, out     // stdin stays nil: /dev/null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A cgroup, where the machine offers one, holds what the worker starts
+	// even if it leaves the process group; close kills it all.
+	cg, _ := cgroups().Prepare(cmd.SysProcAttr)
 	// A grandchild that escaped the group may hold the output pipe open;
 	// Wait must not wait for it.
 	cmd.WaitDelay = 200 * time.Millisecond
+	contain.CloseOnExec()
 	err = cmd.Start()
+	cg.Started()
 	toR.Close()
 	frW.Close()
 	if err != nil {
 		toW.Close()
 		frR.Close()
+		cg.Kill(time.Second)
 		return nil, fmt.Errorf("cannot start %s: %w", argv[0], err)
 	}
 	p := &proc{
-		ctx: ctx, opts: opts, cmd: cmd, toW: toW, frR: frR, out: out,
+		ctx: ctx, opts: opts, cmd: cmd, toW: toW, frR: frR, out: out, cgroup: cg,
 		frames: make(chan frameOrErr), stop: make(chan struct{}), exited: make(chan struct{}),
 		maxFrame: maxFrame,
 	}
@@ -98,6 +107,13 @@ func launch(ctx context.Context, argv []string, opts *Options, maxFrame int, env
 	go p.read()
 	return p, nil
 }
+
+// cgroups is where workers under test get their cgroups: nil if the
+// machine offers none.
+var cgroups = sync.OnceValue(func() *contain.Root {
+	r, _ := contain.NewRoot()
+	return r
+})
 
 // workerEnv is this process's environment with the variables the pool sets
 // for its workers, then the caller's, then the check's own.
@@ -157,6 +173,7 @@ func (p *proc) read() {
 func (p *proc) close() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.exited
+	p.cgroup.Kill(time.Second)
 	close(p.stop)
 	p.toW.Close()
 	p.frR.Close() // unblocks the reader if a grandchild holds fd 4 open
@@ -299,19 +316,27 @@ func (p *proc) describeExit(d time.Duration) string {
 	return how
 }
 
-// tailWriter keeps the end of the worker's stdout and stderr for reasons,
-// and copies everything to log if set.
+// tailWriter keeps the start and the end of the worker's stdout and stderr
+// for reasons (a Go runtime crash says what went wrong first, then dumps
+// every goroutine), and copies everything to log if set.
 type tailWriter struct {
 	mu   sync.Mutex
+	head []byte // the first headSize bytes
 	tail []byte
 	log  io.Writer
 }
 
-const tailSize = 2 << 10
+const (
+	headSize = 1 << 10
+	tailSize = 2 << 10
+)
 
 func (t *tailWriter) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if n := min(headSize-len(t.head), len(b)); n > 0 {
+		t.head = append(t.head, b[:n]...)
+	}
 	t.tail = append(t.tail, b...)
 	if len(t.tail) > 2*tailSize {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
@@ -323,10 +348,12 @@ func (t *tailWriter) Write(b []byte) (int, error) {
 }
 
 // lastLines returns the worker's last few output lines on one line, as
-// "; its last output: a | b", or "" if it wrote nothing.
+// "; its last output: a | b", preceded by its first line if that is not
+// among them, or "" if it wrote nothing.
 func (t *tailWriter) lastLines() string {
 	t.mu.Lock()
 	s := strings.TrimSpace(string(t.tail))
+	first, _, _ := strings.Cut(strings.TrimSpace(string(t.head)), "\n")
 	t.mu.Unlock()
 	if s == "" {
 		return ""
@@ -339,5 +366,12 @@ func (t *tailWriter) lastLines() string {
 	if len(s) > 300 {
 		s = "..." + s[len(s)-300:]
 	}
-	return "; its last output: " + s
+	s = "; its last output: " + s
+	if first = strings.TrimSpace(first); first != "" && !strings.Contains(s, first) {
+		if len(first) > 200 {
+			first = first[:200] + "..."
+		}
+		s = "; its first output: " + first + s
+	}
+	return s
 }
