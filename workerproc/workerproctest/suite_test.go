@@ -18,7 +18,9 @@ import (
 // The test binary is also every worker under test: the built-in Go worker
 // when PPOOL_WORKER is set, a broken one when envFake is.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(envFake); mode != "" {
+	if mode := os.Getenv(envFake); mode == "nil-optional-keys" {
+		os.Exit(nilWorker())
+	} else if mode != "" {
 		os.Exit(fakeWorker(mode))
 	}
 	workerproc.Main()
