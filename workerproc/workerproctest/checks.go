@@ -749,8 +749,8 @@ func checkShutdownQueued(k *checker) error {
 			return fmt.Errorf("task %d, queued when shutdown arrived: a worker answers each queued task with type cancelled before it exits, so that the master never waits on it: %w", id, err)
 		}
 	}
-	code, running2, how := p.exitStatus(k.opts.ExitWithin)
-	if running2 {
+	code, stillRunning, how := p.exitStatus(k.opts.ExitWithin)
+	if stillRunning {
 		return fmt.Errorf("after shutdown and the answers to its running and queued tasks, it is still running %v later; want it to exit with status 0", k.opts.ExitWithin)
 	}
 	if code != 0 {
