@@ -19,7 +19,8 @@ To serve functions of your own, import this file and register them:
     worker.main()
 
 A function takes a Context and the decoded argument and returns a value that
-msgpack can carry (None, bool, int, float, str, bytes, list, tuple, dict).
+msgpack can carry (None, bool, int, float, str, bytes, list, tuple, dict;
+Float32, FrozenMap and Ext for what Python has no type of its own for).
 Raise BadArguments for an argument of the wrong shape, TaskError for an
 expected failure; any other exception is reported with its class name and
 traceback, and the worker stays up. A long function should call ctx.check()
@@ -40,7 +41,20 @@ from math import fsum
 VERSIONS = [1]  # protocol versions this worker speaks
 FROM_MASTER, TO_MASTER = 3, 4
 DEFAULT_MAX_FRAME = 256 << 20
-MAX_DEPTH = 100  # how deeply arrays and maps may nest, as in package ipc
+
+# How deeply arrays and maps may nest: the rule package ipc applies today
+# (ipc/msgpack.go, MaxDepth and its callers), which this worker must match
+# exactly on both sides. A frame's message map is not counted; each value
+# under it ("a" of a task, "v" of a result, any unknown key's) may hold
+# MAX_DEPTH levels of arrays and maps, itself being the first level if it is
+# one. A batch result's "v" is such a value: its array and each item's map
+# take two of those levels, leaving BATCH_ITEM_DEPTH for an item's value.
+# If ipc ever counts the message map as the first level, set
+# MESSAGE_MAP_LEVELS to 1: everything below follows.
+MAX_DEPTH = 100
+MESSAGE_MAP_LEVELS = 0
+VALUE_DEPTH = MAX_DEPTH - MESSAGE_MAP_LEVELS  # levels a value under the message map may hold
+BATCH_ITEM_DEPTH = VALUE_DEPTH - 2  # levels an item's value in a batch result may hold
 
 
 # --- A msgpack subset: every type on the wire, nothing more. ---------------
@@ -55,8 +69,51 @@ class Ext:
     def __eq__(self, other):
         return isinstance(other, Ext) and (self.code, self.data) == (other.code, other.data)
 
+    def __hash__(self):  # an ext may be a map key
+        return hash((self.code, self.data))
+
     def __repr__(self):
         return "Ext(%d, %r)" % (self.code, self.data)
+
+
+class Float32(float):
+    """A float that arrived as a msgpack float32 and is sent back as one, so
+    that a caller expecting a float32 can decode it. Arithmetic on it gives
+    ordinary floats (float64 on the wire)."""
+
+
+class FrozenMap:
+    """A msgpack map used as a map key (Python's dict cannot be one): its
+    pairs in order, hashable, sent back as a map."""
+
+    def __init__(self, pairs):
+        self.pairs = tuple(pairs)
+
+    def items(self):
+        return self.pairs
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __eq__(self, other):
+        return isinstance(other, FrozenMap) and self.pairs == other.pairs
+
+    def __hash__(self):
+        return hash(self.pairs)
+
+    def __repr__(self):
+        return "FrozenMap(%r)" % (self.pairs,)
+
+
+def hashable_key(k):
+    """A map key as a hashable value: msgpack allows any value as a key, an
+    array or a map too. Arrays become tuples (sent back as arrays), maps
+    FrozenMaps, at every level."""
+    if isinstance(k, list):
+        return tuple(hashable_key(x) for x in k)
+    if isinstance(k, dict):
+        return FrozenMap((hashable_key(a), hashable_key(b)) for a, b in k.items())
+    return k
 
 
 class Raw:
@@ -70,9 +127,10 @@ class FormatError(ValueError):
     """Bytes that are not exactly one well-formed msgpack value."""
 
 
-def packb(obj):
+def packb(obj, depth=VALUE_DEPTH):
+    """Encodes obj, which may hold depth levels of arrays and maps."""
     out = bytearray()
-    _pack(obj, out, MAX_DEPTH)
+    _pack(obj, out, depth, depth)
     return bytes(out)
 
 
@@ -90,9 +148,11 @@ def _pack_len(out, n, fix_limit, fix_base, codes):
         raise ValueError("msgpack: length %d too large" % n)
 
 
-def _pack(o, out, depth):
-    if depth < 0:
-        raise ValueError("msgpack: value nested deeper than %d" % MAX_DEPTH)
+def _pack(o, out, depth, limit):
+    # depth: levels of arrays and maps left for o; limit: the whole budget,
+    # for the message.
+    if depth <= 0 and isinstance(o, (list, tuple, dict, FrozenMap)):
+        raise ValueError("msgpack: value nested deeper than %d levels of arrays and maps" % limit)
     if o is None:
         out.append(0xC0)
     elif o is True or o is False:
@@ -114,6 +174,8 @@ def _pack(o, out, depth):
                     out += struct.pack(fmt, code, o)
                     return
             raise OverflowError("msgpack: integer %d does not fit in 64 bits" % o)
+    elif isinstance(o, Float32):
+        out += struct.pack(">Bf", 0xCA, o)
     elif isinstance(o, float):
         out += struct.pack(">Bd", 0xCB, o)
     elif isinstance(o, Raw):
@@ -128,12 +190,12 @@ def _pack(o, out, depth):
     elif isinstance(o, (list, tuple)):
         _pack_len(out, len(o), 16, 0x90, (None, 0xDC, 0xDD))
         for v in o:
-            _pack(v, out, depth - 1)
-    elif isinstance(o, dict):
+            _pack(v, out, depth - 1, limit)
+    elif isinstance(o, (dict, FrozenMap)):
         _pack_len(out, len(o), 16, 0x80, (None, 0xDE, 0xDF))
         for k, v in o.items():
-            _pack(k, out, depth - 1)
-            _pack(v, out, depth - 1)
+            _pack(k, out, depth - 1, limit)
+            _pack(v, out, depth - 1, limit)
     elif isinstance(o, Ext):
         n = len(o.data)
         fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
@@ -146,11 +208,12 @@ def _pack(o, out, depth):
         raise TypeError("msgpack cannot carry a %s" % type(o).__name__)
 
 
-def unpackb(data):
-    """Decodes exactly one value. Every declared length is checked against
-    the bytes that are left before anything is allocated for it."""
-    u = _Unpacker(data)
-    v = u.value(MAX_DEPTH)
+def unpackb(data, depth=VALUE_DEPTH):
+    """Decodes exactly one value, which may hold depth levels of arrays and
+    maps. Every declared length is checked against the bytes that are left
+    before anything is allocated for it."""
+    u = _Unpacker(data, "%d levels of arrays and maps" % depth)
+    v = u.value(depth)
     if u.pos != len(data):
         raise FormatError("msgpack: %d trailing bytes after the value" % (len(data) - u.pos))
     return v
@@ -167,8 +230,8 @@ class _Unpacker:
              0xDE: ("map", ">H"), 0xDF: ("map", ">I"),
              0xC7: ("ext", ">B"), 0xC8: ("ext", ">H"), 0xC9: ("ext", ">I")}
 
-    def __init__(self, data):
-        self.b, self.pos = data, 0
+    def __init__(self, data, limit):
+        self.b, self.pos, self.limit = data, 0, limit  # limit: the nesting allowed, for errors
 
     def take(self, n):
         if n > len(self.b) - self.pos:
@@ -192,6 +255,8 @@ class _Unpacker:
             return self.array(c & 0x0F, depth)
         if 0x80 <= c <= 0x8F:
             return self.map(c & 0x0F, depth)
+        if c == 0xCA:
+            return Float32(struct.unpack(">f", self.take(4))[0])
         if c in self.FIXED:
             fmt = self.FIXED[c]
             return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
@@ -221,19 +286,16 @@ class _Unpacker:
         self.check(2 * n, depth)
         out = {}
         for _ in range(n):
-            k = self.value(depth - 1)
-            try:
-                out[k] = self.value(depth - 1)
-            except TypeError:  # an array or map as a key: keep it hashable
-                raise FormatError("msgpack: a map key of type %s is not supported" % type(k).__name__)
+            k = hashable_key(self.value(depth - 1))
+            out[k] = self.value(depth - 1)
         return out
 
     def check(self, elements, depth):
         # Every element takes at least one byte: a larger count is a lie.
         if elements > len(self.b) - self.pos:
             raise FormatError("msgpack: value runs past the end of the frame")
-        if depth == 0:
-            raise FormatError("msgpack: nesting deeper than %d" % MAX_DEPTH)
+        if depth <= 0:
+            raise FormatError("msgpack: nesting deeper than %s" % self.limit)
 
 
 # --- Errors a function may raise. -----------------------------------------
@@ -505,8 +567,19 @@ class Writer:
 
 
 def frame(msg):
-    body = packb(msg)
+    # The message map is one level more than the values under it.
+    body = packb(msg, VALUE_DEPTH + 1)
     return struct.pack(">I", len(body)) + body
+
+
+def unpack_message(payload):
+    """Decodes a frame's payload: the message map, and under it values of at
+    most VALUE_DEPTH levels of arrays and maps."""
+    u = _Unpacker(payload, "%d levels of arrays and maps in a value under the message map" % VALUE_DEPTH)
+    msg = u.value(VALUE_DEPTH + 1)
+    if u.pos != len(payload):
+        raise FormatError("msgpack: %d trailing bytes after the value" % (len(payload) - u.pos))
+    return msg
 
 
 class Worker:
@@ -534,7 +607,7 @@ class Worker:
                 if payload is None:
                     self.close("eof")
                     return
-                msg = unpackb(payload)
+                msg = unpack_message(payload)
                 self.handle(msg)
             except (ProtocolError, FormatError, OSError) as e:
                 self.close(e)
@@ -649,7 +722,7 @@ class Worker:
             except Cancelled as e:
                 items.append({"e": error_map(e)})
                 continue
-            value, error = call(fn, ctx, arg)
+            value, error = call(fn, ctx, arg, BATCH_ITEM_DEPTH)
             items.append({"e": error} if error else {"v": value})
         self.reply(task, items, None, time.monotonic_ns() - start)
 
@@ -671,14 +744,15 @@ class Worker:
         self.writer.send(out)
 
 
-def call(fn, ctx, arg):
-    """Runs fn and encodes its value: returns (Raw, None) or (None, error map)."""
+def call(fn, ctx, arg, depth=VALUE_DEPTH):
+    """Runs fn and encodes its value, which may hold depth levels of arrays
+    and maps: returns (Raw, None) or (None, error map)."""
     try:
         value = fn(ctx, arg)
     except Exception as e:
         return None, error_map(e)
     try:
-        return Raw(packb(value)), None
+        return Raw(packb(value, depth)), None
     except (TypeError, ValueError, OverflowError) as e:
         # A value that cannot be sent fails this call only.
         return None, {"type": "error", "msg": "the result cannot be sent: %s" % e}

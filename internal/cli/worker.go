@@ -27,8 +27,13 @@ func newWorkerCmd(io *IO) *cobra.Command {
 		Long: `Run a worker program through every check of the conformance suite
 (docs/protocol.md): hello and version negotiation, tasks and batches,
 unknown functions, bad arguments, panics, cancel, timeouts, pipelining,
-oversized frames, shutdown and end of input. One line per check; the exit
-status is 1 if any check fails.
+reading fd 3 while a task runs, shutdown with tasks queued, end of input,
+malformed and oversized frames and unknown message types. One line per
+check; the exit status is 1 if any check fails.
+
+Every step of a check has a deadline (5 s for an answer or for the worker
+to take what it is sent, less for cancels and exits), so a worker that
+hangs or stops reading fails the check, which says what it did not do.
 
 go-plugin's handshake cookie is set, so Go workers built with
 workerproc/plugin.Main are checked as the pool would launch them.`,

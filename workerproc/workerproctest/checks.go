@@ -1,6 +1,7 @@
 package workerproctest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,10 +49,13 @@ var checks = []check{
 	{"cancel-queued", checkCancelQueued},
 	{"timeout", checkTimeout},
 	{"pipeline", checkPipeline},
+	{"read-while-running", checkReadWhileRunning},
 	{"answer-before-next", checkAnswerBeforeNext},
 	{"shutdown", checkShutdown},
+	{"shutdown-queued", checkShutdownQueued},
 	{"eof", checkEOF},
 	{"malformed-frame", checkMalformedFrame},
+	{"unknown-message-type", checkUnknownMessageType},
 	{"oversized-frame", checkOversizedFrame},
 	{"huge-frame-header", checkHugeFrameHeader},
 }
@@ -209,14 +213,12 @@ func checkVersionUnknown(k *checker) error {
 		return err
 	}
 	m, err := p.next(k.opts.StartTimeout)
+	said := "it said hello"
 	switch {
 	case err == errSilent:
-		return fmt.Errorf("with %s, a version it cannot speak, it neither exited nor said hello within %v: it must exit, or say hello listing the versions it does speak", setting, k.opts.StartTimeout)
+		return fmt.Errorf("with %s, a version it cannot speak, it neither exited nor said hello within %v: it must exit with a non-zero status, after a hello listing the versions it does speak or without one", setting, k.opts.StartTimeout)
 	case errors.Is(err, errPipeClosed):
-		if code, running, how := p.exitStatus(k.opts.ExitWithin); code == -1 && !running {
-			return fmt.Errorf("with %s, it crashed: %s", setting, how)
-		}
-		return nil // it refused by exiting
+		said = "it sent no hello" // allowed: exiting is what matters
 	case err != nil:
 		return fmt.Errorf("with %s: %w", setting, err)
 	case m.Kind != ipc.KindHello:
@@ -224,7 +226,17 @@ func checkVersionUnknown(k *checker) error {
 	case slices.Contains(m.Versions, futureVersion):
 		return fmt.Errorf("with %s, its hello claims protocol %d, which does not exist: a hello lists the versions the worker speaks, whatever the master asks for", setting, futureVersion)
 	}
-	return nil // ppool refuses it, naming both sides' versions
+	// Sharing no version with the master, it must not wait for tasks it
+	// could misread: it exits non-zero, with the reason on stderr.
+	switch code, running, how := p.exitStatus(k.opts.ExitWithin); {
+	case running:
+		return fmt.Errorf("with %s, a version it cannot speak, %s and is still running %v later: a worker that shares no version with the master writes the reason to stderr and exits with a non-zero status", setting, said, k.opts.ExitWithin)
+	case code == -1:
+		return fmt.Errorf("with %s, %s and then %s: it must exit with a non-zero status, not crash", setting, said, how)
+	case code == 0:
+		return fmt.Errorf("with %s, %s and then %s: a worker that shares no version with the master exits with a non-zero status", setting, said, how)
+	}
+	return nil
 }
 
 func checkTask(k *checker) error {
@@ -702,6 +714,99 @@ func checkShutdown(k *checker) error {
 	return nil
 }
 
+// checkShutdownQueued: at shutdown, tasks still queued are answered (type
+// cancelled) before the worker exits, so that the master never waits on
+// them.
+func checkShutdownQueued(k *checker) error {
+	p, err := k.ready()
+	if err != nil {
+		return err
+	}
+	running, err := startSleep(p, 0.3, 0)
+	if err != nil {
+		return err
+	}
+	first, second := p.newID(), p.newID()
+	b := ipc.AppendTask(nil, first, echo, ipc.AppendString(nil, "queued at shutdown"), 0, false)
+	b = ipc.AppendTask(b, second, sleep, mpFloat(nil, 30), 0, false)
+	b = ipc.AppendShutdown(b)
+	if err := p.write(b); err != nil {
+		return err
+	}
+	m, err := p.result(running, k.opts.ReplyTimeout)
+	if err == nil {
+		err = wantValue(m, []byte{0xc0})
+	}
+	if err != nil {
+		return fmt.Errorf("%s(0.3), running when shutdown arrived with two tasks queued behind it, must finish: %w", sleep, err)
+	}
+	for _, id := range []uint64{first, second} {
+		m, err := p.result(id, k.opts.ReplyTimeout)
+		if err == nil {
+			err = wantError(m, ipc.ErrTypeCancelled)
+		}
+		if err != nil {
+			return fmt.Errorf("task %d, queued when shutdown arrived: a worker answers each queued task with type cancelled before it exits, so that the master never waits on it: %w", id, err)
+		}
+	}
+	code, stillRunning, how := p.exitStatus(k.opts.ExitWithin)
+	if stillRunning {
+		return fmt.Errorf("after shutdown and the answers to its running and queued tasks, it is still running %v later; want it to exit with status 0", k.opts.ExitWithin)
+	}
+	if code != 0 {
+		return fmt.Errorf("after shutdown, %s; want exit status 0", how)
+	}
+	return nil
+}
+
+// checkReadWhileRunning: a worker reads fd 3 while a task runs, so that a
+// cancel reaches the running task and the master's writes never wait on a
+// full pipe. More tasks than any pipe holds are written while ppool.sleep
+// runs, then a cancel for it.
+func checkReadWhileRunning(k *checker) error {
+	p, err := k.ready()
+	if err != nil {
+		return err
+	}
+	running, err := startSleep(p, 30, 0)
+	if err != nil {
+		return err
+	}
+	// 2 MiB: over a pipe's default 64 KiB and over the 1 MiB the pool may
+	// enlarge it to.
+	const n, size = 512, 4 << 10
+	ids := make([]uint64, n)
+	args := make([][]byte, n)
+	var b []byte
+	for i := range n {
+		ids[i] = p.newID()
+		args[i] = ipc.AppendBin(nil, bytes.Repeat([]byte{byte(i)}, size))
+		b = ipc.AppendTask(b, ids[i], echo, args[i], 0, false)
+	}
+	b = ipc.AppendCancel(b, running)
+	if err := p.write(b); err != nil {
+		return fmt.Errorf("while %s(30) ran (task %d), %d tasks and a cancel for it were written to its fd 3: %w", sleep, running, n, err)
+	}
+	m, err := p.result(running, k.opts.CancelWithin)
+	if err == nil {
+		err = wantError(m, ipc.ErrTypeCancelled)
+	}
+	if err != nil {
+		return fmt.Errorf("%s(30), cancelled behind %d tasks written while it ran: %w", sleep, n, err)
+	}
+	deadline := time.Now().Add(k.opts.ReplyTimeout)
+	for i := range n {
+		m, err := p.result(ids[i], max(time.Until(deadline), time.Millisecond))
+		if err == nil {
+			err = wantValue(m, args[i])
+		}
+		if err != nil {
+			return fmt.Errorf("%d tasks written while %s(30) ran, answer %d: %w", n, sleep, i+1, err)
+		}
+	}
+	return nil
+}
+
 func checkEOF(k *checker) error {
 	p, err := k.ready()
 	if err != nil {
@@ -756,6 +861,26 @@ func checkMalformedFrame(k *checker) error {
 	return refused(p, "a malformed frame (payload 0xc1, a byte msgpack reserves)")
 }
 
+// checkUnknownMessageType: a "t" the worker does not know is a protocol
+// error (new message types come with a new protocol version), not a frame
+// to skip.
+func checkUnknownMessageType(k *checker) error {
+	p, err := k.ready()
+	if err != nil {
+		return err
+	}
+	if err := alive(p, "hello"); err != nil {
+		return err
+	}
+	body := mpMap(nil, 2)
+	body = ipc.AppendString(ipc.AppendString(body, "t"), "x-future-message")
+	body = mpInt(ipc.AppendString(body, "id"), 1)
+	if err := p.write(withLength(body)); err != nil {
+		return err
+	}
+	return refused(p, `a frame of unknown type {"t": "x-future-message", "id": 1}, a protocol error`)
+}
+
 func checkOversizedFrame(k *checker) error {
 	limit := k.opts.MaxFrame
 	setting := ipc.EnvMaxFrame + "=" + strconv.Itoa(limit)
@@ -782,8 +907,9 @@ func checkOversizedFrame(k *checker) error {
 		return err
 	}
 	// The frame is larger than a pipe's buffer: a worker that refuses it
-	// after reading the header exits while this write waits.
-	if err := p.write(frame); err != nil && !errors.Is(err, syscall.EPIPE) {
+	// after reading the header exits while this write waits, and one that
+	// neither reads it nor exits fails in refused.
+	if err := p.write(frame); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, errNotReading) {
 		return err
 	}
 	return refused(p, fmt.Sprintf("a task frame of %d bytes, over its %s", limit+1, setting))

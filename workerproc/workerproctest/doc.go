@@ -21,9 +21,10 @@
 //     built-ins; then the worker stays quiet until it is sent a task.
 //   - version-newer-master: with PPOOL_PROTOCOL="1,65535" (a newer master)
 //     it still says hello with a version both speak, and serves a task.
-//   - version-unknown: with PPOOL_PROTOCOL="65535" it exits, or says a
-//     hello that does not claim 65535; it neither hangs, crashes, nor sends
-//     garbage.
+//   - version-unknown: with PPOOL_PROTOCOL="65535" it exits with a
+//     non-zero status within Options.ExitWithin, after a hello that does
+//     not claim 65535 or without one; it neither keeps running, crashes,
+//     nor sends garbage.
 //   - task: ppool.echo returns a map holding every msgpack type, several in
 //     longer forms than needed, a 70 kB binary and 30 levels of nesting.
 //   - unknown-keys: a task whose keys come in another order, with keys it
@@ -50,11 +51,23 @@
 //     after the timeout, within Options.CancelWithin of it.
 //   - pipeline: 1000 ppool.echo tasks written at once are all answered,
 //     right, in order, within Options.ReplyTimeout.
+//   - read-while-running: while ppool.sleep(30) runs, 2 MiB of ppool.echo
+//     tasks (more than a pipe holds) and a cancel for the sleep are
+//     written: the worker reads them as they come, answers the sleep as
+//     cancelled, then every echo in order.
+//   - answer-before-next: a task's answer is written before the next task
+//     starts: ppool.echo with ppool.sleep(30) behind it is answered while
+//     the sleep runs.
 //   - shutdown: shutdown while a task runs: the task is answered, then the
 //     worker exits with status 0 within Options.ExitWithin.
+//   - shutdown-queued: shutdown while a task runs with two tasks queued
+//     behind it: the running one is answered with its value, each queued
+//     one as cancelled, then the worker exits with status 0.
 //   - eof: when fd 3 reaches end of input it exits with status 0.
 //   - malformed-frame: a frame that is not msgpack makes it exit with a
 //     non-zero status, without answering.
+//   - unknown-message-type: a frame whose "t" it does not know is a
+//     protocol error: it exits with a non-zero status, without answering.
 //   - oversized-frame: with PPOOL_MAX_FRAME set to Options.MaxFrame, a task
 //     frame of exactly that size is served, and one of a byte more makes it
 //     exit with a non-zero status, without answering.
@@ -69,4 +82,10 @@
 // A check that fails says what was sent, what came back (or did not) and
 // what the protocol wants, with the worker's exit status and last lines of
 // output when it died. If hello fails, the later checks are not run.
+//
+// Every step of a check has a deadline, so a worker that hangs fails
+// rather than stalls the suite: reads wait at most the Options timeouts
+// above, and a write to the worker's fd 3 at most Options.ReplyTimeout (a
+// worker that stops reading fd 3 fills the pipe; the check then says how
+// much of what it was sent the worker took).
 package workerproctest

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ func fakeWorker(mode string) int {
 	default:
 		send(hello)
 	}
-	if _, err := ipc.Negotiate(master, versions); err != nil {
+	if _, err := ipc.Negotiate(master, versions); err != nil && mode != "serve-any-version" {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -73,14 +74,25 @@ func fakeWorker(mode string) int {
 		cancelled = map[uint64]bool{}
 	)
 	go func() {
+		if mode == "stop-reading" {
+			time.Sleep(time.Hour) // fd 3 fills up
+		}
 		r := ipc.NewReader(in, 64<<10, maxFrame)
 		for {
+			if mode == "read-between-tasks" {
+				// Reads the next frame only when it has nothing to do.
+				mu.Lock()
+				for runningID != 0 || len(queue) > 0 {
+					cond.Wait()
+				}
+				mu.Unlock()
+			}
 			m, err := r.ReadMsg()
 			if err == io.EOF && mode == "ignore-eof" {
 				time.Sleep(time.Hour)
 			}
 			if err != nil && err != io.EOF {
-				if mode == "skip-malformed" {
+				if mode == "skip-malformed" || mode == "ignore-unknown-type" && strings.Contains(err.Error(), "unknown message type") {
 					fmt.Fprintln(os.Stderr, "fake worker: ignoring", err)
 					continue
 				}
@@ -102,7 +114,7 @@ func fakeWorker(mode string) int {
 			case m.Kind == ipc.KindShutdown:
 				end = "shutdown"
 			}
-			cond.Signal()
+			cond.Broadcast()
 			mu.Unlock()
 			if end != "" {
 				return
@@ -119,6 +131,11 @@ func fakeWorker(mode string) int {
 			mu.Unlock()
 			if end == "shutdown" && mode == "exit1-on-shutdown" {
 				return 1
+			}
+			if end == "shutdown" && mode != "drop-queued-on-shutdown" {
+				for _, m := range queue {
+					send(ipc.AppendResult(nil, m.ID, nil, &ipc.Error{Type: ipc.ErrTypeCancelled, Message: "worker shutting down"}, 0, m.Batch))
+				}
 			}
 			return 0
 		}
@@ -160,6 +177,7 @@ func fakeWorker(mode string) int {
 		cancel()
 		mu.Lock()
 		runningID, stop = 0, nil
+		cond.Broadcast()
 		mu.Unlock()
 
 		id := m.ID

@@ -23,6 +23,9 @@ var (
 	// errPipeClosed is what next's error wraps when the worker's end of
 	// fd 4 closed: it exited, most likely.
 	errPipeClosed = errors.New("its pipe (fd 4) closed")
+	// errNotReading is what write's error wraps when the worker left the
+	// bytes in its fd 3 for longer than ReplyTimeout.
+	errNotReading = errors.New("it did not read its fd 3")
 )
 
 // frameOrErr is one frame from the worker, or why reading stopped.
@@ -180,11 +183,25 @@ func (p *proc) close() {
 	p.wg.Wait()
 }
 
+// write sends b on the worker's fd 3. It waits at most ReplyTimeout for
+// the worker to take the bytes: a worker that stops reading fd 3 fills the
+// pipe, and must fail the check rather than hang the suite.
 func (p *proc) write(b []byte) error {
-	if _, err := p.toW.Write(b); err != nil {
-		return fmt.Errorf("writing to its fd 3: %w (%s)", err, p.describeExit(100*time.Millisecond))
+	_ = p.toW.SetWriteDeadline(time.Now().Add(p.opts.ReplyTimeout))
+	stop := context.AfterFunc(p.ctx, func() { _ = p.toW.SetWriteDeadline(time.Now()) })
+	n, err := p.toW.Write(b)
+	stop()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded) && p.ctx.Err() != nil:
+		return context.Cause(p.ctx)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: of %d bytes written to it, it had read %d when %v (ReplyTimeout) ran out, and %s; "+
+			"a worker reads fd 3 continuously, queueing tasks, so that a cancel reaches the running task and the master never waits on a full pipe",
+			errNotReading, len(b), n, p.opts.ReplyTimeout, p.describeExit(0))
 	}
-	return nil
+	return fmt.Errorf("writing to its fd 3: %w (%s)", err, p.describeExit(100*time.Millisecond))
 }
 
 // next returns the next frame other than progress, waiting at most d. It

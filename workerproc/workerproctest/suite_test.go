@@ -18,7 +18,9 @@ import (
 // The test binary is also every worker under test: the built-in Go worker
 // when PPOOL_WORKER is set, a broken one when envFake is.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(envFake); mode != "" {
+	if mode := os.Getenv(envFake); mode == "nil-optional-keys" {
+		os.Exit(nilWorker())
+	} else if mode != "" {
 		os.Exit(fakeWorker(mode))
 	}
 	workerproc.Main()
@@ -114,6 +116,17 @@ func TestBrokenWorkers(t *testing.T) {
 			tweak: func(o *workerproctest.Options) { o.ExitWithin = time.Second }},
 		{mode: "stray-progress", fails: "task", because: "progress for task 8, which is not running (running: task 1)", passes: "hello"},
 		{mode: "accept-oversized", fails: "oversized-frame", because: "answered a task frame of 65537 bytes", passes: "huge-frame-header"},
+		{mode: "serve-any-version", fails: "version-unknown", because: "said hello and is still running 1s later", passes: "task",
+			tweak: func(o *workerproctest.Options) { o.ExitWithin = time.Second }},
+		{mode: "drop-queued-on-shutdown", fails: "shutdown-queued", because: "task 2, queued when shutdown arrived", passes: "shutdown"},
+		{mode: "ignore-unknown-type", fails: "unknown-message-type", because: "still running 1s later", passes: "malformed-frame",
+			tweak: func(o *workerproctest.Options) { o.ExitWithin = time.Second }},
+		{mode: "read-between-tasks", fails: "read-while-running", because: "it did not read its fd 3: of 2", passes: "task",
+			tweak: func(o *workerproctest.Options) { o.ReplyTimeout = time.Second }},
+		// It stops reading fd 3 after its hello: the suite's first task,
+		// 70 kB, does not fit in the pipe. The check ends at ReplyTimeout.
+		{mode: "stop-reading", fails: "task", because: "it did not read its fd 3: of 7", passes: "hello",
+			tweak: func(o *workerproctest.Options) { o.ReplyTimeout = time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
@@ -137,6 +150,11 @@ func TestBrokenWorkers(t *testing.T) {
 				t.Errorf("%s passed; want it to fail because %s", tt.fails, tt.because)
 			case !strings.Contains(results[i].Reason, tt.because):
 				t.Errorf("%s failed for another reason:\n%s\nwant a reason containing %q", tt.fails, results[i].Reason, tt.because)
+			}
+			// Every check has deadlines: a broken worker costs seconds,
+			// never a hang (a generous bound, for a loaded machine).
+			if d := results[i].Duration; d > 30*time.Second {
+				t.Errorf("%s took %v to fail", tt.fails, d)
 			}
 			if tt.passes != "" {
 				j := slices.IndexFunc(results, func(r workerproctest.Result) bool { return r.Name == tt.passes })
