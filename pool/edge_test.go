@@ -410,3 +410,31 @@ func TestCloseDeadlineWithAStuckCallback(t *testing.T) {
 		t.Errorf("Close once the callback returned: %v", err)
 	}
 }
+
+// nestedResult returns 1 wrapped in n arrays.
+var nestedResult = workerproc.Register("nestedResult", func(ctx context.Context, n int) (any, error) { return nested(n), nil })
+
+// TestDeepResults: a Go worker whose function returns a value nested
+// deeper than the protocol allows answers an error for that call or item,
+// rather than send a frame the master must refuse (which killed the worker
+// and blamed the task for a crash).
+func TestDeepResults(t *testing.T) {
+	p := newPool(t, pool.Config{Workers: 1})
+	ctx := context.Background()
+	if v, err := pool.Apply(ctx, p, nestedResult, ipc.MaxDepth); err != nil || depth(v) != ipc.MaxDepth {
+		t.Fatalf("depth %d: %v, depth %d", ipc.MaxDepth, err, depth(v))
+	}
+	_, err := pool.Apply(ctx, p, nestedResult, ipc.MaxDepth+1)
+	var re *pool.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "cannot be sent") {
+		t.Fatalf("depth %d: %v, want a RemoteError saying it cannot be sent", ipc.MaxDepth+1, err)
+	}
+	// In a Map chunk an item's value may nest two levels less.
+	_, err = pool.Map(ctx, p, nestedResult, []int{1, ipc.MaxDepth - 1, 2}, pool.ChunkSize(3))
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "cannot be sent") {
+		t.Fatalf("Map: %v, want the deep item's RemoteError", err)
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("%d restarts: a worker died", s.Restarts)
+	}
+}

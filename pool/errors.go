@@ -53,8 +53,9 @@ func (e *WorkerExitError) Error() string {
 	if e.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", e.Reason)
 	}
-	if tail := strings.TrimSpace(e.Stderr); tail != "" {
-		fmt.Fprintf(&b, "; its last output:\n%s", tail)
+	if out := strings.TrimSpace(e.Stderr); out != "" {
+		// The first KiB and the last 4 KiB (see tailWriter).
+		fmt.Fprintf(&b, "; its output:\n%s", out)
 	}
 	return b.String()
 }

@@ -370,6 +370,9 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		if tc != nil {
 			tail, tc.tail, tc.tailOK = tc.tail, nil, false
 		}
+		if err == nil && tail == nil {
+			err = tooDeep(b, ipc.MaxDepth)
+		}
 		if err != nil {
 			s.reply(ipc.AppendResult(nil, m.ID, nil, remoteError(ctx, err), time.Since(start), false))
 			return
@@ -399,6 +402,10 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 		itemStart := len(b)
 		b = append(b, 0x81, 0xa1, 'v') // {"v": value}
 		b2, err := call(ctx, h, args, b)
+		if err == nil {
+			// The batch's array and the item's map take two levels.
+			err = tooDeep(b2[itemStart+3:], ipc.MaxDepth-2)
+		}
 		if err != nil {
 			b = ipc.AppendItem(b2[:itemStart], nil, remoteError(ctx, err))
 			continue
@@ -407,6 +414,20 @@ func (s *server) exec(ctx context.Context, m ipc.Msg) {
 	}
 	s.scratch = b
 	s.replyValue(m.ID, time.Since(start), true, nil)
+}
+
+// tooDeep refuses a result that nests deeper than the protocol allows: sent,
+// it would make the master kill this worker for a protocol error, and the
+// task would be blamed for a crash. Fewer bytes than levels cannot nest
+// that deep, so the common small result is not walked.
+func tooDeep(value []byte, limit int) error {
+	if len(value) <= limit {
+		return nil
+	}
+	if err := ipc.CheckDepth(value, limit); err != nil {
+		return fmt.Errorf("the result cannot be sent: %w (the protocol allows %d levels here)", err, limit)
+	}
+	return nil
 }
 
 // call runs h, turning a panic into an error that carries the stack.
