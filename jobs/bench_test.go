@@ -1,14 +1,17 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -194,3 +197,88 @@ func writeImages(b *testing.B, dir string, n, w, h int) {
 }
 
 func clamp(v float64) uint8 { return uint8(max(0, min(255, math.Round(v)))) }
+
+// BenchmarkTinyTasks measures what ppool itself costs per task: a run of n
+// tasks too small to take any time (1×1 PNGs made grey), read to write,
+// with the journal and the results, on two workers. Beside it, in the same
+// run, the tools a user would otherwise reach for, starting one process
+// per input: xargs -P2 and, when installed, GNU parallel -j2, each running
+// true. Reported per task: ppool's wall time (ms/task-ppool), the busy time
+// its workers spent in the kind (busy-ms/task), and the time from the last
+// task's result to the run's end (after-last-ms: closing the workers,
+// syncing the outputs and the journal).
+//
+//	go test -run '^$' -bench TinyTasks -benchtime 1x ./jobs/
+func BenchmarkTinyTasks(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			dir := b.TempDir()
+			in := filepath.Join(dir, "in")
+			if err := os.MkdirAll(in, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			var pix bytes.Buffer
+			img := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+			if err := png.Encode(&pix, img); err != nil {
+				b.Fatal(err)
+			}
+			var list bytes.Buffer
+			for i := range n {
+				p := filepath.Join(in, fmt.Sprintf("%06d.png", i))
+				if err := os.WriteFile(p, pix.Bytes(), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				list.WriteString(p)
+				list.WriteByte(0)
+			}
+			pl := plan(b, dir, "tiny.yaml", "jobs:\n  - name: grey\n    kind: image.grayscale\n    inputs: in/*.png\n    output: out/{stem}.png\n")
+			var wall, afterLast, busy time.Duration
+			for b.Loop() {
+				obs := &lastTask{}
+				start := time.Now()
+				s, err := jobs.Run(context.Background(), pl, jobs.Options{Workers: 2, Observer: obs, Results: io.Discard})
+				end := time.Now()
+				if err != nil || s.OK != n {
+					b.Fatalf("%v; summary %+v", err, s)
+				}
+				wall += end.Sub(start)
+				afterLast += end.Sub(obs.last)
+				busy += s.Busy
+			}
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n*b.N) }
+			b.ReportMetric(per(wall), "ms/task-ppool")
+			b.ReportMetric(per(busy), "busy-ms/task")
+			b.ReportMetric(float64(afterLast.Microseconds())/1000/float64(b.N), "after-last-ms")
+			b.ReportMetric(0, "ns/op")
+			if d, ok := perInput(b, list.Bytes(), "xargs", "-0", "-P2", "-n1", "true"); ok {
+				b.ReportMetric(float64(d.Microseconds())/1000/float64(n), "ms/task-xargs")
+			}
+			if d, ok := perInput(b, list.Bytes(), "parallel", "-0", "-j2", "true"); ok {
+				b.ReportMetric(float64(d.Microseconds())/1000/float64(n), "ms/task-parallel")
+			}
+		})
+	}
+}
+
+// lastTask notes when the last task finished.
+type lastTask struct{ last time.Time }
+
+func (o *lastTask) Started(*jobs.Plan, int)   {}
+func (o *lastTask) TaskFinished(*jobs.Result) { o.last = time.Now() }
+func (o *lastTask) Stopping(string)           {}
+
+// perInput runs a command with the NUL-separated list on its stdin and
+// returns its wall time; ok is false if the command is not installed.
+func perInput(b *testing.B, list []byte, name string, args ...string) (time.Duration, bool) {
+	if _, err := exec.LookPath(name); err != nil {
+		b.Logf("%s is not installed: no figure for it", name)
+		return 0, false
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = bytes.NewReader(list)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return time.Since(start), true
+}

@@ -41,6 +41,9 @@ type Result struct {
 	WorkerPID  int     `json:"worker_pid"`
 	Output     string  `json:"output"`
 	Error      string  `json:"error"`
+	// Retried says why each earlier attempt failed, when there were any
+	// (a crash, a timeout, a memory kill).
+	Retried []string `json:"retried,omitempty"`
 }
 
 // Observer is told what happens during a run, for progress displays. Its
@@ -672,6 +675,9 @@ func (r *runner) completed(c completion) {
 		DurationMS: ms(c.info.Duration),
 		QueuedMS:   ms(c.info.Queued),
 		WorkerPID:  c.info.PID,
+	}
+	for _, err := range c.info.RetriedAfter {
+		res.Retried = append(res.Retried, err.Error())
 	}
 	r.summary.Busy += c.info.Duration
 	if c.part != nil {

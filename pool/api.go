@@ -456,10 +456,16 @@ type TaskInfo struct {
 	Attempts int           // runs, counting the one that gave the result
 	Queued   time.Duration // from submission until it started running
 	Duration time.Duration // run time, as the worker measured it; sent in a pack, its share of the pack's
+	// RetriedAfter says why each earlier attempt failed (a crash, a
+	// timeout, a memory kill), oldest first: Attempts-1 of them.
+	RetriedAfter []error
 }
 
 func (t *task) info() TaskInfo {
 	ti := TaskInfo{ID: t.id, PID: int(t.pid), Attempts: int(t.attempts) + 1, Duration: t.duration}
+	if t.x != nil {
+		ti.RetriedAfter = t.x.retriedAfter
+	}
 	if t.started != 0 {
 		ti.Queued = t.started - t.submitted
 	}

@@ -855,3 +855,28 @@ func TestApplyLargeArgument(t *testing.T) {
 		t.Fatalf("echo after: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestInfoSaysWhyRetried: a task retried after a timeout reports, in its
+// TaskInfo, why each earlier attempt failed.
+func TestInfoSaysWhyRetried(t *testing.T) {
+	p := newPool(t, pool.Config{Workers: 1})
+	marker := filepath.Join(t.TempDir(), "parked")
+	ctx := context.Background()
+	r := pool.ApplyAsync(ctx, p, parkOnce, marker, pool.Timeout(2*time.Second), pool.Retries(1))
+	if _, err := r.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info := r.Info()
+	if info.Attempts != 2 || len(info.RetriedAfter) != 1 {
+		t.Fatalf("attempts %d, retried after %v; want 2 attempts, one cause", info.Attempts, info.RetriedAfter)
+	}
+	var te *pool.TimeoutError
+	if !errors.As(info.RetriedAfter[0], &te) {
+		t.Errorf("retried after %v, want a *TimeoutError", info.RetriedAfter[0])
+	}
+	// A task that succeeds at once has none.
+	r = pool.ApplyAsync(ctx, p, square, 3)
+	if _, err := r.Get(ctx); err != nil || r.Info().RetriedAfter != nil {
+		t.Errorf("square: %v, retried after %v", err, r.Info().RetriedAfter)
+	}
+}

@@ -531,9 +531,9 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 		if m.Err != nil && m.Err.Type == ipc.ErrTypeCancelled && t.opts.timeout > 0 {
 			// The worker's own deadline fired first: the same as ours.
 			err = &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
-			requeued = p.retryLocked(t)
+			requeued = p.retryLocked(t, err)
 		} else if m.Err != nil && t.opts.retryErrors {
-			requeued = p.retryLocked(t)
+			requeued = p.retryLocked(t, err)
 		}
 	}
 	p.retireLocked(w)
@@ -551,8 +551,9 @@ func remoteError(t *task, pid int, e *ipc.Error) error {
 }
 
 // retryLocked re-queues t if it has attempts left, at the front of the
-// queue: it has waited longest.
-func (p *Pool) retryLocked(t *task) bool {
+// queue: it has waited longest. cause is why the attempt failed; the task's
+// TaskInfo keeps it.
+func (p *Pool) retryLocked(t *task, cause error) bool {
 	if p.state == poolStopped || p.state == poolBroken {
 		return false
 	}
@@ -566,6 +567,7 @@ func (p *Pool) retryLocked(t *task) bool {
 		return false
 	}
 	t.attempts++
+	t.extra().retriedAfter = append(t.extra().retriedAfter, cause)
 	p.stats.retried.Add(1)
 	t.w = nil
 	p.queue.pushFront(t)
@@ -691,7 +693,7 @@ func (p *Pool) failOrRetryLocked(t *task, cause error) (fail bool, split []*task
 		}
 		return true, nil // it cannot be split: it fails whole
 	}
-	return !p.retryLocked(t), nil
+	return !p.retryLocked(t, cause), nil
 }
 
 func (p *Pool) afterFailOrRetry(t *task, fail bool, split []*task, cause error) {

@@ -57,6 +57,16 @@ type extra struct {
 	pack   []*task // a pack: the tasks it carries
 	parent *task   // a split item: the batch it came from
 	index  int     // a split item: its index in the batch
+
+	retriedAfter []error // why each earlier attempt failed; guarded by the pool's mutex until resolved
+}
+
+// extra returns t.x, making it on first use.
+func (t *task) extra() *extra {
+	if t.x == nil {
+		t.x = &extra{}
+	}
+	return t.x
 }
 
 func (t *task) tail() []byte {

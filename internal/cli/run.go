@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -217,6 +218,7 @@ func printPlan(w io.Writer, plan *jobs.Plan) {
 			after = fmt.Sprintf(" (after %v)", j.Job.After)
 		}
 		fmt.Fprintf(w, "job %s: %s, %d tasks%s\n", j.Name, j.Kind.Name, len(j.Tasks), after)
+		printOutputDirs(w, plan.File.Dir, j)
 		for _, t := range j.Tasks {
 			var ins []string
 			for _, s := range j.Kind.Slots {
@@ -231,4 +233,32 @@ func printPlan(w io.Writer, plan *jobs.Plan) {
 		}
 	}
 	fmt.Fprintf(w, "%d tasks\n", plan.Tasks)
+}
+
+// printOutputDirs says where a job writes, as absolute folders: outputs may
+// be anywhere (../x, /tmp/y), and a dry run is where to see it.
+func printOutputDirs(w io.Writer, jobsDir string, j *jobs.PlannedJob) {
+	base, _ := filepath.Abs(jobsDir)
+	var dirs []string
+	seen := map[string]bool{}
+	for _, t := range j.Tasks {
+		d, err := filepath.Abs(filepath.Dir(t.Output))
+		if err != nil || seen[d] {
+			continue
+		}
+		seen[d] = true
+		dirs = append(dirs, d)
+	}
+	const most = 3
+	for i, d := range dirs {
+		if i == most {
+			fmt.Fprintf(w, "  writes to %d more folders\n", len(dirs)-most)
+			break
+		}
+		where := ""
+		if rel, err := filepath.Rel(base, d); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			where = " (outside the jobs file's folder)"
+		}
+		fmt.Fprintf(w, "  writes to %s%s\n", d, where)
+	}
 }
