@@ -223,6 +223,12 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	r.summary.Workers = opts.Workers
 	defer r.closePools()
 	sweepTemps(plan) // a killed run's half-written outputs
+	if !opts.Resume {
+		// Parts a killed or interrupted run left are reused only by
+		// --resume (journalled, their hashes checked); a fresh run starts
+		// clean.
+		os.RemoveAll(r.partDir)
+	}
 	start := time.Now()
 	if opts.Observer != nil {
 		opts.Observer.Started(plan, opts.Workers)
@@ -237,7 +243,9 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	r.summary.Wall = time.Since(start)
 	r.closePools() // no worker writes any more
 	sweepTemps(plan)
-	os.RemoveAll(r.partDir)
+	if opts.NoJournal || r.summary.Failed+r.summary.Cancelled == 0 {
+		os.RemoveAll(r.partDir)
+	} // else the finished parts of unfinished tasks stay for --resume
 	closed = true
 	if cerr := jr.close(); cerr != nil {
 		// The last group of entries may not be on disk.
@@ -527,8 +535,11 @@ type prepared struct {
 	pj    *PlannedJob
 	hash  string
 	skip  bool   // --resume: done before, output unchanged
-	parts []Part // a split task's plan
-	err   error
+	parts []Part // a split task's plan, with the paths of the parts
+	// doneParts are parts the journal shows finished by an earlier run,
+	// their files unchanged (--resume): not run again.
+	doneParts []int
+	err       error
 }
 
 // start prepares a task off the run's goroutine: hashing inputs (for
@@ -560,9 +571,29 @@ func (r *runner) prepare(ctx context.Context, t *Task, pj *PlannedJob) prepared 
 		return pr
 	}
 	if k.Split != nil {
-		pr.parts, pr.err = k.Split(t)
+		if pr.parts, pr.err = k.Split(t); pr.err != nil || len(pr.parts) < 2 {
+			return pr
+		}
+		dir := filepath.Join(r.partDir, t.Job, fmt.Sprint(t.Index))
+		ext := filepath.Ext(t.Output)
+		if k.PartExt != "" {
+			ext = "." + k.PartExt
+		}
+		for i := range pr.parts {
+			part := &pr.parts[i]
+			part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, ext))
+			if r.opts.Resume && r.journal.finished(ctx, part.Path, partHash(pr.hash, part)) {
+				pr.doneParts = append(pr.doneParts, part.Index)
+			}
+		}
 	}
 	return pr
+}
+
+// partHash is the journal's hash of one part of a task: the task's hash and
+// where the part lies.
+func partHash(taskHash string, p *Part) string {
+	return fmt.Sprintf("%s part %d rows %d-%d cols %d-%d", taskHash, p.Index, p.Row0, p.Row1, p.Col0, p.Col1)
 }
 
 // launch sends a prepared task: skipped, failed, or to its pool whole or
@@ -571,7 +602,7 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 	r.running--
 	r.perJob[pr.t.Job]--
 	r.preparing--
-	t, pj, k := pr.t, pr.pj, pr.pj.Kind
+	t, pj := pr.t, pr.pj
 	switch {
 	case pr.skip:
 		r.finish(t, &Result{Status: StatusSkipped, Output: t.Output}, "", "")
@@ -601,28 +632,26 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 		return nil
 	}
 	r.journal.addOutputDir(filepath.Dir(t.Output))
-	if parts := pr.parts; k.Split != nil {
-		if len(parts) > 1 {
-			dir := filepath.Join(r.partDir, t.Job, fmt.Sprint(t.Index))
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			st := &splitState{left: len(parts), started: time.Now(), hash: hash}
-			r.split[t] = st
-			t.Parts = parts
-			for i := range t.Parts {
-				part := &t.Parts[i]
-				ext := filepath.Ext(t.Output)
-				if k.PartExt != "" {
-					ext = "." + k.PartExt
-				}
-				part.Path = filepath.Join(dir, fmt.Sprintf("part-%04d%s", part.Index, ext))
-				pt := *t
-				pt.Mode, pt.Part, pt.Parts = "part", part, nil
-				r.parts = append(r.parts, queuedPart{p: p, sent: pt, t: t, part: part})
-			}
-			return nil
+	if parts := pr.parts; len(parts) > 1 {
+		if err := os.MkdirAll(filepath.Dir(parts[0].Path), 0o755); err != nil {
+			return err
 		}
+		st := &splitState{left: len(parts) - len(pr.doneParts), started: time.Now(), hash: hash}
+		r.split[t] = st
+		t.Parts = parts
+		for i := range t.Parts {
+			part := &t.Parts[i]
+			if slices.Contains(pr.doneParts, part.Index) {
+				continue
+			}
+			pt := *t
+			pt.Mode, pt.Part, pt.Parts = "part", part, nil
+			r.parts = append(r.parts, queuedPart{p: p, sent: pt, t: t, part: part})
+		}
+		if st.left == 0 {
+			r.merge(t)
+		}
+		return nil
 	}
 	r.split[t] = &splitState{hash: hash}
 	r.send(p, t, t, nil, pj)
@@ -683,6 +712,12 @@ func (r *runner) completed(c completion) {
 	if c.part != nil {
 		st.left--
 		st.busy += c.info.Duration
+		if c.err == nil && st.hash != "" && c.out.OutputHash != "" {
+			// Kept for --resume, should the task not finish in this run.
+			if err := r.journal.record(journalEntry{Job: t.Job, Task: fmt.Sprintf("%s part %d", t.Name, c.part.Index), Output: c.part.Path, Hash: partHash(st.hash, c.part), OutputHash: c.out.OutputHash}); err != nil {
+				r.unrecorded(err)
+			}
+		}
 		if c.err != nil && st.failed == nil {
 			if r.killed {
 				st.dropped++ // stopped by the second interrupt: not the part's fault
@@ -702,12 +737,7 @@ func (r *runner) completed(c completion) {
 			r.partsEnded(t, res, "not run: the run was interrupted")
 			return
 		}
-		// Every part is in: merge them.
-		mt := *t
-		mt.Mode = "merge"
-		pj := r.jobOf[t.Job]
-		p, _ := r.poolFor(context.Background(), pj)
-		r.send(p, &mt, t, nil, pj)
+		r.merge(t)
 		return
 	}
 	if len(t.Parts) > 0 {
@@ -746,6 +776,16 @@ func (r *runner) completed(c completion) {
 		hash = ""
 	}
 	r.finish(t, res, hash, outHash)
+}
+
+// merge sends the task that assembles a split task's parts, once every
+// part is in.
+func (r *runner) merge(t *Task) {
+	mt := *t
+	mt.Mode = "merge"
+	pj := r.jobOf[t.Job]
+	p, _ := r.poolFor(context.Background(), pj)
+	r.send(p, &mt, t, nil, pj)
 }
 
 func plural(n int, what string) string {

@@ -175,3 +175,53 @@ func TestSplitRunsWhole(t *testing.T) {
 		t.Errorf("started %v, results %+v", started, res)
 	}
 }
+
+// TestSplitResumeReusesParts: parts finished before an interrupt are kept,
+// and --resume runs only the others, then merges.
+func TestSplitResumeReusesParts(t *testing.T) {
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("jobs:\n  - name: s\n    kind: test.split\n    params: {dir: %q}\n", dir)
+	f, err := Parse(filepath.Join(dir, "jobs.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := f.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), plan, Options{Workers: 1, Drain: drain})
+		done <- err
+	}()
+	waitFile(t, filepath.Join(dir, "started-0"))
+	close(drain)
+	os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "started-0"))
+	var res strings.Builder
+	sum, err := Run(context.Background(), plan, Options{Workers: 1, Resume: true, Results: &res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.OK != 1 {
+		t.Fatalf("resumed run: %+v\n%s", sum, res.String())
+	}
+	started, _ := filepath.Glob(filepath.Join(dir, "started-*"))
+	for i := range started {
+		started[i] = filepath.Base(started[i])
+	}
+	if want := []string{"started-1", "started-2", "started-3", "started-4", "started-5"}; !slices.Equal(started, want) {
+		t.Errorf("the resumed run started %v, want %v: part 0 was done", started, want)
+	}
+	if b, err := os.ReadFile(plan.Jobs[0].Tasks[0].Output); err != nil || string(b) != "merged" {
+		t.Errorf("output %q, %v", b, err)
+	}
+	// Done: the parts are gone, and a further --resume skips the task.
+	if left, _ := filepath.Glob(filepath.Join(dir, ".ppool", "*.parts", "*")); len(left) != 0 {
+		t.Errorf("parts left after a complete run: %v", left)
+	}
+}

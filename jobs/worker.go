@@ -32,6 +32,12 @@ var runTask = workerproc.Register("jobs.task", func(ctx context.Context, t Task)
 		o = &Outcome{Output: t.Output}
 	}
 	if t.Mode == "part" {
+		// The journal keeps finished parts, for --resume to reuse.
+		if t.Part != nil && t.Part.Path != "" {
+			if o.OutputHash, err = hashFile(t.Part.Path); err != nil {
+				return Outcome{}, fmt.Errorf("the part succeeded but its output is unreadable: %w", err)
+			}
+		}
 		return *o, nil
 	}
 	// The hashes the journal needs, while the files are in the page cache.
