@@ -551,6 +551,11 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 	r.running++
 	r.perJob[t.Job]++
 	r.preparing++
+	if k := pj.Kind; !r.opts.Resume && k.Split == nil && k.Call == nil {
+		// Nothing to read: the common task goes out at once, without two
+		// goroutine hand-offs.
+		return r.launch(ctx, prepared{t: t, pj: pj})
+	}
 	go func() { r.ready <- r.prepare(r.prepCtx, t, pj) }()
 	return nil
 }
