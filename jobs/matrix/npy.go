@@ -61,11 +61,11 @@ func DecodeNPY(r io.Reader, size int64) (*mat.Dense, error) {
 	need := int64(header.rows) * int64(header.cols) * int64(header.dtype.size) // cannot overflow: see parseShape
 	if dataSize < need {
 		return nil, &FormatError{Msg: fmt.Sprintf("truncated .npy: shape %s of %s needs %d data bytes, the file has %d",
-			header.shapeText, header.descr, need, dataSize)}
+			header.shapeText, excerpt(header.descr), need, dataSize)}
 	}
 	if dataSize > need {
 		return nil, &FormatError{Msg: fmt.Sprintf("%d unexpected bytes after the data of shape %s of %s",
-			dataSize-need, header.shapeText, header.descr)}
+			dataSize-need, header.shapeText, excerpt(header.descr))}
 	}
 	data := make([]float64, header.rows*header.cols)
 	if err := readNPYData(r, header, data); err != nil {
@@ -129,10 +129,10 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	}
 	dict, err := parsePythonDict(string(text))
 	if err != nil {
-		return h, &FormatError{Msg: "bad .npy header " + strconv.Quote(strings.TrimSpace(string(text))), Err: err}
+		return h, &FormatError{Msg: "bad .npy header " + quoteExcerpt(strings.TrimSpace(string(text))), Err: err}
 	}
 	if len(dict) != 3 || dict["descr"] == nil || dict["fortran_order"] == nil || dict["shape"] == nil {
-		return h, &FormatError{Msg: "bad .npy header " + strconv.Quote(strings.TrimSpace(string(text))) + ": want exactly the keys 'descr', 'fortran_order' and 'shape'"}
+		return h, &FormatError{Msg: "bad .npy header " + quoteExcerpt(strings.TrimSpace(string(text))) + ": want exactly the keys 'descr', 'fortran_order' and 'shape'"}
 	}
 	switch descr := dict["descr"].(type) {
 	case string:
@@ -140,7 +140,7 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	case []any:
 		return h, &FormatError{Msg: "structured dtype (a record array) is not supported; want a numeric dtype"}
 	default:
-		return h, &FormatError{Msg: fmt.Sprintf("bad .npy header: 'descr' is %v, want a string", descr)}
+		return h, &FormatError{Msg: fmt.Sprintf("bad .npy header: 'descr' is %s, want a string", excerpt(fmt.Sprint(descr)))}
 	}
 	if h.dtype, err = parseDtype(h.descr); err != nil {
 		return h, &FormatError{Msg: err.Error()}
@@ -162,7 +162,7 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 func parseShape(value any, size int64, itemSize int) (rows, cols int, text string, err error) {
 	tuple, ok := value.(pyTuple)
 	if !ok {
-		return 0, 0, "", fmt.Errorf("bad .npy header: 'shape' is %v, want a tuple", value)
+		return 0, 0, "", fmt.Errorf("bad .npy header: 'shape' is %s, want a tuple", excerpt(fmt.Sprint(value)))
 	}
 	dims := make([]string, len(tuple))
 	for i, d := range tuple {
@@ -172,6 +172,7 @@ func parseShape(value any, size int64, itemSize int) (rows, cols int, text strin
 	if len(tuple) == 1 {
 		text = "(" + dims[0] + ",)"
 	}
+	text = excerpt(text) // a header may list thousands of dimensions
 	switch len(tuple) {
 	case 0:
 		return 0, 0, text, errors.New("0-D (scalar) arrays are not supported; want 1-D or 2-D")
@@ -211,7 +212,7 @@ func parseDtype(descr string) (npyDtype, error) {
 		order, s = s[0], s[1:]
 	}
 	if s == "" {
-		return d, fmt.Errorf("unsupported dtype %q", descr)
+		return d, fmt.Errorf("unsupported dtype %q", excerpt(descr))
 	}
 	d.kind = s[0]
 	size, err := strconv.Atoi(s[1:])
@@ -224,13 +225,13 @@ func parseDtype(descr string) (npyDtype, error) {
 		(d.kind == 'i' || d.kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8),
 		d.kind == 'b' && size == 1:
 	case d.kind == 'c':
-		return d, fmt.Errorf("complex dtype %q is not supported; want a real dtype", descr)
+		return d, fmt.Errorf("complex dtype %q is not supported; want a real dtype", excerpt(descr))
 	case d.kind == 'O':
-		return d, fmt.Errorf("object dtype %q is not supported; want a numeric dtype", descr)
+		return d, fmt.Errorf("object dtype %q is not supported; want a numeric dtype", excerpt(descr))
 	case d.kind == 'U' || d.kind == 'S' || d.kind == 'a':
-		return d, fmt.Errorf("string dtype %q is not supported; want a numeric dtype", descr)
+		return d, fmt.Errorf("string dtype %q is not supported; want a numeric dtype", excerpt(descr))
 	default:
-		return d, fmt.Errorf("unsupported dtype %q; want float, int, uint or bool", descr)
+		return d, fmt.Errorf("unsupported dtype %q; want float, int, uint or bool", excerpt(descr))
 	}
 	switch order {
 	case '<':
@@ -238,13 +239,13 @@ func parseDtype(descr string) (npyDtype, error) {
 		d.bigEndian = true
 	case '|':
 		if size != 1 {
-			return d, fmt.Errorf("dtype %q has no byte order", descr)
+			return d, fmt.Errorf("dtype %q has no byte order", excerpt(descr))
 		}
 	case '=':
 		// NumPy resolves '=' to '<' or '>' when it writes a header, so '='
 		// means a writer whose machine order is unknown here.
 		if size != 1 {
-			return d, fmt.Errorf("dtype %q has native byte order, which a file cannot tell", descr)
+			return d, fmt.Errorf("dtype %q has native byte order, which a file cannot tell", excerpt(descr))
 		}
 	}
 	return d, nil
