@@ -45,16 +45,16 @@ func init() {
 		Slots:   []jobs.Slot{matrixSlot("a", "the left factor"), matrixSlot("b", "the right factor")},
 		Outputs: matrixOutputs, Backend: backend,
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			a, b, err := inputs2(t)
-			if err != nil {
-				return nil, err
-			}
 			if t.Part != nil {
-				block, err := MultiplyTile(a, b, Tile{Row0: t.Part.Row0, Row1: t.Part.Row1, Col0: t.Part.Col0, Col1: t.Part.Col1})
+				block, err := multiplyPart(t)
 				if err != nil {
 					return nil, err
 				}
 				return write(t.Part.Path, block)
+			}
+			a, b, err := inputs2(t)
+			if err != nil {
+				return nil, err
 			}
 			c, err := Multiply(a, b)
 			if err != nil {
@@ -63,11 +63,11 @@ func init() {
 			return write(t.Output, c)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			m, k, err := shape(t.Inputs["a"])
+			m, k, err := inputShape(t.Inputs["a"])
 			if err != nil {
 				return nil, err
 			}
-			k2, n, err := shape(t.Inputs["b"])
+			k2, n, err := inputShape(t.Inputs["b"])
 			if err != nil {
 				return nil, err
 			}
@@ -85,19 +85,25 @@ func init() {
 			return parts, nil
 		},
 		Merge: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			tiles := make([]Tile, len(t.Parts))
-			blocks := make([]*mat.Dense, len(t.Parts))
+			// One block at a time: the product and one tile in memory.
 			m, n := 0, 0
+			for _, p := range t.Parts {
+				m, n = max(m, p.Row1), max(n, p.Col1)
+			}
+			asm, err := NewAssembler(m, n)
+			if err != nil {
+				return nil, err
+			}
 			for i, p := range t.Parts {
-				tiles[i] = Tile{Row0: p.Row0, Row1: p.Row1, Col0: p.Col0, Col1: p.Col1}
 				b, err := Read(p.Path)
 				if err != nil {
 					return nil, fmt.Errorf("tile %d: %w", p.Index, err)
 				}
-				blocks[i] = b
-				m, n = max(m, p.Row1), max(n, p.Col1)
+				if err := asm.Add(i, Tile{Row0: p.Row0, Row1: p.Row1, Col0: p.Col0, Col1: p.Col1}, b); err != nil {
+					return nil, err
+				}
 			}
-			c, err := Assemble(m, n, tiles, blocks)
+			c, err := asm.Result()
 			if err != nil {
 				return nil, err
 			}
@@ -224,17 +230,51 @@ func inputs2(t *jobs.Task) (a, b *mat.Dense, err error) {
 	return a, b, nil
 }
 
-// shape returns an input's rows and columns.
-func shape(in jobs.Input) (int, int, error) {
-	if in.Gen != nil {
-		return in.Gen.Shape[0], in.Gen.Shape[1], nil
+// inputShape returns an input's rows and columns, from the generator's
+// spec or from the file without reading its matrix (see ReadShape): the
+// master plans tiles with it, and its memory must not grow with the
+// inputs'.
+func inputShape(in jobs.Input) (int, int, error) {
+	if g := in.Gen; g != nil {
+		return g.Shape[0], g.Shape[1], nil
 	}
-	m, err := Read(in.Path)
+	return ReadShape(in.Path)
+}
+
+// loadBlock reads or generates rows and columns of an input, each the
+// whole dimension when its span is zero, without the rest.
+func loadBlock(in jobs.Input, rows, cols span) (*mat.Dense, error) {
+	g := in.Gen
+	if g == nil {
+		return readBlock(in.Path, rows, cols)
+	}
+	r0, r1 := rows.resolve(g.Shape[0])
+	c0, c1 := cols.resolve(g.Shape[1])
+	if g.Kind == "identity" {
+		return identityBlock(g.Shape[0], r0, r1, c0, c1)
+	}
+	return randomBlock(g.Shape[0], g.Shape[1], g.Seed, r0, r1, c0, c1)
+}
+
+// multiplyPart computes one tile of a split product from the rows of a and
+// the columns of b that it multiplies, reading or generating nothing else.
+func multiplyPart(t *jobs.Task) (*mat.Dense, error) {
+	p := t.Part
+	if p.Row0 >= p.Row1 || p.Col0 >= p.Col1 {
+		return nil, fmt.Errorf("multiply: %w: tile rows [%d, %d) cols [%d, %d) is empty", ErrShape, p.Row0, p.Row1, p.Col0, p.Col1)
+	}
+	a, err := loadBlock(t.Inputs["a"], span{p.Row0, p.Row1}, span{})
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	r, c := m.Dims()
-	return r, c, nil
+	b, err := loadBlock(t.Inputs["b"], span{}, span{p.Col0, p.Col1})
+	if err != nil {
+		return nil, err
+	}
+	if _, k := a.Dims(); b.RawMatrix().Rows != k {
+		return nil, fmt.Errorf("multiply: %w: A has %d columns, B has %d rows; A's columns must equal B's rows", ErrShape, k, b.RawMatrix().Rows)
+	}
+	return multiplyBands(a, b)
 }
 
 func write(path string, m mat.Matrix) (*jobs.Outcome, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"golang.org/x/sync/errgroup"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/ppool/ppool/jobs"
 )
@@ -18,77 +19,95 @@ import (
 // same bytes however its tiles are shared among workers and however often
 // they are computed again (as by a resumed run), and agrees with the
 // product run whole as PlanTiles promises: within the rounding bound of a
-// dot product, and byte for byte on gonum.
+// dot product, and byte for byte on gonum. So for generated inputs and
+// for .npy and .csv files, of which each tile reads only its bands.
 func TestMultiplySplitAsWhole(t *testing.T) {
 	defer func(f, s int) { splitFlops, tileSize = f, s }(splitFlops, tileSize)
 	splitFlops, tileSize = 1000, 64
 
-	forBackends(t, productBackends, func(t *testing.T, backend string) {
-		dir := t.TempDir()
-		k, _ := jobs.LookupKind("matrix.multiply")
-		task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Inputs: map[string]jobs.Input{
-			"a": {Gen: &jobs.Generator{Kind: "random", Shape: []int{200, 150}, Seed: 1}},
-			"b": {Gen: &jobs.Generator{Kind: "random", Shape: []int{150, 170}, Seed: 2}},
-		}}
-		task.Output = filepath.Join(dir, "whole.npy")
-		if _, err := k.Run(context.Background(), &task); err != nil {
+	a, _ := Random(200, 150, 1)
+	b, _ := Random(150, 170, 2)
+	files := t.TempDir()
+	inputs := map[string]map[string]jobs.Input{"generated": {
+		"a": {Gen: &jobs.Generator{Kind: "random", Shape: []int{200, 150}, Seed: 1}},
+		"b": {Gen: &jobs.Generator{Kind: "random", Shape: []int{150, 170}, Seed: 2}},
+	}}
+	for _, ext := range []string{"npy", "csv"} {
+		inputs[ext] = map[string]jobs.Input{"a": {Path: filepath.Join(files, "a."+ext)}, "b": {Path: filepath.Join(files, "b."+ext)}}
+		if err := Write(inputs[ext]["a"].Path, a); err != nil {
 			t.Fatal(err)
 		}
-		parts, err := k.Split(&task)
-		if err != nil || len(parts) != 4*3 {
-			t.Fatalf("split into %d tiles, %v; want 4×3", len(parts), err)
+		if err := Write(inputs[ext]["b"].Path, b); err != nil {
+			t.Fatal(err)
 		}
-		// Once in order on one worker, once in reverse order on as many
-		// workers as there are tiles.
-		split := func(run string, scrambled bool) []byte {
-			parts := slices.Clone(parts)
-			runTile := func(i int) error {
-				pt := task
-				pt.Mode, pt.Part = "part", &parts[i]
-				if _, err := k.Run(context.Background(), &pt); err != nil {
-					return fmt.Errorf("tile %d: %w", i, err)
-				}
-				return nil
+	}
+	forBackends(t, productBackends, func(t *testing.T, backend string) {
+		for _, source := range []string{"generated", "npy", "csv"} {
+			t.Run(source, func(t *testing.T) { testSplitAsWhole(t, backend, inputs[source], a, b) })
+		}
+	})
+}
+
+func testSplitAsWhole(t *testing.T, backend string, inputs map[string]jobs.Input, a, b *mat.Dense) {
+	dir := t.TempDir()
+	k, _ := jobs.LookupKind("matrix.multiply")
+	task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Inputs: inputs}
+	task.Output = filepath.Join(dir, "whole.npy")
+	if _, err := k.Run(context.Background(), &task); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := k.Split(&task)
+	if err != nil || len(parts) != 4*3 {
+		t.Fatalf("split into %d tiles, %v; want 4×3", len(parts), err)
+	}
+	// Once in order on one worker, once in reverse order on as many
+	// workers as there are tiles.
+	split := func(run string, scrambled bool) []byte {
+		parts := slices.Clone(parts)
+		runTile := func(i int) error {
+			pt := task
+			pt.Mode, pt.Part = "part", &parts[i]
+			if _, err := k.Run(context.Background(), &pt); err != nil {
+				return fmt.Errorf("tile %d: %w", i, err)
 			}
-			var group errgroup.Group
-			for i := range parts {
-				if scrambled {
-					i = len(parts) - 1 - i
-				}
-				parts[i].Path = filepath.Join(dir, fmt.Sprintf("%s-tile%02d.npy", run, i))
-				if scrambled {
-					group.Go(func() error { return runTile(i) })
-				} else if err := runTile(i); err != nil {
-					t.Fatal(err)
-				}
+			return nil
+		}
+		var group errgroup.Group
+		for i := range parts {
+			if scrambled {
+				i = len(parts) - 1 - i
 			}
-			if err := group.Wait(); err != nil {
+			parts[i].Path = filepath.Join(dir, fmt.Sprintf("%s-tile%02d.npy", run, i))
+			if scrambled {
+				group.Go(func() error { return runTile(i) })
+			} else if err := runTile(i); err != nil {
 				t.Fatal(err)
 			}
-			merge := task
-			merge.Mode, merge.Parts, merge.Output = "merge", parts, filepath.Join(dir, run+".npy")
-			if _, err := k.Merge(context.Background(), &merge); err != nil {
-				t.Fatal(err)
-			}
-			out, err := os.ReadFile(merge.Output)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return out
 		}
-		first, again := split("first", false), split("again", true)
-		if !bytes.Equal(first, again) {
-			t.Fatal("the tiled product differs when its tiles are computed again, in another order")
+		if err := group.Wait(); err != nil {
+			t.Fatal(err)
 		}
-		whole, err := os.ReadFile(task.Output)
+		merge := task
+		merge.Mode, merge.Parts, merge.Output = "merge", parts, filepath.Join(dir, run+".npy")
+		if _, err := k.Merge(context.Background(), &merge); err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.ReadFile(merge.Output)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if backend == BackendGonum && !bytes.Equal(first, whole) {
-			t.Error("on gonum, the tiled product's bytes differ from the whole one's")
-		}
-		a, _ := Random(200, 150, 1)
-		b, _ := Random(150, 170, 2)
-		assertWithinDotProductBound(t, "tiled", mustRead(t, filepath.Join(dir, "first.npy")), mustRead(t, task.Output), a, b)
-	})
+		return out
+	}
+	first, again := split("first", false), split("again", true)
+	if !bytes.Equal(first, again) {
+		t.Fatal("the tiled product differs when its tiles are computed again, in another order")
+	}
+	whole, err := os.ReadFile(task.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backend == BackendGonum && !bytes.Equal(first, whole) {
+		t.Error("on gonum, the tiled product's bytes differ from the whole one's")
+	}
+	assertWithinDotProductBound(t, "tiled", mustRead(t, filepath.Join(dir, "first.npy")), mustRead(t, task.Output), a, b)
 }

@@ -57,21 +57,111 @@ func DecodeNPY(r io.Reader, size int64) (*mat.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataSize := size - header.length
-	need := int64(header.rows) * int64(header.cols) * int64(header.dtype.size) // cannot overflow: see parseShape
-	if dataSize < need {
-		return nil, &FormatError{Msg: fmt.Sprintf("truncated .npy: shape %s of %s needs %d data bytes, the file has %d",
-			header.shapeText, excerpt(header.descr), need, dataSize)}
-	}
-	if dataSize > need {
-		return nil, &FormatError{Msg: fmt.Sprintf("%d unexpected bytes after the data of shape %s of %s",
-			dataSize-need, header.shapeText, excerpt(header.descr))}
-	}
 	data := make([]float64, header.rows*header.cols)
 	if err := readNPYData(r, header, data); err != nil {
 		return nil, err
 	}
 	return mat.NewDense(header.rows, header.cols, data), nil
+}
+
+// ReadNPYShape returns the rows and columns of the array in a .npy file,
+// reading only its header: [DecodeNPYShape] on the file. Errors name the
+// file.
+func ReadNPYShape(path string) (rows, cols int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	rows, cols, err = DecodeNPYShape(f, info.Size())
+	return rows, cols, withFile(err, path)
+}
+
+// DecodeNPYShape returns the dimensions that [DecodeNPY] would give the
+// array in r, which holds size bytes, reading only the header: at most
+// 64 KiB, whatever the array's size. It fails as DecodeNPY does on
+// anything wrong with the header or with the data's size, so it succeeds
+// exactly when DecodeNPY does, but for I/O errors past the header.
+func DecodeNPYShape(r io.Reader, size int64) (rows, cols int, err error) {
+	header, err := readNPYHeader(r, size)
+	if err != nil {
+		return 0, 0, err
+	}
+	return header.rows, header.cols, nil
+}
+
+// readNPYBlock reads rows and columns of the array in a .npy file, each
+// the whole dimension when its span is zero, seeking to the elements it
+// needs: in C order each row of the block is one run of bytes, in Fortran
+// order each column. It reads no more than the block, and allocates the
+// block and a buffer of at most 64 KiB or one run.
+func readNPYBlock(path string, rowSpan, colSpan span) (*mat.Dense, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	h, err := readNPYHeader(bufio.NewReaderSize(f, 512), info.Size())
+	if err != nil {
+		return nil, withFile(err, path)
+	}
+	r0, r1 := rowSpan.resolve(h.rows)
+	c0, c1 := colSpan.resolve(h.cols)
+	if err := checkBlock(h.rows, h.cols, r0, r1, c0, c1); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := mat.NewDense(r1-r0, c1-c0, nil)
+	raw := out.RawMatrix()
+	var order binary.ByteOrder = binary.LittleEndian
+	if h.dtype.bigEndian {
+		order = binary.BigEndian
+	}
+	decode := elementDecoder(h.dtype, order)
+	size := h.dtype.size
+	// A run is one row's columns [c0, c1) (C order) or one column's rows
+	// [r0, r1) (Fortran order); run o of the file starts at element
+	// o·runLength.
+	fortran := h.fortran && h.rows > 1 && h.cols > 1
+	outer0, outer1, inner0, inner1, runLength := r0, r1, c0, c1, h.cols
+	if fortran {
+		outer0, outer1, inner0, inner1, runLength = c0, c1, r0, r1, h.rows
+	}
+	run := inner1 - inner0
+	// Whole runs are adjacent in the file: read as many as fit in 64 KiB
+	// at once.
+	perRead := 1
+	if run == runLength {
+		perRead = max(1, (1<<16)/(run*size))
+	}
+	buf := make([]byte, min(perRead, outer1-outer0)*run*size)
+	for o := outer0; o < outer1; {
+		n := min(perRead, outer1-o)
+		chunk := buf[:n*run*size]
+		offset := h.length + (int64(o)*int64(runLength)+int64(inner0))*int64(size)
+		if _, err := f.ReadAt(chunk, offset); err != nil {
+			return nil, withFile(&FormatError{Msg: "reading .npy data", Err: err}, path)
+		}
+		for q := range n {
+			for x := range run {
+				v := decode(chunk[(q*run+x)*size:])
+				if fortran {
+					raw.Data[x*raw.Stride+o+q-outer0] = v
+				} else {
+					raw.Data[(o+q-outer0)*raw.Stride+x] = v
+				}
+			}
+		}
+		o += n
+	}
+	return out, nil
 }
 
 type npyHeader struct {
@@ -152,6 +242,16 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	h.fortran = fortran
 	if h.rows, h.cols, h.shapeText, err = parseShape(dict["shape"], size, h.dtype.size); err != nil {
 		return h, &FormatError{Msg: err.Error()}
+	}
+	dataSize := size - h.length
+	need := int64(h.rows) * int64(h.cols) * int64(h.dtype.size) // cannot overflow: see parseShape
+	if dataSize < need {
+		return h, &FormatError{Msg: fmt.Sprintf("truncated .npy: shape %s of %s needs %d data bytes, the file has %d",
+			h.shapeText, excerpt(h.descr), need, dataSize)}
+	}
+	if dataSize > need {
+		return h, &FormatError{Msg: fmt.Sprintf("%d unexpected bytes after the data of shape %s of %s",
+			dataSize-need, h.shapeText, excerpt(h.descr))}
 	}
 	return h, nil
 }
