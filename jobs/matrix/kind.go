@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -58,7 +58,7 @@ func init() {
 			}
 			c, err := Multiply(a, b)
 			if err != nil {
-				return nil, err
+				return nil, withInputs(t, err)
 			}
 			return write(t.Output, c)
 		},
@@ -148,7 +148,7 @@ func init() {
 			}
 			r, err := SVD(a, t.Bool("vectors"))
 			if err != nil {
-				return nil, err
+				return nil, withInputs(t, err)
 			}
 			if t.Bool("vectors") {
 				if _, err := write(beside(t.Output, "u"), r.U); err != nil {
@@ -173,7 +173,7 @@ func init() {
 			}
 			r, err := Eigen(a, t.Bool("vectors"))
 			if err != nil {
-				return nil, err
+				return nil, withInputs(t, err)
 			}
 			if t.Bool("vectors") {
 				re, im := r.VectorParts()
@@ -272,9 +272,37 @@ func multiplyPart(t *jobs.Task) (*mat.Dense, error) {
 		return nil, err
 	}
 	if _, k := a.Dims(); b.RawMatrix().Rows != k {
-		return nil, fmt.Errorf("multiply: %w: A has %d columns, B has %d rows; A's columns must equal B's rows", ErrShape, k, b.RawMatrix().Rows)
+		return nil, withInputs(t, fmt.Errorf("multiply: %w: A has %d columns, B has %d rows; A's columns must equal B's rows", ErrShape, k, b.RawMatrix().Rows))
 	}
 	return multiplyBands(a, b)
+}
+
+// withInputs names a task's inputs in the error of an operation on them,
+// as "(a: x.npy, b: random 3×4 seed 1)", since the operation's own message
+// knows them only as A and B.
+func withInputs(t *jobs.Task, err error) error {
+	return fmt.Errorf("%w (%s)", err, describeInputs(t))
+}
+
+func describeInputs(t *jobs.Task) string {
+	var names []string
+	for name := range t.Inputs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		in := t.Inputs[name]
+		what := in.Path
+		if g := in.Gen; g != nil {
+			what = fmt.Sprintf("%s %d×%d", g.Kind, g.Shape[0], g.Shape[1])
+			if g.Kind == "random" {
+				what += fmt.Sprintf(" seed %d", g.Seed)
+			}
+		}
+		parts[i] = name + ": " + what
+	}
+	return strings.Join(parts, ", ")
 }
 
 func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
@@ -287,15 +315,19 @@ func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
 
 // writeConditioned writes a result that came with a warning about the
 // matrix's condition: the result stands, the task succeeds, and the warning
-// goes to the worker's log.
+// goes with its outcome, to the master's log and the results file.
 func writeConditioned(t *jobs.Task, m *mat.Dense, err error) (*jobs.Outcome, error) {
 	var ill *IllConditionedError
 	if errors.As(err, &ill) && m != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", t.Label(), err)
-		err = nil
+		out, err := write(t.Output, m)
+		if err != nil {
+			return nil, err
+		}
+		out.Warnings = append(out.Warnings, withInputs(t, ill).Error())
+		return out, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, withInputs(t, err)
 	}
 	return write(t.Output, m)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sync/errgroup"
@@ -110,4 +111,66 @@ func testSplitAsWhole(t *testing.T, backend string, inputs map[string]jobs.Input
 		t.Error("on gonum, the tiled product's bytes differ from the whole one's")
 	}
 	assertWithinDotProductBound(t, "tiled", mustRead(t, filepath.Join(dir, "first.npy")), mustRead(t, task.Output), a, b)
+}
+
+// TestKindErrorsNameInputs: an operation that fails on its operands
+// (shapes that do not fit, a singular matrix) names the input files, not
+// only the task; an ill-conditioned solve or inverse succeeds with a
+// warning, naming the files, in its outcome (which the runner logs and
+// puts in the results line).
+func TestKindErrorsNameInputs(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, m *mat.Dense) string {
+		path := filepath.Join(dir, name)
+		if err := Write(path, m); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	hilbert := mat.NewDense(10, 10, nil)
+	hilbert.Apply(func(i, j int, _ float64) float64 { return 1 / float64(i+j+1) }, hilbert)
+	ones := mat.NewDense(10, 1, nil)
+	ones.Apply(func(int, int, float64) float64 { return 1 }, ones)
+	wide := file("wide.npy", mat.NewDense(3, 4, nil))
+	tall := file("tall.csv", dense(5, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
+	singular := file("singular.npy", dense(2, 2, 1, 2, 2, 4))
+	hilbertFile, onesFile := file("hilbert10.npy", hilbert), file("ones.csv", ones)
+	run := func(kind string, inputs map[string]jobs.Input) (*jobs.Outcome, error) {
+		k, _ := jobs.LookupKind(kind)
+		task := jobs.Task{Job: "j", Kind: kind, Name: "t", Mode: "run", Inputs: inputs, Output: filepath.Join(dir, "out.npy")}
+		return k.Run(context.Background(), &task)
+	}
+	for _, tt := range []struct {
+		kind   string
+		inputs map[string]jobs.Input
+		want   []string
+	}{
+		{"matrix.multiply", map[string]jobs.Input{"a": {Path: wide}, "b": {Path: tall}}, []string{"dimension mismatch", wide, tall}},
+		{"matrix.solve", map[string]jobs.Input{"a": {Path: wide}, "b": {Gen: &jobs.Generator{Kind: "random", Shape: []int{3, 1}, Seed: 4}}}, []string{"dimension mismatch", wide, "random 3×1 seed 4"}},
+		{"matrix.solve", map[string]jobs.Input{"a": {Path: singular}, "b": {Path: tall}}, []string{"dimension mismatch", singular, tall}},
+		{"matrix.inverse", map[string]jobs.Input{"a": {Path: singular}}, []string{"singular", singular}},
+		{"matrix.eigen", map[string]jobs.Input{"a": {Path: wide}}, []string{"square", wide}},
+	} {
+		_, err := run(tt.kind, tt.inputs)
+		for _, want := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %v, want it to name %q", tt.kind, err, want)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		kind   string
+		inputs map[string]jobs.Input
+	}{
+		{"matrix.solve", map[string]jobs.Input{"a": {Path: hilbertFile}, "b": {Path: onesFile}}},
+		{"matrix.inverse", map[string]jobs.Input{"a": {Path: hilbertFile}}},
+	} {
+		out, err := run(tt.kind, tt.inputs)
+		if err != nil {
+			t.Fatalf("%s of hilbert(10): %v", tt.kind, err)
+		}
+		if len(out.Warnings) != 1 || !strings.Contains(out.Warnings[0], "ill-conditioned") || !strings.Contains(out.Warnings[0], hilbertFile) {
+			t.Errorf("%s of hilbert(10): warnings %q, want one that it is ill-conditioned, naming %s", tt.kind, out.Warnings, hilbertFile)
+		}
+	}
 }
