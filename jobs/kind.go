@@ -182,6 +182,10 @@ type Part struct {
 type Outcome struct {
 	Output string         `msgpack:"output"`
 	Info   map[string]any `msgpack:"info,omitempty"` // small facts for the results file (e.g. a matrix's stats)
+	// Warnings about a result that stands but may mislead (an
+	// ill-conditioned solve): logged by the master and carried in the
+	// task's results line.
+	Warnings []string `msgpack:"warnings,omitempty"`
 	// The SHA-256 of the output and of each input file, for the journal:
 	// computed in the worker, in parallel, rather than by the master on
 	// its dispatch path. Filled in by the jobs.task function itself.

@@ -44,6 +44,8 @@ type Result struct {
 	// Retried says why each earlier attempt failed, when there were any
 	// (a crash, a timeout, a memory kill).
 	Retried []string `json:"retried,omitempty"`
+	// Warnings about an ok result that may mislead (from Outcome.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Observer is told what happens during a run, for progress displays. Its
@@ -759,7 +761,10 @@ func (r *runner) completed(c completion) {
 		r.finish(t, res, "", "")
 		return
 	}
-	res.Status, res.Output = StatusOK, t.Output
+	res.Status, res.Output, res.Warnings = StatusOK, t.Output, c.out.Warnings
+	for _, w := range res.Warnings {
+		r.log.Warn("task warning", "job", t.Job, "task", t.Name, "warning", w)
+	}
 	hash, outHash := st.hash, c.out.OutputHash
 	var err error
 	if hash == "" {

@@ -16,8 +16,15 @@
 //     column names and reports "file:line: ..." for a ragged row or a
 //     field that is not a number.
 //
+// [ReadShape] returns a file's dimensions without reading its matrix (a
+// .npy header; a CSV file counted as a stream, checked as ReadCSV checks
+// it), and [ReadRows] and [ReadColumns] read one band of it, holding
+// nothing else: a .npy file is read where the band is, a CSV file one line
+// at a time.
+//
 // Every write is atomic: a temporary file in the same directory, synced,
-// then renamed over the target. Malformed input is a [*FormatError].
+// then renamed over the target. Malformed input is a [*FormatError], which
+// quotes at most a short excerpt of the file.
 //
 // # Inputs
 //
@@ -38,7 +45,10 @@
 //
 // A product too big for one worker is split by [PlanTiles] into blocks of
 // the result whose plan depends only on the sizes, computed independently
-// by [MultiplyTile] and put together by [Assemble]. The result is the same
+// by [MultiplyTile] and put together by [Assemble] (or an [Assembler], one
+// block at a time). The matrix.multiply kind computes a tile from its bands
+// alone, read by ReadRows and ReadColumns or generated, the same bits as
+// MultiplyTile on the whole factors. The result is the same
 // bits however the tiles are shared out and recomputed, and agrees with the
 // direct product within the rounding bound of a dot product that
 // PlanTiles states (bit for bit on gonum).

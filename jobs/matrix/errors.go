@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ErrSingular reports a square matrix that has no inverse: LU factorization
@@ -89,4 +90,35 @@ func withFile(err error, file string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return err
+}
+
+// maxExcerpt bounds how much of a file's own text an error message quotes:
+// a header or a field may be tens of kilobytes, and every message ends up
+// in a log and in the results file.
+const maxExcerpt = 200
+
+// excerpt returns s, or if it is longer than maxExcerpt its start, cut at
+// a character boundary, followed by "…" and s's length.
+func excerpt(s string) string {
+	if len(s) <= maxExcerpt {
+		return s
+	}
+	return s[:excerptEnd(s)] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+// quoteExcerpt quotes s as strconv.Quote does, or if it is longer than
+// maxExcerpt its start, followed by "…" and s's length.
+func quoteExcerpt(s string) string {
+	if len(s) <= maxExcerpt {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:excerptEnd(s)]) + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+func excerptEnd(s string) int {
+	n := maxExcerpt
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }

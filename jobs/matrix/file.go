@@ -80,3 +80,62 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	return os.Rename(tmp, path)
 }
+
+// ReadShape returns the rows and columns of the matrix in a .npy or .csv
+// file, as [Read] would read it, without reading the matrix: a .npy file's
+// header (see [DecodeNPYShape]), or a CSV file as a stream (see
+// [DecodeCSVShape]). It fails where Read would, but for I/O errors past a
+// .npy header.
+func ReadShape(path string) (rows, cols int, err error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return ReadNPYShape(path)
+	case ".csv":
+		return ReadCSVShape(path)
+	}
+	return 0, 0, unknownFormat(path)
+}
+
+// ReadRows reads rows [row0, row1) of the matrix in a .npy or .csv file, as
+// [Read] would read them, without holding the rest: a .npy file is read
+// only where those rows are, a CSV file up to the last of them. It fails
+// with [ErrShape] unless 0 <= row0 < row1 <= the matrix's rows.
+func ReadRows(path string, row0, row1 int) (*mat.Dense, error) {
+	if row0 >= row1 {
+		return nil, fmt.Errorf("%s: %w: rows [%d, %d) are empty", path, ErrShape, row0, row1)
+	}
+	return readBlock(path, span{row0, row1}, span{})
+}
+
+// ReadColumns reads columns [col0, col1) of the matrix in a .npy or .csv
+// file, as [Read] would read them, without holding the rest: a band of a
+// product's right factor. It fails with [ErrShape] unless
+// 0 <= col0 < col1 <= the matrix's columns.
+func ReadColumns(path string, col0, col1 int) (*mat.Dense, error) {
+	if col0 >= col1 {
+		return nil, fmt.Errorf("%s: %w: columns [%d, %d) are empty", path, ErrShape, col0, col1)
+	}
+	return readBlock(path, span{}, span{col0, col1})
+}
+
+func readBlock(path string, rows, cols span) (*mat.Dense, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return readNPYBlock(path, rows, cols)
+	case ".csv":
+		return readCSVBlock(path, rows, cols)
+	}
+	return nil, unknownFormat(path)
+}
+
+// span selects [from, to) of a matrix's rows or columns; the zero span
+// selects all of them.
+type span struct{ from, to int }
+
+// resolve returns the bounds of s in a dimension of size n.
+func (s span) resolve(n int) (from, to int) {
+	if s == (span{}) {
+		return 0, n
+	}
+	return s.from, s.to
+}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -45,29 +45,29 @@ func init() {
 		Slots:   []jobs.Slot{matrixSlot("a", "the left factor"), matrixSlot("b", "the right factor")},
 		Outputs: matrixOutputs, Backend: backend,
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			a, b, err := inputs2(t)
-			if err != nil {
-				return nil, err
-			}
 			if t.Part != nil {
-				block, err := MultiplyTile(a, b, Tile{Row0: t.Part.Row0, Row1: t.Part.Row1, Col0: t.Part.Col0, Col1: t.Part.Col1})
+				block, err := multiplyPart(t)
 				if err != nil {
 					return nil, err
 				}
 				return write(t.Part.Path, block)
 			}
-			c, err := Multiply(a, b)
+			a, b, err := inputs2(t)
 			if err != nil {
 				return nil, err
+			}
+			c, err := Multiply(a, b)
+			if err != nil {
+				return nil, withInputs(t, err)
 			}
 			return write(t.Output, c)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			m, k, err := shape(t.Inputs["a"])
+			m, k, err := inputShape(t.Inputs["a"])
 			if err != nil {
 				return nil, err
 			}
-			k2, n, err := shape(t.Inputs["b"])
+			k2, n, err := inputShape(t.Inputs["b"])
 			if err != nil {
 				return nil, err
 			}
@@ -85,19 +85,25 @@ func init() {
 			return parts, nil
 		},
 		Merge: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			tiles := make([]Tile, len(t.Parts))
-			blocks := make([]*mat.Dense, len(t.Parts))
+			// One block at a time: the product and one tile in memory.
 			m, n := 0, 0
+			for _, p := range t.Parts {
+				m, n = max(m, p.Row1), max(n, p.Col1)
+			}
+			asm, err := NewAssembler(m, n)
+			if err != nil {
+				return nil, err
+			}
 			for i, p := range t.Parts {
-				tiles[i] = Tile{Row0: p.Row0, Row1: p.Row1, Col0: p.Col0, Col1: p.Col1}
 				b, err := Read(p.Path)
 				if err != nil {
 					return nil, fmt.Errorf("tile %d: %w", p.Index, err)
 				}
-				blocks[i] = b
-				m, n = max(m, p.Row1), max(n, p.Col1)
+				if err := asm.Add(i, Tile{Row0: p.Row0, Row1: p.Row1, Col0: p.Col0, Col1: p.Col1}, b); err != nil {
+					return nil, err
+				}
 			}
-			c, err := Assemble(m, n, tiles, blocks)
+			c, err := asm.Result()
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +148,7 @@ func init() {
 			}
 			r, err := SVD(a, t.Bool("vectors"))
 			if err != nil {
-				return nil, err
+				return nil, withInputs(t, err)
 			}
 			if t.Bool("vectors") {
 				if _, err := write(beside(t.Output, "u"), r.U); err != nil {
@@ -167,7 +173,7 @@ func init() {
 			}
 			r, err := Eigen(a, t.Bool("vectors"))
 			if err != nil {
-				return nil, err
+				return nil, withInputs(t, err)
 			}
 			if t.Bool("vectors") {
 				re, im := r.VectorParts()
@@ -224,17 +230,79 @@ func inputs2(t *jobs.Task) (a, b *mat.Dense, err error) {
 	return a, b, nil
 }
 
-// shape returns an input's rows and columns.
-func shape(in jobs.Input) (int, int, error) {
-	if in.Gen != nil {
-		return in.Gen.Shape[0], in.Gen.Shape[1], nil
+// inputShape returns an input's rows and columns, from the generator's
+// spec or from the file without reading its matrix (see ReadShape): the
+// master plans tiles with it, and its memory must not grow with the
+// inputs'.
+func inputShape(in jobs.Input) (int, int, error) {
+	if g := in.Gen; g != nil {
+		return g.Shape[0], g.Shape[1], nil
 	}
-	m, err := Read(in.Path)
+	return ReadShape(in.Path)
+}
+
+// loadBlock reads or generates rows and columns of an input, each the
+// whole dimension when its span is zero, without the rest.
+func loadBlock(in jobs.Input, rows, cols span) (*mat.Dense, error) {
+	g := in.Gen
+	if g == nil {
+		return readBlock(in.Path, rows, cols)
+	}
+	r0, r1 := rows.resolve(g.Shape[0])
+	c0, c1 := cols.resolve(g.Shape[1])
+	if g.Kind == "identity" {
+		return identityBlock(g.Shape[0], r0, r1, c0, c1)
+	}
+	return randomBlock(g.Shape[0], g.Shape[1], g.Seed, r0, r1, c0, c1)
+}
+
+// multiplyPart computes one tile of a split product from the rows of a and
+// the columns of b that it multiplies, reading or generating nothing else.
+func multiplyPart(t *jobs.Task) (*mat.Dense, error) {
+	p := t.Part
+	if p.Row0 >= p.Row1 || p.Col0 >= p.Col1 {
+		return nil, fmt.Errorf("multiply: %w: tile rows [%d, %d) cols [%d, %d) is empty", ErrShape, p.Row0, p.Row1, p.Col0, p.Col1)
+	}
+	a, err := loadBlock(t.Inputs["a"], span{p.Row0, p.Row1}, span{})
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	r, c := m.Dims()
-	return r, c, nil
+	b, err := loadBlock(t.Inputs["b"], span{}, span{p.Col0, p.Col1})
+	if err != nil {
+		return nil, err
+	}
+	if _, k := a.Dims(); b.RawMatrix().Rows != k {
+		return nil, withInputs(t, fmt.Errorf("multiply: %w: A has %d columns, B has %d rows; A's columns must equal B's rows", ErrShape, k, b.RawMatrix().Rows))
+	}
+	return multiplyBands(a, b)
+}
+
+// withInputs names a task's inputs in the error of an operation on them,
+// as "(a: x.npy, b: random 3×4 seed 1)", since the operation's own message
+// knows them only as A and B.
+func withInputs(t *jobs.Task, err error) error {
+	return fmt.Errorf("%w (%s)", err, describeInputs(t))
+}
+
+func describeInputs(t *jobs.Task) string {
+	var names []string
+	for name := range t.Inputs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		in := t.Inputs[name]
+		what := in.Path
+		if g := in.Gen; g != nil {
+			what = fmt.Sprintf("%s %d×%d", g.Kind, g.Shape[0], g.Shape[1])
+			if g.Kind == "random" {
+				what += fmt.Sprintf(" seed %d", g.Seed)
+			}
+		}
+		parts[i] = name + ": " + what
+	}
+	return strings.Join(parts, ", ")
 }
 
 func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
@@ -247,15 +315,19 @@ func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
 
 // writeConditioned writes a result that came with a warning about the
 // matrix's condition: the result stands, the task succeeds, and the warning
-// goes to the worker's log.
+// goes with its outcome, to the master's log and the results file.
 func writeConditioned(t *jobs.Task, m *mat.Dense, err error) (*jobs.Outcome, error) {
 	var ill *IllConditionedError
 	if errors.As(err, &ill) && m != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", t.Label(), err)
-		err = nil
+		out, err := write(t.Output, m)
+		if err != nil {
+			return nil, err
+		}
+		out.Warnings = append(out.Warnings, withInputs(t, ill).Error())
+		return out, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, withInputs(t, err)
 	}
 	return write(t.Output, m)
 }

@@ -57,21 +57,111 @@ func DecodeNPY(r io.Reader, size int64) (*mat.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataSize := size - header.length
-	need := int64(header.rows) * int64(header.cols) * int64(header.dtype.size) // cannot overflow: see parseShape
-	if dataSize < need {
-		return nil, &FormatError{Msg: fmt.Sprintf("truncated .npy: shape %s of %s needs %d data bytes, the file has %d",
-			header.shapeText, header.descr, need, dataSize)}
-	}
-	if dataSize > need {
-		return nil, &FormatError{Msg: fmt.Sprintf("%d unexpected bytes after the data of shape %s of %s",
-			dataSize-need, header.shapeText, header.descr)}
-	}
 	data := make([]float64, header.rows*header.cols)
 	if err := readNPYData(r, header, data); err != nil {
 		return nil, err
 	}
 	return mat.NewDense(header.rows, header.cols, data), nil
+}
+
+// ReadNPYShape returns the rows and columns of the array in a .npy file,
+// reading only its header: [DecodeNPYShape] on the file. Errors name the
+// file.
+func ReadNPYShape(path string) (rows, cols int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	rows, cols, err = DecodeNPYShape(f, info.Size())
+	return rows, cols, withFile(err, path)
+}
+
+// DecodeNPYShape returns the dimensions that [DecodeNPY] would give the
+// array in r, which holds size bytes, reading only the header: at most
+// 64 KiB, whatever the array's size. It fails as DecodeNPY does on
+// anything wrong with the header or with the data's size, so it succeeds
+// exactly when DecodeNPY does, but for I/O errors past the header.
+func DecodeNPYShape(r io.Reader, size int64) (rows, cols int, err error) {
+	header, err := readNPYHeader(r, size)
+	if err != nil {
+		return 0, 0, err
+	}
+	return header.rows, header.cols, nil
+}
+
+// readNPYBlock reads rows and columns of the array in a .npy file, each
+// the whole dimension when its span is zero, seeking to the elements it
+// needs: in C order each row of the block is one run of bytes, in Fortran
+// order each column. It reads no more than the block, and allocates the
+// block and a buffer of at most 64 KiB or one run.
+func readNPYBlock(path string, rowSpan, colSpan span) (*mat.Dense, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	h, err := readNPYHeader(bufio.NewReaderSize(f, 512), info.Size())
+	if err != nil {
+		return nil, withFile(err, path)
+	}
+	r0, r1 := rowSpan.resolve(h.rows)
+	c0, c1 := colSpan.resolve(h.cols)
+	if err := checkBlock(h.rows, h.cols, r0, r1, c0, c1); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := mat.NewDense(r1-r0, c1-c0, nil)
+	raw := out.RawMatrix()
+	var order binary.ByteOrder = binary.LittleEndian
+	if h.dtype.bigEndian {
+		order = binary.BigEndian
+	}
+	decode := elementDecoder(h.dtype, order)
+	size := h.dtype.size
+	// A run is one row's columns [c0, c1) (C order) or one column's rows
+	// [r0, r1) (Fortran order); run o of the file starts at element
+	// o·runLength.
+	fortran := h.fortran && h.rows > 1 && h.cols > 1
+	outer0, outer1, inner0, inner1, runLength := r0, r1, c0, c1, h.cols
+	if fortran {
+		outer0, outer1, inner0, inner1, runLength = c0, c1, r0, r1, h.rows
+	}
+	run := inner1 - inner0
+	// Whole runs are adjacent in the file: read as many as fit in 64 KiB
+	// at once.
+	perRead := 1
+	if run == runLength {
+		perRead = max(1, (1<<16)/(run*size))
+	}
+	buf := make([]byte, min(perRead, outer1-outer0)*run*size)
+	for o := outer0; o < outer1; {
+		n := min(perRead, outer1-o)
+		chunk := buf[:n*run*size]
+		offset := h.length + (int64(o)*int64(runLength)+int64(inner0))*int64(size)
+		if _, err := f.ReadAt(chunk, offset); err != nil {
+			return nil, withFile(&FormatError{Msg: "reading .npy data", Err: err}, path)
+		}
+		for q := range n {
+			for x := range run {
+				v := decode(chunk[(q*run+x)*size:])
+				if fortran {
+					raw.Data[x*raw.Stride+o+q-outer0] = v
+				} else {
+					raw.Data[(o+q-outer0)*raw.Stride+x] = v
+				}
+			}
+		}
+		o += n
+	}
+	return out, nil
 }
 
 type npyHeader struct {
@@ -129,10 +219,10 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	}
 	dict, err := parsePythonDict(string(text))
 	if err != nil {
-		return h, &FormatError{Msg: "bad .npy header " + strconv.Quote(strings.TrimSpace(string(text))), Err: err}
+		return h, &FormatError{Msg: "bad .npy header " + quoteExcerpt(strings.TrimSpace(string(text))), Err: err}
 	}
 	if len(dict) != 3 || dict["descr"] == nil || dict["fortran_order"] == nil || dict["shape"] == nil {
-		return h, &FormatError{Msg: "bad .npy header " + strconv.Quote(strings.TrimSpace(string(text))) + ": want exactly the keys 'descr', 'fortran_order' and 'shape'"}
+		return h, &FormatError{Msg: "bad .npy header " + quoteExcerpt(strings.TrimSpace(string(text))) + ": want exactly the keys 'descr', 'fortran_order' and 'shape'"}
 	}
 	switch descr := dict["descr"].(type) {
 	case string:
@@ -140,7 +230,7 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	case []any:
 		return h, &FormatError{Msg: "structured dtype (a record array) is not supported; want a numeric dtype"}
 	default:
-		return h, &FormatError{Msg: fmt.Sprintf("bad .npy header: 'descr' is %v, want a string", descr)}
+		return h, &FormatError{Msg: fmt.Sprintf("bad .npy header: 'descr' is %s, want a string", excerpt(fmt.Sprint(descr)))}
 	}
 	if h.dtype, err = parseDtype(h.descr); err != nil {
 		return h, &FormatError{Msg: err.Error()}
@@ -153,6 +243,16 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 	if h.rows, h.cols, h.shapeText, err = parseShape(dict["shape"], size, h.dtype.size); err != nil {
 		return h, &FormatError{Msg: err.Error()}
 	}
+	dataSize := size - h.length
+	need := int64(h.rows) * int64(h.cols) * int64(h.dtype.size) // cannot overflow: see parseShape
+	if dataSize < need {
+		return h, &FormatError{Msg: fmt.Sprintf("truncated .npy: shape %s of %s needs %d data bytes, the file has %d",
+			h.shapeText, excerpt(h.descr), need, dataSize)}
+	}
+	if dataSize > need {
+		return h, &FormatError{Msg: fmt.Sprintf("%d unexpected bytes after the data of shape %s of %s",
+			dataSize-need, h.shapeText, excerpt(h.descr))}
+	}
 	return h, nil
 }
 
@@ -162,7 +262,7 @@ func readNPYHeader(r io.Reader, size int64) (npyHeader, error) {
 func parseShape(value any, size int64, itemSize int) (rows, cols int, text string, err error) {
 	tuple, ok := value.(pyTuple)
 	if !ok {
-		return 0, 0, "", fmt.Errorf("bad .npy header: 'shape' is %v, want a tuple", value)
+		return 0, 0, "", fmt.Errorf("bad .npy header: 'shape' is %s, want a tuple", excerpt(fmt.Sprint(value)))
 	}
 	dims := make([]string, len(tuple))
 	for i, d := range tuple {
@@ -172,6 +272,7 @@ func parseShape(value any, size int64, itemSize int) (rows, cols int, text strin
 	if len(tuple) == 1 {
 		text = "(" + dims[0] + ",)"
 	}
+	text = excerpt(text) // a header may list thousands of dimensions
 	switch len(tuple) {
 	case 0:
 		return 0, 0, text, errors.New("0-D (scalar) arrays are not supported; want 1-D or 2-D")
@@ -211,7 +312,7 @@ func parseDtype(descr string) (npyDtype, error) {
 		order, s = s[0], s[1:]
 	}
 	if s == "" {
-		return d, fmt.Errorf("unsupported dtype %q", descr)
+		return d, fmt.Errorf("unsupported dtype %q", excerpt(descr))
 	}
 	d.kind = s[0]
 	size, err := strconv.Atoi(s[1:])
@@ -224,13 +325,13 @@ func parseDtype(descr string) (npyDtype, error) {
 		(d.kind == 'i' || d.kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8),
 		d.kind == 'b' && size == 1:
 	case d.kind == 'c':
-		return d, fmt.Errorf("complex dtype %q is not supported; want a real dtype", descr)
+		return d, fmt.Errorf("complex dtype %q is not supported; want a real dtype", excerpt(descr))
 	case d.kind == 'O':
-		return d, fmt.Errorf("object dtype %q is not supported; want a numeric dtype", descr)
+		return d, fmt.Errorf("object dtype %q is not supported; want a numeric dtype", excerpt(descr))
 	case d.kind == 'U' || d.kind == 'S' || d.kind == 'a':
-		return d, fmt.Errorf("string dtype %q is not supported; want a numeric dtype", descr)
+		return d, fmt.Errorf("string dtype %q is not supported; want a numeric dtype", excerpt(descr))
 	default:
-		return d, fmt.Errorf("unsupported dtype %q; want float, int, uint or bool", descr)
+		return d, fmt.Errorf("unsupported dtype %q; want float, int, uint or bool", excerpt(descr))
 	}
 	switch order {
 	case '<':
@@ -238,13 +339,13 @@ func parseDtype(descr string) (npyDtype, error) {
 		d.bigEndian = true
 	case '|':
 		if size != 1 {
-			return d, fmt.Errorf("dtype %q has no byte order", descr)
+			return d, fmt.Errorf("dtype %q has no byte order", excerpt(descr))
 		}
 	case '=':
 		// NumPy resolves '=' to '<' or '>' when it writes a header, so '='
 		// means a writer whose machine order is unknown here.
 		if size != 1 {
-			return d, fmt.Errorf("dtype %q has native byte order, which a file cannot tell", descr)
+			return d, fmt.Errorf("dtype %q has native byte order, which a file cannot tell", excerpt(descr))
 		}
 	}
 	return d, nil

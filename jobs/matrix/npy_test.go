@@ -232,3 +232,34 @@ func FuzzReadNPY(f *testing.F) {
 		assertEqualBits(t, "round trip", again, m)
 	})
 }
+
+// TestNPYHeaderErrorsBounded: an error about a malformed header quotes a
+// bounded excerpt of it, however long the header or the token at fault, so
+// that a results line stays short.
+func TestNPYHeaderErrorsBounded(t *testing.T) {
+	long := strings.Repeat("x", 60000)
+	digits := strings.Repeat("7", 60000)
+	tests := []struct{ name, header, want string }{
+		{"garbage", "{" + long, `bad .npy header "{xxxx`},
+		{"extra keys", "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), 'x': '" + long + "'}", "want exactly the keys"},
+		{"long key", "{'" + long + "' 1}", "want ':' after key"},
+		{"bad integer", "{'descr': '<f8', 'fortran_order': False, 'shape': (" + digits + ", 1)}", "bad integer"},
+		{"long descr", "{'descr': '<" + long + "', 'fortran_order': False, 'shape': (1, 1)}", "unsupported dtype"},
+		{"descr list", "{'descr': (" + strings.Repeat("1, ", 20000) + "), 'fortran_order': False, 'shape': (1, 1)}", "'descr' is"},
+		{"many dimensions", "{'descr': '<f8', 'fortran_order': False, 'shape': (" + strings.Repeat("1, ", 20000) + ")}", "-D arrays are not supported"},
+		{"shape not a tuple", "{'descr': '<f8', 'fortran_order': False, 'shape': '" + long + "'}", "'shape' is"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := npyBytes(2, tt.header, 8)
+			_, err := DecodeNPY(bytes.NewReader(data), int64(len(data)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %.300v, want %q", err, tt.want)
+			}
+			t.Log(err)
+			if len(err.Error()) > 1000 {
+				t.Fatalf("a message of %d bytes for a header of %d: %.300s…", len(err.Error()), len(tt.header), err)
+			}
+		})
+	}
+}

@@ -113,14 +113,14 @@ func (p *pyParser) dict(depth int) (map[string]any, error) {
 			return nil, err
 		}
 		if !p.expect(':') {
-			return nil, fmt.Errorf("want ':' after key %q", key)
+			return nil, fmt.Errorf("want ':' after key %q", excerpt(key))
 		}
 		value, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := dict[key]; dup {
-			return nil, fmt.Errorf("duplicate key %q", key)
+			return nil, fmt.Errorf("duplicate key %q", excerpt(key))
 		}
 		dict[key] = value
 		if !p.expect(',') {
@@ -203,7 +203,7 @@ func (p *pyParser) integer() (int64, error) {
 	}
 	n, err := strconv.ParseInt(p.text[start:p.pos], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("bad integer %q", p.text[start:p.pos])
+		return 0, fmt.Errorf("bad integer %q", excerpt(p.text[start:p.pos]))
 	}
 	// Python 2 wrote shapes as (3L, 4L).
 	if p.pos < len(p.text) && p.text[p.pos] == 'L' {

@@ -84,7 +84,28 @@ func MultiplyTile(a, b mat.Matrix, t Tile) (*mat.Dense, error) {
 	if t.Row0 < 0 || t.Row0 >= t.Row1 || t.Row1 > ar || t.Col0 < 0 || t.Col0 >= t.Col1 || t.Col1 > bc {
 		return nil, fmt.Errorf("multiply tile: %w: tile %v is outside the %d×%d product", ErrShape, t, ar, bc)
 	}
-	return Multiply(band(a, t.Row0, t.Row1, 0, ac), band(b, 0, br, t.Col0, t.Col1))
+	return multiplyBands(band(a, t.Row0, t.Row1, 0, ac), band(b, 0, br, t.Col0, t.Col1))
+}
+
+// multiplyBands multiplies a row band of A by a column band of B, each
+// copied into a matrix of its own first (the row band, a view of all of
+// A's columns, is one already), so that the BLAS sees the same call
+// whether the bands were cut from the whole factors or read alone from
+// their files ([ReadRows], [ReadColumns]): a tile's bits do not depend on
+// how its bands were obtained.
+func multiplyBands(rows, cols mat.Matrix) (*mat.Dense, error) {
+	return Multiply(compact(rows), compact(cols))
+}
+
+// compact returns m as a *mat.Dense whose rows are adjacent in memory,
+// copying it unless it is one.
+func compact(m mat.Matrix) *mat.Dense {
+	if d, ok := m.(*mat.Dense); ok {
+		if raw := d.RawMatrix(); raw.Stride == raw.Cols {
+			return d
+		}
+	}
+	return mat.DenseCopyOf(m)
 }
 
 // band returns rows [r0, r1) and columns [c0, c1) of m, as a view when m
@@ -109,39 +130,72 @@ func band(m mat.Matrix, r0, r1, c0, c1 int) mat.Matrix {
 // exactly once, as the tiles of a [PlanTiles] plan do, and each block must
 // have its tile's dimensions.
 func Assemble(m, n int, tiles []Tile, blocks []*mat.Dense) (*mat.Dense, error) {
-	if err := checkDims(m, n); err != nil {
-		return nil, fmt.Errorf("assemble: %w", err)
-	}
 	if len(tiles) != len(blocks) {
 		return nil, fmt.Errorf("assemble: %d tiles but %d blocks", len(tiles), len(blocks))
 	}
-	// One bit per element records coverage: 1/64 of the product's size.
-	covered := make([]uint64, (m*n+63)/64)
-	c := mat.NewDense(m, n, nil)
-	for i, t := range tiles {
-		if t.Row0 < 0 || t.Row0 >= t.Row1 || t.Row1 > m || t.Col0 < 0 || t.Col0 >= t.Col1 || t.Col1 > n {
-			return nil, fmt.Errorf("assemble: tile %d (%v) is outside the %d×%d product", i, t, m, n)
-		}
-		if blocks[i] == nil {
-			return nil, fmt.Errorf("assemble: block %d of tile %v is missing", i, t)
-		}
-		if r, cols := blocks[i].Dims(); r != t.Rows() || cols != t.Cols() {
-			return nil, fmt.Errorf("assemble: %w: block %d is %d×%d, its tile %v is %d×%d", ErrShape, i, r, cols, t, t.Rows(), t.Cols())
-		}
-		for row := t.Row0; row < t.Row1; row++ {
-			for col := t.Col0; col < t.Col1; col++ {
-				bit := row*n + col
-				if covered[bit/64]&(1<<(bit%64)) != 0 {
-					return nil, fmt.Errorf("assemble: tile %d (%v) overlaps an earlier tile at [%d, %d]", i, t, row, col)
-				}
-				covered[bit/64] |= 1 << (bit % 64)
-			}
-		}
-		c.Slice(t.Row0, t.Row1, t.Col0, t.Col1).(*mat.Dense).Copy(blocks[i])
+	asm, err := NewAssembler(m, n)
+	if err != nil {
+		return nil, err
 	}
-	for word, bits := range covered {
+	for i, t := range tiles {
+		if err := asm.Add(i, t, blocks[i]); err != nil {
+			return nil, err
+		}
+	}
+	return asm.Result()
+}
+
+// An Assembler puts the blocks of a product together one at a time, as
+// [Assemble] does, so that a caller holds the product and one block, not
+// every block besides the product.
+type Assembler struct {
+	m, n    int
+	covered []uint64 // one bit per element: 1/64 of the product's size
+	c       *mat.Dense
+}
+
+// NewAssembler returns an Assembler for an m×n product.
+func NewAssembler(m, n int) (*Assembler, error) {
+	if err := checkDims(m, n); err != nil {
+		return nil, fmt.Errorf("assemble: %w", err)
+	}
+	return &Assembler{m: m, n: n, covered: make([]uint64, (m*n+63)/64), c: mat.NewDense(m, n, nil)}, nil
+}
+
+// Add places block, the i-th of the plan, where its tile t says. It fails
+// if the tile is outside the product, overlaps one added before, or has
+// another shape than the block.
+func (asm *Assembler) Add(i int, t Tile, block *mat.Dense) error {
+	m, n := asm.m, asm.n
+	if t.Row0 < 0 || t.Row0 >= t.Row1 || t.Row1 > m || t.Col0 < 0 || t.Col0 >= t.Col1 || t.Col1 > n {
+		return fmt.Errorf("assemble: tile %d (%v) is outside the %d×%d product", i, t, m, n)
+	}
+	if block == nil {
+		return fmt.Errorf("assemble: block %d of tile %v is missing", i, t)
+	}
+	if r, cols := block.Dims(); r != t.Rows() || cols != t.Cols() {
+		return fmt.Errorf("assemble: %w: block %d is %d×%d, its tile %v is %d×%d", ErrShape, i, r, cols, t, t.Rows(), t.Cols())
+	}
+	for row := t.Row0; row < t.Row1; row++ {
+		for col := t.Col0; col < t.Col1; col++ {
+			bit := row*n + col
+			if asm.covered[bit/64]&(1<<(bit%64)) != 0 {
+				return fmt.Errorf("assemble: tile %d (%v) overlaps an earlier tile at [%d, %d]", i, t, row, col)
+			}
+			asm.covered[bit/64] |= 1 << (bit % 64)
+		}
+	}
+	asm.c.Slice(t.Row0, t.Row1, t.Col0, t.Col1).(*mat.Dense).Copy(block)
+	return nil
+}
+
+// Result returns the product, or an error naming an element that no block
+// covers.
+func (asm *Assembler) Result() (*mat.Dense, error) {
+	m, n := asm.m, asm.n
+	for word, bits := range asm.covered {
 		full := ^uint64(0)
-		if word == len(covered)-1 && (m*n)%64 != 0 {
+		if word == len(asm.covered)-1 && (m*n)%64 != 0 {
 			full = 1<<((m*n)%64) - 1
 		}
 		if bits != full {
@@ -149,7 +203,7 @@ func Assemble(m, n int, tiles []Tile, blocks []*mat.Dense) (*mat.Dense, error) {
 			return nil, fmt.Errorf("assemble: no tile covers element [%d, %d]", missing/n, missing%n)
 		}
 	}
-	return c, nil
+	return asm.c, nil
 }
 
 func firstZeroBit(bits uint64) int {
