@@ -14,7 +14,7 @@ func FuzzDecode(f *testing.F) {
 	if ok, why := Available(); !ok {
 		f.Skip(why)
 	}
-	for _, path := range []string{fixture("progressive.jpg"), fixture("cmyk.jpg"), fixture("ycck.jpg"), fixture("exif6.jpg")} {
+	for _, path := range []string{fixture("progressive.jpg"), fixture("cmyk.jpg"), fixture("ycck.jpg"), fixture("exif6.jpg"), "testdata/photo420.jpg"} {
 		data := readFile(f, path)
 		f.Add(data, uint16(0))
 		f.Add(data[:len(data)*2/3], uint16(0))

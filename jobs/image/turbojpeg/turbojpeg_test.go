@@ -166,19 +166,36 @@ func TestDecodeMatchesGo(t *testing.T) {
 	}
 }
 
-// TestDecodeMatchesPillow compares with Pillow's decoding of the same file
-// (libjpeg-turbo too, through libjpeg's own API), saved by gen_pillow.py.
+// TestDecodeMatchesPillow compares with Pillow's decoding of the same
+// files (libjpeg-turbo too, through libjpeg's own API; see
+// testdata/gen_pillow.py), at full size and DCT-scaled as Pillow's
+// draft() and thumbnail() do: within ±2, as ppool promises; in fact equal.
 func TestDecodeMatchesPillow(t *testing.T) {
 	needLibrary(t)
-	got, err := Decode(readFile(t, fixture("progressive.jpg")), DecodeOptions{})
-	if err != nil {
-		t.Fatal(err)
+	photo420 := readFile(t, "testdata/photo420.jpg")
+	cases := []struct {
+		name       string
+		data       []byte
+		minW, minH int
+		ref        string
+	}{
+		{"progressive 4:4:4", readFile(t, fixture("progressive.jpg")), 0, 0, fixture("progressive_ref.png")},
+		{"4:2:0", photo420, 0, 0, "testdata/photo420_ref.png"},
+		{"4:2:0 at 1/2", photo420, 128, 96, "testdata/photo420_2_ref.png"},
+		{"4:2:0 at 1/4", photo420, 64, 48, "testdata/photo420_4_ref.png"},
+		{"4:2:0 at 1/8", photo420, 32, 24, "testdata/photo420_8_ref.png"},
 	}
-	want := toRGBA(readPNG(t, fixture("progressive_ref.png")))
-	maxDiff, mean := pixDiff(t, toRGBA(got), want)
-	t.Logf("largest difference from Pillow %d, mean %.3f", maxDiff, mean)
-	if maxDiff > 2 {
-		t.Errorf("largest difference from Pillow %d, want at most 2", maxDiff)
+	for _, c := range cases {
+		got, err := Decode(c.data, DecodeOptions{MinWidth: c.minW, MinHeight: c.minH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := toRGBA(readPNG(t, c.ref))
+		maxDiff, mean := pixDiff(t, toRGBA(got), want)
+		t.Logf("%s: largest difference from Pillow %d, mean %.3f", c.name, maxDiff, mean)
+		if maxDiff > 2 {
+			t.Errorf("%s: largest difference from Pillow %d, want at most 2", c.name, maxDiff)
+		}
 	}
 }
 
