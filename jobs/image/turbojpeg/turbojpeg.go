@@ -30,7 +30,7 @@ var (
 type Error struct {
 	Op      string // the TurboJPEG function: "tjDecompress2", ...
 	Message string // libjpeg-turbo's message (tjGetErrorStr2)
-	Warning bool   // the library continued (TJERR_WARNING), but data was lost
+	Warning bool   // the call warned (TJERR_WARNING): data was lost, or it failed later
 	Kind    error  // ErrTruncated or ErrCorrupt for decoding; nil for encoding
 }
 
