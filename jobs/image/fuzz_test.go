@@ -12,8 +12,9 @@ import (
 // FuzzLoad feeds arbitrary bytes through the whole decoding path (sniffing,
 // EXIF and Adobe scanning, size check, decoding, conversion, orientation).
 // It must never panic, and must either fail with one of the package's
-// conditions or return a sane image. The pixel budget is smaller than
-// MaxPixels so the fuzzer cannot spend its memory on one huge image.
+// conditions or return a sane image. The budget is smaller than MaxPixels
+// and MaxImageMemory so the fuzzer cannot spend its memory on one huge
+// image.
 //
 //	go test -run '^$' -fuzz FuzzLoad ./jobs/image/
 func FuzzLoad(f *testing.F) {
@@ -30,11 +31,17 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("not an image"))
 	f.Add([]byte(jpegMagic))
 	f.Add(pngWithSize(1<<20, 1<<20))
+	// Headers that claim gigabytes within the limits on sides and pixels.
+	f.Add(pngHeader(16000, 16000, 16, 6))
+	f.Add(pngHeader(2000, 2000, 16, 2))
+	f.Add(progressiveJPEGHeader(16384, 16384))
+	f.Add(progressiveJPEGHeader(65535, 65535))
+	f.Add(progressiveJPEGHeader(64, 48))
 	f.Add(withExif([]byte("\xff\xd8\xff\xd9"), tiffOrientation(binary.LittleEndian, 8)))
 
 	const maxPixels = 1 << 22
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := decode(data, maxPixels)
+		img, err := decode(data, budget{maxPixels: maxPixels, maxMemory: 256 << 20})
 		if err != nil {
 			if img != nil {
 				t.Fatal("image and error both returned")

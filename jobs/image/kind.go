@@ -1,11 +1,9 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"os"
@@ -60,11 +58,21 @@ func init() {
 			qualityParam,
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			img, err := Load(t.Inputs["image"].Path)
+			maxW, maxH := t.Int("max_width"), t.Int("max_height")
+			b := loadBudget()
+			b.operation = "thumbnail"
+			b.operationBytes = func(w, h int) (uint64, error) {
+				tw, th := thumbnailSize(w, h, maxW, maxH)
+				if tw == w && th == h {
+					return 4 * uint64(w) * uint64(h), nil // a copy
+				}
+				return resizeBytes(w, h, tw, th, Lanczos3), nil
+			}
+			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
 			}
-			out, err := Thumbnail(img, t.Int("max_width"), t.Int("max_height"))
+			out, err := Thumbnail(img, maxW, maxH)
 			if err != nil {
 				return nil, err
 			}
@@ -137,11 +145,11 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 		Slots: imageSlot, Outputs: outputs,
 		Params: append(params, qualityParam),
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			img, err := Load(t.Inputs["image"].Path)
+			f := filterOf(t)
+			img, err := load(t.Inputs["image"].Path, filterBudget(name, f, t.Part))
 			if err != nil {
 				return nil, err
 			}
-			f := filterOf(t)
 			if t.Part == nil {
 				out, err := f.Apply(img)
 				if err != nil {
@@ -159,11 +167,15 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 			return savePart(t, out)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			w, h, err := Size(t.Inputs["image"].Path)
+			// The header is checked as a part will check it, so an image
+			// too large to load fails here once, not in every part.
+			f := filterOf(t)
+			first := &jobs.Part{Row0: 0, Row1: 1}
+			hd, err := inspect(t.Inputs["image"].Path, filterBudget(name, f, first))
 			if err != nil {
 				return nil, err
 			}
-			return strips(w, h), nil
+			return strips(hd.width, hd.height), nil
 		},
 		Merge:   merge,
 		PartExt: "png",
@@ -221,59 +233,77 @@ func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 }
 
 func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-	img, err := Load(t.Inputs["image"].Path)
+	w, h := t.Int("width"), t.Int("height")
+	filter := filters[t.String("filter")]
+	if w == 0 && h == 0 {
+		return nil, fmt.Errorf("image.resize needs a width or a height (or both)")
+	}
+	if err := checkPixels("resize", w, h); err != nil {
+		return nil, err // before reading the input
+	}
+	b := loadBudget()
+	b.operation = "resize"
+	b.operationBytes = func(srcW, srcH int) (uint64, error) {
+		tw, th := resizeTarget(srcW, srcH, w, h)
+		if err := checkPixels("resize", tw, th); err != nil {
+			return 0, err
+		}
+		return resizeBytes(srcW, srcH, tw, th, filter), nil
+	}
+	img, err := load(t.Inputs["image"].Path, b)
 	if err != nil {
 		return nil, err
 	}
-	w, h := t.Int("width"), t.Int("height")
-	b := img.Bounds()
-	switch {
-	case w == 0 && h == 0:
-		return nil, fmt.Errorf("image.resize needs a width or a height (or both)")
-	case w == 0:
-		w = max(1, (b.Dx()*h+b.Dy()/2)/b.Dy())
-	case h == 0:
-		h = max(1, (b.Dy()*w+b.Dx()/2)/b.Dx())
-	}
-	out, err := Resize(img, w, h, filters[t.String("filter")])
+	b0 := img.Bounds()
+	w, h = resizeTarget(b0.Dx(), b0.Dy(), w, h)
+	out, err := Resize(img, w, h, filter)
 	if err != nil {
 		return nil, err
 	}
 	return saveTask(t, out)
 }
 
+// resizeTarget is the size image.resize scales an image srcW×srcH to for
+// its width and height params, one of which may be 0 (keep the aspect
+// ratio).
+func resizeTarget(srcW, srcH, w, h int) (int, int) {
+	switch {
+	case w == 0:
+		w = max(1, (srcW*h+srcH/2)/srcH)
+	case h == 0:
+		h = max(1, (srcH*w+srcW/2)/srcW)
+	}
+	return w, h
+}
+
 // Size returns an image file's width and height as Load would return it
-// (EXIF orientation applied), reading only its header.
+// (EXIF orientation applied), reading only its header. It refuses, as Load
+// would, an image too large to load in this process.
 func Size(path string) (w, h int, err error) {
+	hd, err := inspect(path, loadBudget())
+	return hd.width, hd.height, err
+}
+
+// inspect reads an image file's header and checks it against a budget,
+// without decoding the pixels.
+func inspect(path string, b budget) (header, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return header{}, err
 	}
 	defer f.Close()
-	head := make([]byte, 256<<10)
+	st, err := f.Stat()
+	if err != nil {
+		return header{}, err
+	}
+	head := make([]byte, min(st.Size(), 256<<10))
 	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF {
-		return 0, 0, &FileError{Path: path, Err: err}
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF { // EOF: shrunk since Stat
+		return header{}, &FileError{Path: path, Err: err}
 	}
-	head = head[:n]
-	format, err := sniff(head)
+	hd, err := readHeader(head[:n], int(st.Size()), b)
 	if err != nil {
-		return 0, 0, &FileError{Path: path, Err: err}
+		return header{}, &FileError{Path: path, Err: err}
 	}
-	var cfg image.Config
-	var exif []byte
-	if format == "JPEG" {
-		cfg, err = jpeg.DecodeConfig(bytes.NewReader(head))
-		exif = scanJPEG(head).exif
-	} else {
-		cfg, err = png.DecodeConfig(bytes.NewReader(head))
-		exif = pngExif(head)
-	}
-	if err != nil {
-		return 0, 0, &FileError{Path: path, Err: decoderError(format, err, true)}
-	}
-	if o := exifOrientation(exif); o >= 5 && o <= 8 {
-		cfg.Width, cfg.Height = cfg.Height, cfg.Width
-	}
-	return cfg.Width, cfg.Height, nil
+	return hd, nil
 }

@@ -3,9 +3,11 @@ package image
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ppool/ppool/jobs"
@@ -83,6 +85,66 @@ func TestKindsSplitAsWhole(t *testing.T) {
 			if len(a) == 0 || !bytes.Equal(a, b) {
 				t.Errorf("%s .%s: split output (%d bytes) differs from whole (%d bytes)", c.kind, ext, len(b), len(a))
 			}
+		}
+	}
+}
+
+// TestKindsNameBadFiles: every kind that reads an image, in the master
+// (Split) and in the worker (Run), says which file is empty or truncated,
+// and says so in the same words.
+func TestKindsNameBadFiles(t *testing.T) {
+	photo, err := os.ReadFile(testdata("photo.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := []struct {
+		name string
+		data []byte
+		is   error
+		msg  string
+	}{
+		{"empty.png", nil, ErrEmpty, "empty.png: empty file (0 bytes), not a PNG or JPEG image"},
+		{"header.png", photo[:20], ErrTruncated, "header.png: truncated PNG data"},
+		{"half.png", photo[:len(photo)/2], ErrTruncated, "half.png: truncated PNG data"},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, err error, path string, is error, msg string) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if !errors.Is(err, is) || !strings.HasPrefix(err.Error(), filepath.Join(dir, msg)) {
+			t.Errorf("%s: %q, want %q (%v)", what, err, filepath.Join(dir, msg), is)
+		}
+	}
+	for _, k := range jobs.Kinds() {
+		if !strings.HasPrefix(k.Name, "image.") || len(k.Slots) == 0 {
+			continue
+		}
+		params := map[string]any{}
+		for _, p := range k.Params {
+			params[p.Name] = p.Default
+		}
+		if k.Name == "image.resize" {
+			params["width"] = 10
+		}
+		for _, f := range files {
+			path := filepath.Join(dir, f.name)
+			task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Params: params, Mode: "run",
+				Inputs: map[string]jobs.Input{"image": {Path: path}}, Output: filepath.Join(dir, "out.png")}
+			if k.Split != nil {
+				if _, err := k.Split(&task); err != nil || f.name != "half.png" { // half.png's header is whole
+					check(k.Name+" Split "+f.name, err, path, f.is, f.msg)
+				}
+			}
+			_, err := k.Run(context.Background(), &task)
+			check(k.Name+" Run "+f.name, err, path, f.is, f.msg)
 		}
 	}
 }
