@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"os"
 
 	"github.com/ppool/ppool/jobs"
@@ -146,7 +147,9 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 		Params: append(params, qualityParam),
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			f := filterOf(t)
-			img, err := load(t.Inputs["image"].Path, filterBudget(name, f, t.Part))
+			// For a strip, img is only the strip's input rows.
+			b, strip := filterBudget(name, f, t.Part)
+			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
 			}
@@ -157,29 +160,48 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 				}
 				return saveTask(t, out)
 			}
-			s := Strip{Y0: t.Part.Row0, Y1: t.Part.Row1, Height: img.Bounds().Dy()}
-			y0, y1 := s.Input(f.Halo())
-			b := img.Bounds()
-			out, err := f.ApplyStrip(Crop(img, image.Rect(b.Min.X, b.Min.Y+y0, b.Max.X, b.Min.Y+y1)), s)
+			out, err := f.ApplyStrip(img, *strip)
 			if err != nil {
 				return nil, err
 			}
 			return savePart(t, out)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			// The header is checked as a part will check it, so an image
-			// too large to load fails here once, not in every part.
-			f := filterOf(t)
-			first := &jobs.Part{Row0: 0, Row1: 1}
-			hd, err := inspect(t.Inputs["image"].Path, filterBudget(name, f, first))
-			if err != nil {
-				return nil, err
-			}
-			return strips(hd.width, hd.height), nil
+			return splitFilter(name, filterOf(t), t.Inputs["image"].Path)
 		},
 		Merge:   merge,
 		PartExt: "png",
 	})
+}
+
+// splitFilter plans a filter task's strips, and checks in the master, from
+// the header, what each part and the merge will check, so that an image
+// too large to filter fails once, here, rather than in every part.
+func splitFilter(name string, f Filter, path string) ([]jobs.Part, error) {
+	size := budget{maxPixels: MaxPixels, maxMemory: math.MaxUint64}
+	hd, err := inspect(path, size)
+	if err != nil {
+		return nil, err
+	}
+	parts := strips(hd.width, hd.height)
+	var part *jobs.Part // the whole image, or a middle strip: none reads more rows
+	if len(parts) > 0 {
+		part = &parts[len(parts)/2]
+	}
+	b, _ := filterBudget(name, f, part)
+	if _, err := inspect(path, b); err != nil {
+		return nil, err
+	}
+	if len(parts) > 0 {
+		// The merge holds the whole output and one strip.
+		need := 4 * uint64(hd.width) * uint64(hd.height+stripRows)
+		if limit := memoryLimit(); need > limit {
+			return nil, &FileError{Path: path, Err: &decodeError{kind: ErrTooLarge, msg: fmt.Sprintf(
+				"%s image is %d×%d pixels: stitching the %s's %d strips needs %s, over the limit of %s",
+				hd.format, hd.width, hd.height, name, len(parts), formatBytes(need), formatBytes(limit))}}
+		}
+	}
+	return parts, nil
 }
 
 // strips plans the parts of a w×h output: none below splitPixels.

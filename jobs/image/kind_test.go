@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -146,5 +147,56 @@ func TestKindsNameBadFiles(t *testing.T) {
 			_, err := k.Run(context.Background(), &task)
 			check(k.Name+" Run "+f.name, err, path, f.is, f.msg)
 		}
+	}
+}
+
+// TestStripLoadsOnlyItsRows: a strip of a split filter task on a tall PNG
+// decodes only its own input rows, so it allocates a small fraction of what
+// the whole image takes; splitting saves memory, not only time.
+func TestStripLoadsOnlyItsRows(t *testing.T) {
+	defer func(p int) { splitPixels = p }(splitPixels)
+	splitPixels = 1 << 20
+	const w, h = 500, 8000
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i/4%w + i/(4*w)) // opaque: alpha is overwritten below
+		if i%4 == 3 {
+			img.Pix[i] = 0xff
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tall.png")
+	if err := Save(src, img, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := jobs.LookupKind("image.blur")
+	task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Output: filepath.Join(dir, "out.png"),
+		Inputs: map[string]jobs.Input{"image": {Path: src}}, Params: map[string]any{"sigma": 2.0, "quality": 90}}
+	parts, err := k.Split(&task)
+	if err != nil || len(parts) < 10 {
+		t.Fatalf("Split: %d parts, %v", len(parts), err)
+	}
+	part := parts[len(parts)/2]
+	part.Path = filepath.Join(dir, "part.png")
+	task.Mode, task.Part = "part", &part
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := k.Run(context.Background(), &task); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	whole := uint64(4 * w * h) // the image as NRGBA alone
+	n := after.TotalAlloc - before.TotalAlloc
+	if n > whole/2 {
+		t.Errorf("a strip of %d rows of a %d×%d image allocated %d bytes; the image alone is %d", part.Row1-part.Row0, w, h, n, whole)
+	}
+	t.Logf("a strip of %d rows allocated %d bytes; the image alone is %d", part.Row1-part.Row0, n, whole)
+	strip, err := Load(part.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := GaussianBlur{Sigma: 2}.Apply(img)
+	if !equalPix(strip, Crop(want, image.Rect(0, part.Row0, w, part.Row1))) {
+		t.Error("the strip differs from the same rows of the whole image blurred")
 	}
 }

@@ -154,11 +154,22 @@ func decode(data []byte, b budget) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hd.rowsAlone {
+		img, err := decodePNGRows(hd.data, hd.width, hd.height, hd.y0, hd.y1)
+		if err != nil {
+			return nil, decoderError(hd.format, err, !complete(hd.format, hd.data))
+		}
+		return img, nil
+	}
 	m, err := guard(hd.format, func() (image.Image, error) { return hd.decodeImage(bytes.NewReader(hd.data)) })
 	if err != nil {
 		return nil, decoderError(hd.format, err, !complete(hd.format, hd.data))
 	}
-	return orient(toNRGBA(m), hd.orientation), nil
+	img := orient(toNRGBA(m), hd.orientation)
+	if b.rows != nil {
+		img = Crop(img, image.Rect(0, hd.y0, hd.width, hd.y1))
+	}
+	return img, nil
 }
 
 // A header is what an image file's first bytes say about it, once they
@@ -169,6 +180,10 @@ type header struct {
 	orientation   int    // EXIF, 1 to 8
 	data          []byte // the bytes to decode (a CMYK JPEG gains an Adobe marker)
 	decodeImage   func(io.Reader) (image.Image, error)
+	// The rows the budget asks for, [y0, y1), and whether they are
+	// decoded alone rather than cut from the whole image.
+	y0, y1    int
+	rowsAlone bool
 }
 
 // readHeader reads data's header, all of the file or at least the part
@@ -212,6 +227,18 @@ func readHeader(data []byte, fileSize int, b budget) (header, error) {
 	hd.width, hd.height = cfg.Width, cfg.Height
 	if hd.orientation >= 5 {
 		hd.width, hd.height = cfg.Height, cfg.Width
+	}
+	hd.y0, hd.y1 = 0, hd.height
+	if b.rows != nil {
+		hd.y0, hd.y1 = b.rows(hd.height)
+		if hd.y0 < 0 || hd.y0 >= hd.y1 || hd.y1 > hd.height {
+			return header{}, fmt.Errorf("rows [%d,%d) are not in the %d×%d image", hd.y0, hd.y1, hd.width, hd.height)
+		}
+		// Stored rows are upright rows only without EXIF rotation.
+		if format == "PNG" && hd.orientation == 1 && pngStreamable(data) {
+			hd.rowsAlone = true
+			cost = pngRowsCost(data, fileSize, hd.width, hd.y0, hd.y1)
+		}
 	}
 	if err := checkMemory(format, hd.width, hd.height, cost, b); err != nil {
 		return header{}, err

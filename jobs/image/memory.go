@@ -31,6 +31,10 @@ type budget struct {
 	// refuses that size; nil for Load alone.
 	operation      string
 	operationBytes func(w, h int) (uint64, error)
+	// rows, if set, says which rows [y0, y1) of the upright image, h rows
+	// tall, the task needs: only those are returned, and only those are
+	// decoded where the format allows (see decodePNGRows).
+	rows func(h int) (y0, y1 int)
 }
 
 // loadBudget is the budget of a Load in this process.
@@ -220,11 +224,20 @@ func formatBytes(n uint64) string {
 }
 
 // filterBudget is the budget of a filter task: the whole image, or with
-// part set, one strip of it. The filter allocates its output and, for a
-// strip, a copy of the strip's input rows, besides its own scratch.
-func filterBudget(name string, f Filter, part *jobs.Part) budget {
+// part set, one strip of it, which loads only the strip's input rows (see
+// budget.rows) and is returned once the header has given the image's
+// height. The filter allocates its output and its scratch and, for a strip
+// cut from a whole decoded image, a copy of the strip's input rows.
+func filterBudget(name string, f Filter, part *jobs.Part) (budget, *Strip) {
 	b := loadBudget()
 	b.operation = name
+	strip := new(Strip)
+	if part != nil {
+		b.rows = func(h int) (int, int) {
+			*strip = Strip{Y0: part.Row0, Y1: part.Row1, Height: h}
+			return strip.Input(f.Halo())
+		}
+	}
 	b.operationBytes = func(w, h int) (uint64, error) {
 		if part == nil {
 			return 4*uint64(w)*uint64(h) + filterScratch(f, w, h), nil
@@ -236,7 +249,7 @@ func filterBudget(name string, f Filter, part *jobs.Part) budget {
 		in0, in1 := s.Input(f.Halo())
 		return 4*uint64(w)*uint64(in1-in0+s.Y1-s.Y0) + filterScratch(f, w, in1-in0), nil
 	}
-	return b
+	return b, strip
 }
 
 // filterScratch is what a filter allocates besides its output to filter
