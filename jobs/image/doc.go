@@ -60,6 +60,19 @@
 // where the image's top and bottom edges are. Mandelbrot tiles work the
 // same way, with no halo.
 //
+// What a strip costs: a strip of a PNG that is not interlaced and needs no
+// EXIF rotation decodes only its input rows, so its memory is the file plus
+// about twenty bytes a pixel of those rows, however tall the image. Any
+// other input (JPEG, interlaced PNG, a rotated image) is decoded whole by
+// every strip, which keeps its rows: a strip then costs what decoding the
+// whole image costs, plus its own rows, and splitting saves time but not
+// memory. The merge holds the whole output, 4 bytes a pixel, and one strip.
+// Each part checks its own cost against MaxImageMemory before decoding,
+// and the image kinds' Split checks the largest part and the merge in the
+// master, from the header. A job's memory: limit is not known to the
+// kinds; the runner enforces it by watching the worker, and a part that
+// goes over it fails the task with a memory-limit error.
+//
 // All arithmetic that decides pixel values is integer or carefully rounded
 // float64, so a result does not depend on how the work was divided.
 package image
