@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -318,14 +319,24 @@ func inspect(path string, b budget) (header, error) {
 	if err != nil {
 		return header{}, err
 	}
-	head := make([]byte, min(st.Size(), 256<<10))
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF { // EOF: shrunk since Stat
-		return header{}, &FileError{Path: path, Err: err}
-	}
-	hd, err := readHeader(head[:n], int(st.Size()), b)
-	if err != nil {
-		return header{}, &FileError{Path: path, Err: err}
+	// The header is usually in the first few KiB, but APP segments (EXIF,
+	// ICC profiles) can push a JPEG's frame header further: read more
+	// until the header is whole or the file is.
+	var hd header
+	for size := int64(256 << 10); ; size *= 4 {
+		head := make([]byte, min(st.Size(), size))
+		n, err := f.ReadAt(head, 0)
+		if err != nil && err != io.EOF { // EOF: shrunk since Stat
+			return header{}, &FileError{Path: path, Err: err}
+		}
+		hd, err = readHeader(head[:n], int(st.Size()), b)
+		if errors.Is(err, ErrTruncated) && int64(n) == size && size < st.Size() {
+			continue
+		}
+		if err != nil {
+			return header{}, &FileError{Path: path, Err: err}
+		}
+		break
 	}
 	return hd, nil
 }

@@ -209,6 +209,11 @@ func readHeader(data []byte, fileSize int, b budget) (header, error) {
 		}
 	} else {
 		exif = pngExif(data)
+		if len(data) < fileSize && !pngReachesIDAT(data) {
+			// A part of the file without all the chunks before the
+			// pixels (tRNS changes the layout, eXIf the orientation).
+			return header{}, truncated(format, nil)
+		}
 	}
 	cfg, err := guard(format, func() (image.Config, error) { return decodeConfig(bytes.NewReader(hd.data)) })
 	if err != nil {

@@ -186,6 +186,21 @@ func pngChunk(data []byte, typ string) []byte {
 	return nil
 }
 
+// pngReachesIDAT reports whether data holds every chunk before the first
+// IDAT.
+func pngReachesIDAT(data []byte) bool {
+	for i := len(pngMagic); i+8 <= len(data); {
+		if string(data[i+4:i+8]) == "IDAT" {
+			return true
+		}
+		i += 12 + int(binary.BigEndian.Uint32(data[i:]))
+		if i < 0 { // a length past 2^31 on a 32-bit int
+			return false
+		}
+	}
+	return false
+}
+
 // checkMemory refuses an image whose decoding plus the operation would
 // need more than the budget allows. w and h are the upright size.
 func checkMemory(format string, w, h int, cost decodeCost, b budget) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -176,5 +177,70 @@ func TestDecodeCostBoundsAllocation(t *testing.T) {
 			t.Errorf("%s (%s, %d pixels): counted %d bytes, over twice the %d decoding allocated", tc.name, cost.layout, px, cost.bytes, used)
 		}
 		t.Logf("%-16s %-36s %7.2f bytes/pixel counted, %7.2f allocated", tc.name, cost.layout, float64(cost.bytes)/float64(px), float64(used)/float64(px))
+	}
+}
+
+// TestSizeReadsPastLongHeaders: a file whose header runs past the first
+// read (a JPEG with a large ICC profile before its frame, a PNG with a
+// large text chunk before its tRNS) is measured, not called truncated.
+func TestSizeReadsPastLongHeaders(t *testing.T) {
+	dir := t.TempDir()
+	photo := makePhoto(64, 48, 2)
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, photo, nil); err != nil {
+		t.Fatal(err)
+	}
+	big := []byte{0xff, 0xd8}
+	for range 8 { // 8 APP2 segments of 64 KiB: an ICC profile's size
+		seg := make([]byte, 0xffff-2)
+		copy(seg, "ICC_PROFILE\x00")
+		big = append(big, 0xff, 0xe2, 0xff, 0xff)
+		big = append(big, seg...)
+	}
+	big = append(big, jpg.Bytes()[2:]...)
+
+	grey := image.NewGray(image.Rect(0, 0, 64, 48))
+	var p bytes.Buffer
+	if err := png.Encode(&p, grey); err != nil {
+		t.Fatal(err)
+	}
+	raw := p.Bytes()
+	idat := bytes.Index(raw, []byte("IDAT")) - 4
+	chunk := func(typ string, data []byte) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		c := append([]byte(typ), data...)
+		return binary.BigEndian.AppendUint32(append(b, c...), crc32.ChecksumIEEE(c))
+	}
+	bigPNG := append(bytes.Clone(raw[:idat]), chunk("tEXt", append([]byte("Comment\x00"), make([]byte, 600<<10)...))...)
+	bigPNG = append(bigPNG, chunk("tRNS", []byte{0, 7})...)
+	bigPNG = append(bigPNG, raw[idat:]...)
+
+	for name, data := range map[string][]byte{"icc.jpg": big, "text.png": bigPNG} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w, h, err := Size(path)
+		if err != nil || w != 64 || h != 48 {
+			t.Errorf("%s: Size %d×%d, %v; want 64×48", name, w, h, err)
+		}
+		if _, err := Load(path); err != nil {
+			t.Errorf("%s: Load: %v", name, err)
+		}
+	}
+}
+
+// TestLoadHonoursGoMemoryLimit: in a worker whose Go memory limit is below
+// MaxImageMemory (the pool sets GOMEMLIMIT from its MaxWorkerMemory), that
+// limit is the bound.
+func TestLoadHonoursGoMemoryLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "photo.png")
+	if err := Save(path, makePhoto(400, 300, 1), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(512 << 10))
+	_, err := Load(path)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "over the limit of 512.0 KiB") {
+		t.Errorf("Load under a 512 KiB Go memory limit: %v", err)
 	}
 }
