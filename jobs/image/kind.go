@@ -61,7 +61,7 @@ func init() {
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			maxW, maxH := t.Int("max_width"), t.Int("max_height")
-			b := loadBudget()
+			b := taskBudget(t)
 			b.operation = "thumbnail"
 			b.operationBytes = func(w, h int) (uint64, error) {
 				tw, th := thumbnailSize(w, h, maxW, maxH)
@@ -149,7 +149,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			f := filterOf(t)
 			// For a strip, img is only the strip's input rows.
-			b, strip := filterBudget(name, f, t.Part)
+			b, strip := filterBudget(t, name, f, t.Part)
 			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
@@ -168,7 +168,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 			return savePart(t, out)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			return splitFilter(name, filterOf(t), t.Inputs["image"].Path)
+			return splitFilter(t, name, filterOf(t), t.Inputs["image"].Path)
 		},
 		Merge:   merge,
 		PartExt: "png",
@@ -178,7 +178,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 // splitFilter plans a filter task's strips, and checks in the master, from
 // the header, what each part and the merge will check, so that an image
 // too large to filter fails once, here, rather than in every part.
-func splitFilter(name string, f Filter, path string) ([]jobs.Part, error) {
+func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part, error) {
 	size := budget{maxPixels: MaxPixels, maxMemory: math.MaxUint64}
 	hd, err := inspect(path, size)
 	if err != nil {
@@ -189,14 +189,14 @@ func splitFilter(name string, f Filter, path string) ([]jobs.Part, error) {
 	if len(parts) > 0 {
 		part = &parts[len(parts)/2]
 	}
-	b, _ := filterBudget(name, f, part)
+	b, _ := filterBudget(t, name, f, part)
 	if _, err := inspect(path, b); err != nil {
 		return nil, err
 	}
 	if len(parts) > 0 {
 		// The merge holds the whole output and one strip.
 		need := 4 * uint64(hd.width) * uint64(hd.height+stripRows)
-		if limit := memoryLimit(); need > limit {
+		if limit := taskMemory(t, memoryLimit()); need > limit {
 			return nil, &FileError{Path: path, Err: &decodeError{kind: ErrTooLarge, msg: fmt.Sprintf(
 				"%s image is %d×%d pixels: stitching the %s's %d strips needs %s, over the limit of %s",
 				hd.format, hd.width, hd.height, name, len(parts), formatBytes(need), formatBytes(limit))}}
@@ -264,7 +264,7 @@ func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 	if err := checkPixels("resize", w, h); err != nil {
 		return nil, err // before reading the input
 	}
-	b := loadBudget()
+	b := taskBudget(t)
 	b.operation = "resize"
 	b.operationBytes = func(srcW, srcH int) (uint64, error) {
 		tw, th := resizeTarget(srcW, srcH, w, h)

@@ -203,3 +203,31 @@ func TestStripLoadsOnlyItsRows(t *testing.T) {
 		t.Error("the strip differs from the same rows of the whole image blurred")
 	}
 }
+
+// TestKindsHonourJobMemory: a task whose job's memory: limit cannot hold
+// what its image needs is refused from the header, naming the file, rather
+// than decoded until the worker is killed; with room enough it runs.
+func TestKindsHonourJobMemory(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.png")
+	if err := Save(src, image.NewNRGBA(image.Rect(0, 0, 3000, 3000)), SaveOptions{}); err != nil { // 36 MB decoded
+		t.Fatal(err)
+	}
+	for _, name := range []string{"image.blur", "image.thumbnail", "image.grayscale"} {
+		k, _ := jobs.LookupKind(name)
+		params := map[string]any{}
+		for _, p := range k.Params {
+			params[p.Name] = p.Default
+		}
+		task := jobs.Task{Job: "t", Kind: name, Name: "x", Mode: "run", Params: params, Memory: 20 << 20,
+			Inputs: map[string]jobs.Input{"image": {Path: src}}, Output: filepath.Join(dir, "out.png")}
+		_, err := k.Run(context.Background(), &task)
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.png") {
+			t.Errorf("%s under memory: 20MiB: %v, want ErrTooLarge naming the file", name, err)
+		}
+		task.Memory = 1 << 30
+		if _, err := k.Run(context.Background(), &task); err != nil {
+			t.Errorf("%s under memory: 1GiB: %v", name, err)
+		}
+	}
+}

@@ -42,6 +42,24 @@ func loadBudget() budget {
 	return budget{maxPixels: MaxPixels, maxMemory: memoryLimit()}
 }
 
+// taskBudget is loadBudget within the task's job's memory: limit, less what
+// the worker itself takes beside the image (a quarter of the limit, at most
+// 64 MiB): over the limit the worker would be killed, and refusing from the
+// header says why where a kill cannot.
+func taskBudget(t *jobs.Task) budget {
+	b := loadBudget()
+	b.maxMemory = taskMemory(t, b.maxMemory)
+	return b
+}
+
+// taskMemory is limit, lowered to what t's memory: leaves for an image.
+func taskMemory(t *jobs.Task, limit uint64) uint64 {
+	if t == nil || t.Memory == 0 {
+		return limit
+	}
+	return min(limit, t.Memory-min(t.Memory/4, 64<<20))
+}
+
 // memoryLimit is MaxImageMemory, or the process's Go memory limit when that
 // is lower. debug.SetMemoryLimit with a negative value only reads it.
 func memoryLimit() uint64 {
@@ -243,8 +261,8 @@ func formatBytes(n uint64) string {
 // budget.rows) and is returned once the header has given the image's
 // height. The filter allocates its output and its scratch and, for a strip
 // cut from a whole decoded image, a copy of the strip's input rows.
-func filterBudget(name string, f Filter, part *jobs.Part) (budget, *Strip) {
-	b := loadBudget()
+func filterBudget(t *jobs.Task, name string, f Filter, part *jobs.Part) (budget, *Strip) {
+	b := taskBudget(t)
 	b.operation = name
 	strip := new(Strip)
 	if part != nil {
