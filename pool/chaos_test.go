@@ -108,7 +108,7 @@ func checkAttempts(t *testing.T, what string, got, want int) {
 // killReport is what the killer saw.
 type killReport struct {
 	kills       int
-	skipped     int             // ticks with no worker to kill (all restarting, or yet to finish a task)
+	skipped     int             // ticks with no worker to kill (all restarting, or yet to do their share)
 	recoveries  []time.Duration // per kill: until Stats showed full size without the victim
 	pids        map[int]bool    // every worker seen
 	unrecovered int
@@ -119,12 +119,13 @@ type killReport struct {
 // every millisecond to time each kill's recovery: from the kill until Stats
 // shows the full number of workers, the victim no longer among them.
 //
-// It kills only workers that have finished a task. Every life of a worker
-// then moves the work on, however slowly workers start: on a busy machine,
-// where a start took longer than the 50 ms between kills, killing fresh
-// workers left the pool with next to none at work, and a run of 10,000
-// tasks went on for minutes.
-func killer(p *pool.Pool, workers int, rng *rand.Rand, stop <-chan struct{}) killReport {
+// It kills only workers that have answered at least worked tasks. Every
+// life of a worker then moves the work on, however slowly workers start:
+// on a busy machine, where a start took longer than the 50 ms between
+// kills, killing fresh workers left the pool with next to none at work,
+// and a run of 10,000 tasks went on for minutes. On an idle machine a
+// worker answers a few dozen tasks between two kills anyway.
+func killer(p *pool.Pool, workers int, rng *rand.Rand, stop <-chan struct{}, worked int) killReport {
 	const cadence = 50 * time.Millisecond
 	rep := killReport{pids: map[int]bool{}}
 	type victim struct {
@@ -175,7 +176,7 @@ func killer(p *pool.Pool, workers int, rng *rand.Rand, stop <-chan struct{}) kil
 		next = now.Add(cadence)
 		var candidates []int
 		for _, w := range s.PerWorker {
-			if w.Finished > 0 && !slices.ContainsFunc(waiting, func(v victim) bool { return v.pid == w.PID }) {
+			if w.Finished >= worked && !slices.ContainsFunc(waiting, func(v victim) bool { return v.pid == w.PID }) {
 				candidates = append(candidates, w.PID)
 			}
 		}
@@ -259,7 +260,8 @@ func TestChaosKillWorkers(t *testing.T) {
 	)
 	rng := rand.New(rand.NewPCG(chaosSeed(t), 1))
 	ctx := chaosCtx(t, 4*time.Minute)
-	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit})
+	// Every restart must be a kill's: no start may time out, however slow.
+	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit, StartTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func TestChaosKillWorkers(t *testing.T) {
 	stop := make(chan struct{})
 	reported := make(chan killReport, 1)
 	killRng := rand.New(rand.NewPCG(rng.Uint64(), 2))
-	go func() { reported <- killer(p, workers, killRng, stop) }()
+	go func() { reported <- killer(p, workers, killRng, stop, 25) }()
 
 	rs := make([]*pool.AsyncResult[int], tasks)
 	for i := range rs {
@@ -598,14 +600,15 @@ func TestChaosKillPacks(t *testing.T) {
 	)
 	rng := rand.New(rand.NewPCG(chaosSeed(t), 3))
 	ctx := chaosCtx(t, 100*time.Second)
-	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit})
+	// Every restart must be a kill's: no start may time out, however slow.
+	p, err := pool.New(ctx, pool.Config{Workers: workers, Retries: retries, Env: fastExit, StartTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tl := newTally(maxTasks)
 	stop := make(chan struct{})
 	reported := make(chan killReport, 1)
-	go func() { reported <- killer(p, workers, rand.New(rand.NewPCG(rng.Uint64(), 4)), stop) }()
+	go func() { reported <- killer(p, workers, rand.New(rand.NewPCG(rng.Uint64(), 4)), stop, 1) }()
 	t0 := time.Now()
 	tasks := 0
 	rs := make([]*pool.AsyncResult[int], burst)
