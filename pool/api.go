@@ -285,10 +285,10 @@ type AsyncResult[R any] struct {
 }
 
 // ApplyAsync queues f(arg) and returns at once. Cancelling ctx cancels the
-// task; under a ctx that has already ended, it fails with a
-// *CancelledError and is never sent. Callback and ErrorCallback options run when it completes; a failure
-// to queue (a closed pool, an argument that does not encode) is reported
-// the same way, through the result.
+// task; under a ctx that has already ended, it fails with a *CancelledError
+// and is never sent. Callback and ErrorCallback options run when it
+// completes; a failure to queue (a closed pool, an argument that does not
+// encode) is reported the same way, through the result.
 //
 // When tiny calls pile up in the queue, the pool sends several to a worker
 // in one message (a pack; Stats.Packed counts them). Each keeps its own
@@ -522,7 +522,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 		tasks = append(tasks, t)
 	}
 	finished := false
-	if ctx.Err() == nil { // encoding many inputs takes a while
+	if ctx.Err() == nil { // again: encoding many inputs takes a while
 		p.pump()
 		select {
 		case <-done:
@@ -594,7 +594,7 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 		items := make([]A, 0, size)
 		var zero R
 		for {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && (!exhausted || len(inflight) > 0) {
 				// Checked before every refill, so that nothing more is sent
 				// (the waits below may pick a finished chunk over ctx).
 				yield(zero, callCancelled(ctx, b.fn))

@@ -129,3 +129,42 @@ func TestEndedContextSendsNothing(t *testing.T) {
 		t.Errorf("%d calls under an ended context ran", len(ran))
 	}
 }
+
+// TestImapEndsCleanAfterLastItem: a context that ends once Imap has
+// yielded every result adds no error after them; one that ends before
+// stops it with a *CancelledError.
+func TestImapEndsCleanAfterLastItem(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	for _, imap := range []func(context.Context, *pool.Pool, workerproc.Func[int, int], iter.Seq[int], ...pool.Option) iter.Seq2[int, error]{
+		pool.Imap[int, int], pool.ImapUnordered[int, int],
+	} {
+		cctx, cancel := context.WithCancel(ctx)
+		n := 0
+		for _, err := range imap(cctx, p, square, slices.Values([]int{1, 2, 3, 4, 5}), pool.ChunkSize(2)) {
+			if err != nil {
+				t.Fatalf("after %d results: %v", n, err)
+			}
+			if n++; n == 5 {
+				cancel() // the last result is in
+			}
+		}
+		cancel()
+		if n != 5 {
+			t.Errorf("%d results, want 5", n)
+		}
+		cctx, cancel = context.WithCancel(ctx)
+		var errs []error
+		for _, err := range imap(cctx, p, square, slices.Values([]int{1, 2, 3, 4, 5}), pool.ChunkSize(2)) {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			cancel() // after the first result
+		}
+		cancel()
+		var ce *pool.CancelledError
+		if len(errs) != 1 || !errors.As(errs[0], &ce) || !errors.Is(errs[0], context.Canceled) {
+			t.Errorf("context ended after the first result: errors %v, want one *CancelledError", errs)
+		}
+	}
+}
