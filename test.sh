@@ -57,5 +57,13 @@ fuzz ./ipc FuzzDecodeMessages 40000
 fuzz ./jobs FuzzParse 40000
 fuzz ./jobs/matrix FuzzReadNPY 10000
 fuzz ./jobs/matrix FuzzReadCSV 10000
+fuzz ./jobs/matrix FuzzReadShape 10000
 fuzz ./jobs/image FuzzLoad 3000
-echo "fuzzing: 6 targets, no failures"
+fuzz ./jobs/image FuzzPNGRows 2000
+fuzz ./jobs/image FuzzExifOrientation 10000
+echo "fuzzing: 9 targets, no failures"
+
+# The matrix kinds under every OpenBLAS kernel this CPU can run (and on
+# gonum's pure-Go BLAS): kernels round differently, and the tests promise
+# only what holds on each.
+scripts/blas-kernels.sh
