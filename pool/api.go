@@ -217,6 +217,15 @@ func (p *Pool) unknownFunctionLocked(fn string) error {
 // life; without, it is left to finish and its answer is discarded.
 func (p *Pool) cancel(t *task, cause error, kill bool) {
 	p.mu.Lock()
+	if t.x != nil && t.x.split != nil {
+		// A batch split into items: they are what runs.
+		items := t.x.split
+		p.mu.Unlock()
+		for _, it := range items {
+			p.cancel(it, cause, kill)
+		}
+		return
+	}
 	if t.claimed.Load() {
 		p.mu.Unlock()
 		return

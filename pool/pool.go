@@ -725,10 +725,21 @@ func (p *Pool) splitLocked(b *task) []*task {
 		p.log.Error("a batch's own arguments do not split", "task", b.id, "function", b.fn, "err", err)
 		return nil
 	}
+	// From here the items answer for the batch, which nothing may resolve
+	// any more (its cancel cancels them instead): resolved too, it would
+	// report every item a second time.
+	if !b.claimed.CompareAndSwap(false, true) {
+		return nil // resolved meanwhile (cancelled): its items must not run
+	}
+	if b.watch != nil {
+		// The items are watched as the batch was: one watch entry each.
+		b.watch.live.Add(int64(len(all) - 1))
+	}
 	items := make([]*task, len(all))
+	b.extra().split = items
 	for i, args := range all {
 		t := &task{
-			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
+			id: p.nextID.Add(1), fn: b.fn, opts: b.opts, watch: b.watch,
 			x: &extra{parent: b, index: i}, submitted: b.submitted,
 		}
 		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)
