@@ -173,7 +173,7 @@ func (d *decoder) expand(pj *PlannedJob) {
 	}
 	width := len(strconv.Itoa(max(n-1, 0)))
 	for i := range n {
-		t := &Task{Job: j.Name, Kind: k.Name, Index: i, Inputs: map[string]Input{}, Params: j.Params, Mode: "run"}
+		t := &Task{Job: j.Name, Kind: k.Name, Index: i, Inputs: map[string]Input{}, Params: j.Params, Mode: "run", Memory: j.Memory}
 		stem, name := "", ""
 		for si, s := range k.Slots {
 			vs := values[s.Name]

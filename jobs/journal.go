@@ -45,21 +45,24 @@ type journal struct {
 	done map[string]journalEntry // by key
 	sync bool                    // a regular file: fsync entries (a device cannot)
 
-	// Entries are written as tasks finish, and synced in groups: at most
-	// syncEvery after the first unsynced one, and when the run ends. A
-	// written entry survives the process being killed (it is in the
-	// kernel); the sync guards against the machine going down, and an
-	// entry is only written once its output is in place, so a crash loses
-	// at worst entries whose tasks are redone.
+	// Entries are written as tasks finish, and the journal is fsynced in
+	// groups: at most syncEvery after the first unsynced entry, and when
+	// the run ends, off the run's goroutine (an fsync can take a long
+	// while on a busy disk). A written entry survives the process being
+	// killed (it is in the kernel); the fsync guards against the machine
+	// going down.
 	mu      sync.Mutex
 	dirty   bool
+	closed  bool
 	timer   *time.Timer
-	syncErr error // from a sync done by the timer, reported by the next record or close
-	syncs   int   // fsyncs done, for tests
-	// One open folder per file system that holds outputs: the workers do
-	// not sync what they write, so each journal sync first syncs these
-	// file systems (syncfs), and an entry on disk never points at an
-	// output that is not. Without a journal they are synced at the end.
+	syncing sync.WaitGroup // fsyncs started by the timer
+	syncErr error          // from a sync done by the timer, reported by the next record or close
+	syncs   int            // fsyncs done, for tests
+	// One open folder per file system that holds outputs. The workers do
+	// not sync what they write; the run syncs these file systems (syncfs)
+	// once, as it ends. A machine that goes down mid-run may leave outputs
+	// that the journal lists torn or missing: --resume checks every
+	// output's hash against its entry, and redoes those.
 	outputFS map[uint64]*os.File
 	seenDirs map[string]bool
 }
@@ -256,23 +259,28 @@ func (j *journal) record(e journalEntry) error {
 // syncNow syncs the entries written since the last sync.
 func (j *journal) syncNow() {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := j.syncLocked(); err != nil && j.syncErr == nil {
-		j.syncErr = err
-	}
-}
-
-func (j *journal) syncLocked() error {
-	if !j.dirty {
-		return nil
+	if !j.dirty || j.closed {
+		j.mu.Unlock()
+		return
 	}
 	j.dirty = false
 	j.syncs++
-	if err := j.syncOutputs(); err != nil {
-		return err
+	j.syncing.Add(1)
+	j.mu.Unlock()
+	defer j.syncing.Done()
+	if err := j.fsync(); err != nil {
+		j.mu.Lock()
+		if j.syncErr == nil {
+			j.syncErr = err
+		}
+		j.mu.Unlock()
 	}
+}
+
+// fsync syncs the journal file, unless it is a device such as /dev/null.
+func (j *journal) fsync() error {
 	if !j.sync {
-		return nil // a device such as /dev/null
+		return nil
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -299,19 +307,24 @@ func (j *journal) close() error {
 			delete(j.outputFS, dev)
 		}
 	}()
+	err := j.syncOutputs()
 	if j.f == nil {
-		return j.syncOutputs()
+		return err
 	}
 	j.mu.Lock()
-	j.dirty = j.dirty || len(j.outputFS) > 0
+	j.closed = true
 	if j.timer != nil {
 		j.timer.Stop()
 	}
-	err := j.syncLocked()
-	if j.syncErr != nil {
+	j.mu.Unlock()
+	j.syncing.Wait()
+	j.syncs++
+	if serr := j.fsync(); err == nil {
+		err = serr
+	}
+	if err == nil {
 		err = j.syncErr
 	}
-	j.mu.Unlock()
 	if cerr := j.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("journal: %w", cerr)
 	}

@@ -159,6 +159,10 @@ type Task struct {
 	Part   *Part            `msgpack:"part,omitempty"`  // set when running one part of a split task
 	Parts  []Part           `msgpack:"parts,omitempty"` // set when merging
 	Mode   string           `msgpack:"mode"`            // "run", "part" or "merge"
+	// Memory is the job's memory: limit in bytes (0: none). A worker over
+	// it is killed; kinds that can tell beforehand what a task needs (the
+	// image kinds, from a file's header) refuse or plan by it instead.
+	Memory uint64 `msgpack:"memory,omitempty"`
 }
 
 // Input is one input of a task: a file, or a generated matrix.

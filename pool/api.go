@@ -178,13 +178,14 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 		return nil, nil
 	}
 	p.claimant = t
-	touched := p.dispatchLocked()
+	touched, ended := p.dispatchLocked()
 	claimed := p.claimed
 	p.claimant, p.claimed = nil, nil
 	p.mu.Unlock()
 	for _, w := range touched {
 		w.flush()
 	}
+	p.cancelEnded(ended)
 	return claimed, nil
 }
 
@@ -216,6 +217,15 @@ func (p *Pool) unknownFunctionLocked(fn string) error {
 // life; without, it is left to finish and its answer is discarded.
 func (p *Pool) cancel(t *task, cause error, kill bool) {
 	p.mu.Lock()
+	if t.x != nil && t.x.split != nil {
+		// A batch split into items: they are what runs.
+		items := t.x.split
+		p.mu.Unlock()
+		for _, it := range items {
+			p.cancel(it, cause, kill)
+		}
+		return
+	}
 	if t.claimed.Load() {
 		p.mu.Unlock()
 		return
@@ -295,12 +305,18 @@ const spinFor = 50 * time.Microsecond
 func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Workers) }
 
 // Apply runs f(arg) on a worker and returns its result. If ctx ends first,
-// the task is cancelled and Apply returns ctx's error.
+// the task is cancelled and Apply returns a *CancelledError whose cause is
+// ctx's; under a ctx that has already ended, nothing is sent.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
 	var zero R
 	t, err := borrowTask(p, f.Name(), arg, p.options(opts))
 	if err != nil {
 		return zero, err
+	}
+	if err := ctx.Err(); err != nil {
+		// Sent now, the task would run for a caller who cannot be waiting
+		// for it: submit dispatches and writes at once.
+		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
 	}
 	w, err := p.submit(t, true)
 	if err != nil {
@@ -312,7 +328,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
 		p.unborrow(t)
-		return zero, err
+		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: err}
 	}
 	if t.err != nil {
 		p.unborrow(t)
@@ -337,9 +353,10 @@ type AsyncResult[R any] struct {
 }
 
 // ApplyAsync queues f(arg) and returns at once. Cancelling ctx cancels the
-// task. Callback and ErrorCallback options run when it completes; a failure
-// to queue (a closed pool, an argument that does not encode) is reported
-// the same way, through the result.
+// task; under a ctx that has already ended, it fails with a *CancelledError
+// and is never sent. Callback and ErrorCallback options run when it
+// completes; a failure to queue (a closed pool, an argument that does not
+// encode) is reported the same way, through the result.
 //
 // When tiny calls pile up in the queue, the pool sends several to a worker
 // in one message (a pack; Stats.Packed counts them). Each keeps its own
@@ -370,6 +387,11 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 				}
 			})
 		}
+	}
+	if err == nil && ctx.Err() != nil {
+		// Queued, it could reach a worker before anyone cancelled it: the
+		// dispatcher may take it at once, on another thread.
+		err = &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
 	}
 	if err != nil {
 		t.resolve(nil, err)
@@ -472,6 +494,12 @@ func (t *task) info() TaskInfo {
 	return ti
 }
 
+// callCancelled is the error of a Map or Imap call whose ctx ended: the
+// call as a whole, not one of its tasks.
+func callCancelled(ctx context.Context, fn string) error {
+	return &CancelledError{Function: fn, Cause: context.Cause(ctx)}
+}
+
 // batchCall is a group of items sent in chunks: the shared machinery of
 // Map, Imap and ImapUnordered.
 type batchCall[A, R any] struct {
@@ -569,8 +597,12 @@ func argDepth(fn string, arg []byte) error {
 // fail, the others' results are still returned, and the error is a
 // *MapError listing the failed ones. A worker crash fails only the item it
 // was running. If ctx ends, the remaining work is cancelled and Map returns
-// ctx's error.
+// a *CancelledError whose cause is ctx's; under a ctx that has already
+// ended, nothing is sent.
 func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs []A, opts ...Option) ([]R, error) {
+	if ctx.Err() != nil {
+		return nil, callCancelled(ctx, f.Name())
+	}
 	o := p.options(opts)
 	results := make([]R, len(inputs))
 	if len(inputs) == 0 {
@@ -624,14 +656,20 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 		}
 		tasks = append(tasks, t)
 	}
-	p.pump()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	finished := false
+	if ctx.Err() == nil { // again: encoding many inputs takes a while
+		p.pump()
+		select {
+		case <-done:
+			finished = true
+		case <-ctx.Done():
+		}
+	}
+	if !finished {
 		for _, t := range tasks {
 			p.cancel(t, context.Cause(ctx), true)
 		}
-		return nil, context.Cause(ctx)
+		return nil, callCancelled(ctx, b.fn)
 	}
 	if len(failed) > 0 {
 		slices.SortFunc(failed, func(a, b *ItemError) int { return a.Index - b.Index })
@@ -645,8 +683,9 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 // the consumer's goroutine and at most Window chunks are in flight, so
 // memory stays flat however long the input. Breaking out of the loop stops
 // feeding; work already sent is finished by the workers and discarded. No
-// goroutine outlives the loop. If ctx ends, Imap yields ctx's error once and
-// stops.
+// goroutine outlives the loop. If ctx ends, Imap yields a *CancelledError
+// (whose cause is ctx's) once and stops; under a ctx that has already ended
+// that is all it does, and nothing is sent.
 func Imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], opts ...Option) iter.Seq2[R, error] {
 	return imap[A, R](ctx, p, f, inputs, true, opts)
 }
@@ -692,6 +731,12 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 		items := make([]A, 0, size)
 		var zero R
 		for {
+			if ctx.Err() != nil && (!exhausted || len(inflight) > 0) {
+				// Checked before every refill, so that nothing more is sent
+				// (the waits below may pick a finished chunk over ctx).
+				yield(zero, callCancelled(ctx, b.fn))
+				return
+			}
 			for !exhausted && len(inflight) < window {
 				items = items[:0]
 				for len(items) < size {
@@ -749,14 +794,14 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 				select {
 				case <-c.done:
 				case <-ctx.Done():
-					yield(zero, context.Cause(ctx))
+					yield(zero, callCancelled(ctx, b.fn))
 					return
 				}
 			} else {
 				select {
 				case c = <-finished:
 				case <-ctx.Done():
-					yield(zero, context.Cause(ctx))
+					yield(zero, callCancelled(ctx, b.fn))
 					return
 				}
 			}

@@ -62,7 +62,8 @@ type Config struct {
 	// task, or to exit after shutdown, before it is killed. Default 500 ms.
 	KillGrace time.Duration
 	// StartTimeout bounds how long a new worker may take to say hello and run
-	// its initializer. Default 10 s.
+	// its initializer. Default 30 s: generous, as a loaded machine can take
+	// seconds to start a process.
 	StartTimeout time.Duration
 	// Prefetch caps how many tasks are sent to one worker ahead of its
 	// results. The pool sends fewer when tasks are slow (so one worker does
@@ -94,7 +95,7 @@ func (c Config) withDefaults() Config {
 		c.KillGrace = 500 * time.Millisecond
 	}
 	if c.StartTimeout <= 0 {
-		c.StartTimeout = 10 * time.Second
+		c.StartTimeout = 30 * time.Second
 	}
 	if c.Prefetch <= 0 {
 		c.Prefetch = 256

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -436,5 +437,35 @@ func TestDeepResults(t *testing.T) {
 	}
 	if s := p.Stats(); s.Restarts != 0 {
 		t.Errorf("%d restarts: a worker died", s.Restarts)
+	}
+}
+
+// TestCancelSplitChunk: a Map chunk split into single items (a crash in
+// it) and then cancelled by its context cancels the items, which answer
+// for the chunk: none keeps running, none is reported twice, and the pool
+// drains.
+func TestCancelSplitChunk(t *testing.T) {
+	p, err := pool.New(context.Background(), pool.Config{Workers: 1, KillGrace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	marker := filepath.Join(t.TempDir(), "hanging")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := pool.Map(ctx, p, mixed, []mixedCall{{Op: "crash"}, {Op: "hang", Marker: marker}, {Op: "square", X: 2}}, pool.ChunkSize(3))
+		done <- err
+	}()
+	waitForPID(t, marker) // the chunk was split and its second item runs alone
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Map: %v, want it cancelled", err)
+	}
+	closeCtx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stop()
+	if err := p.Close(closeCtx); err != nil {
+		t.Fatalf("Close: %v: a split item kept running after its chunk was cancelled", err)
 	}
 }

@@ -94,16 +94,20 @@ func (e *MemoryLimitError) Error() string {
 // context. It matches context.Canceled with errors.Is (and the context's own
 // cause, if that was different).
 type CancelledError struct {
-	Task     uint64
+	Task     uint64 // 0: a Map or Imap call, cancelled as a whole
 	Function string
 	Cause    error
 }
 
 func (e *CancelledError) Error() string {
-	if e.Cause != nil && e.Cause != context.Canceled {
-		return fmt.Sprintf("task %d (%s) cancelled: %v", e.Task, e.Function, e.Cause)
+	what := fmt.Sprintf("task %d (%s)", e.Task, e.Function)
+	if e.Task == 0 {
+		what = "a call of " + e.Function
 	}
-	return fmt.Sprintf("task %d (%s) cancelled", e.Task, e.Function)
+	if e.Cause != nil && e.Cause != context.Canceled {
+		return fmt.Sprintf("%s cancelled: %v", what, e.Cause)
+	}
+	return what + " cancelled"
 }
 
 func (e *CancelledError) Is(target error) bool { return target == context.Canceled }

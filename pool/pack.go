@@ -65,7 +65,7 @@ func (p *Pool) packLocked(head *task) *task {
 			continue
 		}
 		size += len(t.frame) - int(t.argOff)
-		if t.fn != head.fn || t.opts.timeout != head.opts.timeout || t.opts.memory != head.opts.memory || !soloOK(t) || t == p.claimant || size > packBytes {
+		if t.fn != head.fn || t.opts.timeout != head.opts.timeout || t.opts.memory != head.opts.memory || !soloOK(t) || t == p.claimant || size > packBytes || t.contextEnded() {
 			break
 		}
 		members = append(members, p.queue.popFront())

@@ -216,7 +216,9 @@ func TestPackTimeout(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "hanging")
 	calls := squares(300)
 	calls[150] = mixedCall{Op: "hang", Marker: marker}
-	rs := backlog(t, ctx, p, calls, pool.Timeout(100*time.Millisecond), pool.Retries(0))
+	// A second: each square must finish within it when it runs alone, on
+	// however busy a machine.
+	rs := backlog(t, ctx, p, calls, pool.Timeout(time.Second), pool.Retries(0))
 	for i, r := range rs {
 		v, err := r.Get(ctx)
 		if i == 150 {
@@ -264,7 +266,9 @@ func TestMapItemTimeout(t *testing.T) {
 		calls := squares(8)
 		marker := filepath.Join(t.TempDir(), "hanging")
 		calls[5] = mixedCall{Op: slowOp, Marker: marker}
-		out, err := pool.Map(ctx, p, mixed, calls, pool.ChunkSize(8), pool.Timeout(100*time.Millisecond), pool.Retries(0))
+		// 250 ms: each square must finish within it when it runs alone,
+		// on a busy machine too.
+		out, err := pool.Map(ctx, p, mixed, calls, pool.ChunkSize(8), pool.Timeout(250*time.Millisecond), pool.Retries(0))
 		var me *pool.MapError
 		if !errors.As(err, &me) || len(me.Failed) != 1 || me.Failed[0].Index != 5 {
 			t.Fatalf("%s: Map returned %v; want item 5 alone to fail", slowOp, err)

@@ -356,11 +356,12 @@ func (p *Pool) dispatcher() {
 // pump sends queued tasks to workers with room, then writes them out.
 func (p *Pool) pump() {
 	p.mu.Lock()
-	touched := p.dispatchLocked()
+	touched, ended := p.dispatchLocked()
 	p.mu.Unlock()
 	for _, w := range touched {
 		w.flush()
 	}
+	p.cancelEnded(ended)
 }
 
 // windowLocked is how many tasks a worker may have in flight: enough queued
@@ -384,11 +385,13 @@ func (p *Pool) windowLocked() int {
 // pipe round trip, tens of µs, under 2% of such a task.
 const soloAbove = 2 * time.Millisecond
 
-func (p *Pool) dispatchLocked() []*worker {
+// dispatchLocked hands queued tasks to workers with room. It returns the
+// workers to flush, and the tasks it took from the queue because their
+// context had ended, for the caller to cancel once the lock is released.
+func (p *Pool) dispatchLocked() (touched []*worker, ended []*task) {
 	if p.queue.len() == 0 || (p.state != poolRunning && p.state != poolClosing) {
-		return nil
+		return nil, nil
 	}
-	var touched []*worker
 	window := p.windowLocked()
 	now := time.Now()
 	for p.queue.len() > 0 {
@@ -404,6 +407,10 @@ func (p *Pool) dispatchLocked() []*worker {
 		t := p.queue.popFront()
 		if t.claimed.Load() {
 			continue // cancelled while queued
+		}
+		if t.contextEnded() {
+			ended = append(ended, t)
+			continue
 		}
 		if p.packableLocked(t) {
 			t = p.packLocked(t)
@@ -434,7 +441,7 @@ func (p *Pool) dispatchLocked() []*worker {
 			touched = append(touched, best)
 		}
 	}
-	return touched
+	return touched, ended
 }
 
 // startHeadLocked starts the clock of the task now at the head of w's queue:
@@ -718,10 +725,21 @@ func (p *Pool) splitLocked(b *task) []*task {
 		p.log.Error("a batch's own arguments do not split", "task", b.id, "function", b.fn, "err", err)
 		return nil
 	}
+	// From here the items answer for the batch, which nothing may resolve
+	// any more (its cancel cancels them instead): resolved too, it would
+	// report every item a second time.
+	if !b.claimed.CompareAndSwap(false, true) {
+		return nil // resolved meanwhile (cancelled): its items must not run
+	}
+	if b.watch != nil {
+		// The items are watched as the batch was: one watch entry each.
+		b.watch.live.Add(int64(len(all) - 1))
+	}
 	items := make([]*task, len(all))
+	b.extra().split = items
 	for i, args := range all {
 		t := &task{
-			id: p.nextID.Add(1), fn: b.fn, opts: b.opts,
+			id: p.nextID.Add(1), fn: b.fn, opts: b.opts, watch: b.watch,
 			x: &extra{parent: b, index: i}, submitted: b.submitted,
 		}
 		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)

@@ -59,6 +59,7 @@ type extra struct {
 	index  int     // a split item: its index in the batch
 
 	retriedAfter []error // why each earlier attempt failed; guarded by the pool's mutex until resolved
+	split        []*task // a batch split into single items: they answer for it; guarded by the pool's mutex
 }
 
 // extra returns t.x, making it on first use.

@@ -158,3 +158,17 @@ func (p *Pool) stopWatches() {
 		p.dropLocked(w, true)
 	}
 }
+
+// contextEnded reports whether t's context has ended. Its watch's callback
+// cancels t, but on a goroutine of its own (context.AfterFunc), and until
+// it has, t is still queued: the dispatcher asks, so that a task whose
+// context has ended is never sent.
+func (t *task) contextEnded() bool { return t.watch != nil && t.watch.ctx.Err() != nil }
+
+// cancelEnded cancels tasks that the dispatcher took from the queue
+// because their context had ended.
+func (p *Pool) cancelEnded(ended []*task) {
+	for _, t := range ended {
+		p.cancel(t, context.Cause(t.watch.ctx), true)
+	}
+}

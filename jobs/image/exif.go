@@ -11,7 +11,17 @@ type jpegInfo struct {
 	exif       []byte // TIFF data of the first APP1 Exif segment
 	adobe      bool   // an Adobe APP14 segment image/jpeg will accept
 	components int    // from the frame header (SOFn)
+	// What decoding will allocate depends on these, also from the frame
+	// header, and on whether image/jpeg will convert from RGB (it does
+	// unless a JFIF APP0 segment says YCbCr).
+	progressive bool // SOF2 (or another progressive SOF)
+	comps       []jpegComponent
+	jfif        bool // a JFIF APP0 segment
+	rgbIDs      bool // component identifiers 'R', 'G', 'B'
 }
+
+// jpegComponent is one component's sampling factors.
+type jpegComponent struct{ h, v int }
 
 // scanJPEG walks the marker segments before the first scan. It reads only
 // within data and stops quietly at anything it does not understand; the
@@ -44,8 +54,19 @@ func scanJPEG(data []byte) jpegInfo {
 			info.exif = payload[6:]
 		case marker == 0xee && len(payload) >= 12 && bytes.HasPrefix(payload, []byte("Adobe")):
 			info.adobe = true
-		case isSOF(marker) && len(payload) >= 6:
+		case marker == 0xe0 && bytes.HasPrefix(payload, []byte("JFIF\x00")):
+			info.jfif = true
+		case isSOF(marker) && len(payload) >= 6 && info.comps == nil:
 			info.components = int(payload[5])
+			// SOF2, SOF6, SOF10 and SOF14 are progressive.
+			info.progressive = marker&0x3 == 2
+			info.comps = []jpegComponent{}
+			for c := payload[6:]; len(c) >= 3 && len(info.comps) < min(info.components, 4); c = c[3:] {
+				info.comps = append(info.comps, jpegComponent{h: int(c[1] >> 4), v: int(c[1] & 0xf)})
+			}
+			if p := payload[6:]; info.components == 3 && len(p) >= 9 {
+				info.rgbIDs = p[0] == 'R' && p[3] == 'G' && p[6] == 'B'
+			}
 		}
 		i += 2 + n
 	}
@@ -60,19 +81,7 @@ func isSOF(marker byte) bool {
 // pngExif returns the TIFF data of a PNG's eXIf chunk (PNG 1.5 extension),
 // or nil. Only chunks before the image data count, as the extension says.
 func pngExif(data []byte) []byte {
-	for i := len(pngMagic); i+8 <= len(data); {
-		n := uint64(binary.BigEndian.Uint32(data[i:]))
-		typ := string(data[i+4 : i+8])
-		end := uint64(i) + 12 + n // length, type, data, CRC
-		if typ == "IDAT" || end > uint64(len(data)) {
-			return nil
-		}
-		if typ == "eXIf" {
-			return data[i+8 : i+8+int(n)]
-		}
-		i = int(end)
-	}
-	return nil
+	return pngChunk(data, "eXIf")
 }
 
 // exifOrientation returns the Orientation tag (0x0112) of IFD0 in TIFF data

@@ -1,13 +1,13 @@
 package image
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"os"
 
 	"github.com/ppool/ppool/jobs"
@@ -60,11 +60,21 @@ func init() {
 			qualityParam,
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			img, err := Load(t.Inputs["image"].Path)
+			maxW, maxH := t.Int("max_width"), t.Int("max_height")
+			b := taskBudget(t)
+			b.operation = "thumbnail"
+			b.operationBytes = func(w, h int) (uint64, error) {
+				tw, th := thumbnailSize(w, h, maxW, maxH)
+				if tw == w && th == h {
+					return 4 * uint64(w) * uint64(h), nil // a copy
+				}
+				return resizeBytes(w, h, tw, th, Lanczos3), nil
+			}
+			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
 			}
-			out, err := Thumbnail(img, t.Int("max_width"), t.Int("max_height"))
+			out, err := Thumbnail(img, maxW, maxH)
 			if err != nil {
 				return nil, err
 			}
@@ -137,11 +147,13 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 		Slots: imageSlot, Outputs: outputs,
 		Params: append(params, qualityParam),
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-			img, err := Load(t.Inputs["image"].Path)
+			f := filterOf(t)
+			// For a strip, img is only the strip's input rows.
+			b, strip := filterBudget(t, name, f, t.Part)
+			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
 			}
-			f := filterOf(t)
 			if t.Part == nil {
 				out, err := f.Apply(img)
 				if err != nil {
@@ -149,25 +161,48 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 				}
 				return saveTask(t, out)
 			}
-			s := Strip{Y0: t.Part.Row0, Y1: t.Part.Row1, Height: img.Bounds().Dy()}
-			y0, y1 := s.Input(f.Halo())
-			b := img.Bounds()
-			out, err := f.ApplyStrip(Crop(img, image.Rect(b.Min.X, b.Min.Y+y0, b.Max.X, b.Min.Y+y1)), s)
+			out, err := f.ApplyStrip(img, *strip)
 			if err != nil {
 				return nil, err
 			}
 			return savePart(t, out)
 		},
 		Split: func(t *jobs.Task) ([]jobs.Part, error) {
-			w, h, err := Size(t.Inputs["image"].Path)
-			if err != nil {
-				return nil, err
-			}
-			return strips(w, h), nil
+			return splitFilter(t, name, filterOf(t), t.Inputs["image"].Path)
 		},
 		Merge:   merge,
 		PartExt: "png",
 	})
+}
+
+// splitFilter plans a filter task's strips, and checks in the master, from
+// the header, what each part and the merge will check, so that an image
+// too large to filter fails once, here, rather than in every part.
+func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part, error) {
+	size := budget{maxPixels: MaxPixels, maxMemory: math.MaxUint64}
+	hd, err := inspect(path, size)
+	if err != nil {
+		return nil, err
+	}
+	parts := strips(hd.width, hd.height)
+	var part *jobs.Part // the whole image, or a middle strip: none reads more rows
+	if len(parts) > 0 {
+		part = &parts[len(parts)/2]
+	}
+	b, _ := filterBudget(t, name, f, part)
+	if _, err := inspect(path, b); err != nil {
+		return nil, err
+	}
+	if len(parts) > 0 {
+		// The merge holds the whole output and one strip.
+		need := 4 * uint64(hd.width) * uint64(hd.height+stripRows)
+		if limit := taskMemory(t, memoryLimit()); need > limit {
+			return nil, &FileError{Path: path, Err: &decodeError{kind: ErrTooLarge, msg: fmt.Sprintf(
+				"%s image is %d×%d pixels: stitching the %s's %d strips needs %s, over the limit of %s",
+				hd.format, hd.width, hd.height, name, len(parts), formatBytes(need), formatBytes(limit))}}
+		}
+	}
+	return parts, nil
 }
 
 // strips plans the parts of a w×h output: none below splitPixels.
@@ -221,59 +256,87 @@ func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 }
 
 func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
-	img, err := Load(t.Inputs["image"].Path)
+	w, h := t.Int("width"), t.Int("height")
+	filter := filters[t.String("filter")]
+	if w == 0 && h == 0 {
+		return nil, fmt.Errorf("image.resize needs a width or a height (or both)")
+	}
+	if err := checkPixels("resize", w, h); err != nil {
+		return nil, err // before reading the input
+	}
+	b := taskBudget(t)
+	b.operation = "resize"
+	b.operationBytes = func(srcW, srcH int) (uint64, error) {
+		tw, th := resizeTarget(srcW, srcH, w, h)
+		if err := checkPixels("resize", tw, th); err != nil {
+			return 0, err
+		}
+		return resizeBytes(srcW, srcH, tw, th, filter), nil
+	}
+	img, err := load(t.Inputs["image"].Path, b)
 	if err != nil {
 		return nil, err
 	}
-	w, h := t.Int("width"), t.Int("height")
-	b := img.Bounds()
-	switch {
-	case w == 0 && h == 0:
-		return nil, fmt.Errorf("image.resize needs a width or a height (or both)")
-	case w == 0:
-		w = max(1, (b.Dx()*h+b.Dy()/2)/b.Dy())
-	case h == 0:
-		h = max(1, (b.Dy()*w+b.Dx()/2)/b.Dx())
-	}
-	out, err := Resize(img, w, h, filters[t.String("filter")])
+	b0 := img.Bounds()
+	w, h = resizeTarget(b0.Dx(), b0.Dy(), w, h)
+	out, err := Resize(img, w, h, filter)
 	if err != nil {
 		return nil, err
 	}
 	return saveTask(t, out)
 }
 
+// resizeTarget is the size image.resize scales an image srcW×srcH to for
+// its width and height params, one of which may be 0 (keep the aspect
+// ratio).
+func resizeTarget(srcW, srcH, w, h int) (int, int) {
+	switch {
+	case w == 0:
+		w = max(1, (srcW*h+srcH/2)/srcH)
+	case h == 0:
+		h = max(1, (srcH*w+srcW/2)/srcW)
+	}
+	return w, h
+}
+
 // Size returns an image file's width and height as Load would return it
-// (EXIF orientation applied), reading only its header.
+// (EXIF orientation applied), reading only its header. It refuses, as Load
+// would, an image too large to load in this process.
 func Size(path string) (w, h int, err error) {
+	hd, err := inspect(path, loadBudget())
+	return hd.width, hd.height, err
+}
+
+// inspect reads an image file's header and checks it against a budget,
+// without decoding the pixels.
+func inspect(path string, b budget) (header, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return header{}, err
 	}
 	defer f.Close()
-	head := make([]byte, 256<<10)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF {
-		return 0, 0, &FileError{Path: path, Err: err}
-	}
-	head = head[:n]
-	format, err := sniff(head)
+	st, err := f.Stat()
 	if err != nil {
-		return 0, 0, &FileError{Path: path, Err: err}
+		return header{}, err
 	}
-	var cfg image.Config
-	var exif []byte
-	if format == "JPEG" {
-		cfg, err = jpeg.DecodeConfig(bytes.NewReader(head))
-		exif = scanJPEG(head).exif
-	} else {
-		cfg, err = png.DecodeConfig(bytes.NewReader(head))
-		exif = pngExif(head)
+	// The header is usually in the first few KiB, but APP segments (EXIF,
+	// ICC profiles) can push a JPEG's frame header further: read more
+	// until the header is whole or the file is.
+	var hd header
+	for size := int64(256 << 10); ; size *= 4 {
+		head := make([]byte, min(st.Size(), size))
+		n, err := f.ReadAt(head, 0)
+		if err != nil && err != io.EOF { // EOF: shrunk since Stat
+			return header{}, &FileError{Path: path, Err: err}
+		}
+		hd, err = readHeader(head[:n], int(st.Size()), b)
+		if errors.Is(err, ErrTruncated) && int64(n) == size && size < st.Size() {
+			continue
+		}
+		if err != nil {
+			return header{}, &FileError{Path: path, Err: err}
+		}
+		break
 	}
-	if err != nil {
-		return 0, 0, &FileError{Path: path, Err: decoderError(format, err, true)}
-	}
-	if o := exifOrientation(exif); o >= 5 && o <= 8 {
-		cfg.Width, cfg.Height = cfg.Height, cfg.Width
-	}
-	return cfg.Width, cfg.Height, nil
+	return hd, nil
 }

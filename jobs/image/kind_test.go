@@ -3,9 +3,12 @@ package image
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ppool/ppool/jobs"
@@ -83,6 +86,148 @@ func TestKindsSplitAsWhole(t *testing.T) {
 			if len(a) == 0 || !bytes.Equal(a, b) {
 				t.Errorf("%s .%s: split output (%d bytes) differs from whole (%d bytes)", c.kind, ext, len(b), len(a))
 			}
+		}
+	}
+}
+
+// TestKindsNameBadFiles: every kind that reads an image, in the master
+// (Split) and in the worker (Run), says which file is empty or truncated,
+// and says so in the same words.
+func TestKindsNameBadFiles(t *testing.T) {
+	photo, err := os.ReadFile(testdata("photo.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := []struct {
+		name string
+		data []byte
+		is   error
+		msg  string
+	}{
+		{"empty.png", nil, ErrEmpty, "empty.png: empty file (0 bytes), not a PNG or JPEG image"},
+		{"header.png", photo[:20], ErrTruncated, "header.png: truncated PNG data"},
+		{"half.png", photo[:len(photo)/2], ErrTruncated, "half.png: truncated PNG data"},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, err error, path string, is error, msg string) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if !errors.Is(err, is) || !strings.HasPrefix(err.Error(), filepath.Join(dir, msg)) {
+			t.Errorf("%s: %q, want %q (%v)", what, err, filepath.Join(dir, msg), is)
+		}
+	}
+	for _, k := range jobs.Kinds() {
+		if !strings.HasPrefix(k.Name, "image.") || len(k.Slots) == 0 {
+			continue
+		}
+		params := map[string]any{}
+		for _, p := range k.Params {
+			params[p.Name] = p.Default
+		}
+		if k.Name == "image.resize" {
+			params["width"] = 10
+		}
+		for _, f := range files {
+			path := filepath.Join(dir, f.name)
+			task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Params: params, Mode: "run",
+				Inputs: map[string]jobs.Input{"image": {Path: path}}, Output: filepath.Join(dir, "out.png")}
+			if k.Split != nil {
+				if _, err := k.Split(&task); err != nil || f.name != "half.png" { // half.png's header is whole
+					check(k.Name+" Split "+f.name, err, path, f.is, f.msg)
+				}
+			}
+			_, err := k.Run(context.Background(), &task)
+			check(k.Name+" Run "+f.name, err, path, f.is, f.msg)
+		}
+	}
+}
+
+// TestStripLoadsOnlyItsRows: a strip of a split filter task on a tall PNG
+// decodes only its own input rows, so it allocates a small fraction of what
+// the whole image takes; splitting saves memory, not only time.
+func TestStripLoadsOnlyItsRows(t *testing.T) {
+	defer func(p int) { splitPixels = p }(splitPixels)
+	splitPixels = 1 << 20
+	const w, h = 500, 8000
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i/4%w + i/(4*w)) // opaque: alpha is overwritten below
+		if i%4 == 3 {
+			img.Pix[i] = 0xff
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tall.png")
+	if err := Save(src, img, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := jobs.LookupKind("image.blur")
+	task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Output: filepath.Join(dir, "out.png"),
+		Inputs: map[string]jobs.Input{"image": {Path: src}}, Params: map[string]any{"sigma": 2.0, "quality": 90}}
+	parts, err := k.Split(&task)
+	if err != nil || len(parts) < 10 {
+		t.Fatalf("Split: %d parts, %v", len(parts), err)
+	}
+	part := parts[len(parts)/2]
+	part.Path = filepath.Join(dir, "part.png")
+	task.Mode, task.Part = "part", &part
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := k.Run(context.Background(), &task); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	whole := uint64(4 * w * h) // the image as NRGBA alone
+	n := after.TotalAlloc - before.TotalAlloc
+	if n > whole/2 {
+		t.Errorf("a strip of %d rows of a %d×%d image allocated %d bytes; the image alone is %d", part.Row1-part.Row0, w, h, n, whole)
+	}
+	t.Logf("a strip of %d rows allocated %d bytes; the image alone is %d", part.Row1-part.Row0, n, whole)
+	strip, err := Load(part.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := GaussianBlur{Sigma: 2}
+	s := Strip{Y0: part.Row0, Y1: part.Row1, Height: h}
+	y0, y1 := s.Input(f.Halo())
+	want, _ := f.ApplyStrip(Crop(img, image.Rect(0, y0, w, y1)), s)
+	if !equalPix(strip, want) {
+		t.Error("the strip differs from the same rows of the whole image blurred")
+	}
+}
+
+// TestKindsHonourJobMemory: a task whose job's memory: limit cannot hold
+// what its image needs is refused from the header, naming the file, rather
+// than decoded until the worker is killed; with room enough it runs.
+func TestKindsHonourJobMemory(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.png")
+	if err := Save(src, image.NewNRGBA(image.Rect(0, 0, 3000, 3000)), SaveOptions{}); err != nil { // 36 MB decoded
+		t.Fatal(err)
+	}
+	for _, name := range []string{"image.blur", "image.thumbnail", "image.grayscale"} {
+		k, _ := jobs.LookupKind(name)
+		params := map[string]any{}
+		for _, p := range k.Params {
+			params[p.Name] = p.Default
+		}
+		task := jobs.Task{Job: "t", Kind: name, Name: "x", Mode: "run", Params: params, Memory: 20 << 20,
+			Inputs: map[string]jobs.Input{"image": {Path: src}}, Output: filepath.Join(dir, "out.png")}
+		_, err := k.Run(context.Background(), &task)
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.png") {
+			t.Errorf("%s under memory: 20MiB: %v, want ErrTooLarge naming the file", name, err)
+		}
+		task.Memory = 1 << 30
+		if _, err := k.Run(context.Background(), &task); err != nil {
+			t.Errorf("%s under memory: 1GiB: %v", name, err)
 		}
 	}
 }

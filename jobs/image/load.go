@@ -15,10 +15,12 @@ import (
 
 // Limits on the images Load and Decode accept. They are checked against the
 // header before any pixel memory is allocated, so a small hostile file
-// cannot claim a huge image and exhaust memory.
+// cannot claim a huge image and exhaust memory. MaxImageMemory, the bound
+// in bytes, is usually the one that binds: an image of MaxPixels is 1 GiB
+// as NRGBA alone.
 const (
 	MaxDimension = 30000   // pixels, width or height
-	MaxPixels    = 1 << 28 // width × height: 1 GiB as NRGBA
+	MaxPixels    = 1 << 28 // width × height
 )
 
 // Conditions Load and Decode report, matched with errors.Is. The error
@@ -64,12 +66,18 @@ func (e *decodeError) Unwrap() []error {
 // ErrEmpty, ErrNotImage, ErrTruncated, ErrTooLarge or ErrCorrupt, or the
 // error opening the file.
 func Load(path string) (*image.NRGBA, error) {
+	return load(path, loadBudget())
+}
+
+// load is Load within a budget, which can count what the task does with
+// the image after loading it.
+func load(path string, b budget) (*image.NRGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err // *os.PathError already names the file
 	}
 	defer f.Close()
-	img, err := Decode(f)
+	img, err := decodeFrom(f, b)
 	if err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
@@ -88,6 +96,10 @@ func Load(path string) (*image.NRGBA, error) {
 // kept and transparent pixels do not bleed. 16-bit inputs are reduced to
 // their high byte, as image/color does.
 func Decode(r io.Reader) (*image.NRGBA, error) {
+	return decodeFrom(r, loadBudget())
+}
+
+func decodeFrom(r io.Reader, b budget) (*image.NRGBA, error) {
 	br := bufio.NewReader(r)
 	// Look at the magic bytes before reading the rest, so that a large
 	// file of the wrong kind is rejected without being read.
@@ -102,7 +114,7 @@ func Decode(r io.Reader) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(data, MaxPixels)
+	return decode(data, b)
 }
 
 const (
@@ -114,7 +126,7 @@ const (
 func sniff(data []byte) (string, error) {
 	switch {
 	case len(data) == 0:
-		return "", ErrEmpty
+		return "", errEmpty
 	case bytes.HasPrefix(data, []byte(pngMagic)):
 		return "PNG", nil
 	case bytes.HasPrefix(data, []byte(jpegMagic)):
@@ -127,42 +139,116 @@ func sniff(data []byte) (string, error) {
 	return "", ErrNotImage
 }
 
+// errEmpty is ErrEmpty, said so that a user who named the wrong file sees
+// why it is not an image.
+var errEmpty error = &decodeError{kind: ErrEmpty, msg: "empty file (0 bytes), not a PNG or JPEG image"}
+
 func truncated(format string, cause error) error {
 	return &decodeError{kind: ErrTruncated, msg: "truncated " + format + " data", cause: cause}
 }
 
 // decode is the whole decoding path, shared by Load, Decode and FuzzLoad.
-// maxPixels is a parameter so the fuzzer can use a smaller budget.
-func decode(data []byte, maxPixels int) (*image.NRGBA, error) {
-	format, err := sniff(data)
+// The budget is a parameter so the fuzzer can use a smaller one.
+func decode(data []byte, b budget) (*image.NRGBA, error) {
+	hd, err := readHeader(data, len(data), b)
 	if err != nil {
 		return nil, err
 	}
-	decodeConfig, decodeImage := png.DecodeConfig, png.Decode
+	if hd.rowsAlone {
+		img, err := decodePNGRows(hd.data, hd.width, hd.height, hd.y0, hd.y1)
+		if err != nil {
+			return nil, decoderError(hd.format, err, !complete(hd.format, hd.data))
+		}
+		return img, nil
+	}
+	m, err := guard(hd.format, func() (image.Image, error) { return hd.decodeImage(bytes.NewReader(hd.data)) })
+	if err != nil {
+		return nil, decoderError(hd.format, err, !complete(hd.format, hd.data))
+	}
+	img := orient(toNRGBA(m), hd.orientation)
+	if b.rows != nil {
+		img = Crop(img, image.Rect(0, hd.y0, hd.width, hd.y1))
+	}
+	return img, nil
+}
+
+// A header is what an image file's first bytes say about it, once they
+// have been checked against a budget.
+type header struct {
+	format        string // "PNG" or "JPEG"
+	width, height int    // upright: EXIF orientation applied
+	orientation   int    // EXIF, 1 to 8
+	data          []byte // the bytes to decode (a CMYK JPEG gains an Adobe marker)
+	decodeImage   func(io.Reader) (image.Image, error)
+	// The rows the budget asks for, [y0, y1), and whether they are
+	// decoded alone rather than cut from the whole image.
+	y0, y1    int
+	rowsAlone bool
+}
+
+// readHeader reads data's header, all of the file or at least the part
+// before the pixels, and refuses an image over the budget: too many pixels,
+// or more memory than the budget allows for decoding it as image/png or
+// image/jpeg will (see pngDecodeCost, jpegDecodeCost) plus the budget's
+// operation. fileSize is the whole file's size.
+func readHeader(data []byte, fileSize int, b budget) (header, error) {
+	format, err := sniff(data)
+	if err != nil {
+		return header{}, err
+	}
+	hd := header{format: format, data: data, decodeImage: png.Decode}
+	decodeConfig := png.DecodeConfig
 	var exif []byte
+	var info jpegInfo
 	if format == "JPEG" {
-		decodeConfig, decodeImage = jpeg.DecodeConfig, jpeg.Decode
-		info := scanJPEG(data)
+		decodeConfig, hd.decodeImage = jpeg.DecodeConfig, jpeg.Decode
+		info = scanJPEG(data)
 		exif = info.exif
 		if info.components == 4 && !info.adobe {
-			data = withAdobeMarker(data)
+			hd.data = withAdobeMarker(data)
 		}
 	} else {
 		exif = pngExif(data)
+		if len(data) < fileSize && !pngReachesIDAT(data) {
+			// A part of the file without all the chunks before the
+			// pixels (tRNS changes the layout, eXIf the orientation).
+			return header{}, truncated(format, nil)
+		}
 	}
-
-	cfg, err := guard(format, func() (image.Config, error) { return decodeConfig(bytes.NewReader(data)) })
+	cfg, err := guard(format, func() (image.Config, error) { return decodeConfig(bytes.NewReader(hd.data)) })
 	if err != nil {
-		return nil, decoderError(format, err, false)
+		return header{}, decoderError(format, err, false)
 	}
-	if err := checkSize(format, cfg.Width, cfg.Height, maxPixels); err != nil {
-		return nil, err
+	if err := checkSize(format, cfg.Width, cfg.Height, b.maxPixels); err != nil {
+		return header{}, err
 	}
-	m, err := guard(format, func() (image.Image, error) { return decodeImage(bytes.NewReader(data)) })
-	if err != nil {
-		return nil, decoderError(format, err, !complete(format, data))
+	hd.orientation = exifOrientation(exif)
+	var cost decodeCost
+	if format == "JPEG" {
+		cost = jpegDecodeCost(info, fileSize, cfg.Width, cfg.Height, hd.orientation)
+	} else {
+		cost = pngDecodeCost(data, fileSize, cfg.Width, cfg.Height, hd.orientation)
 	}
-	return orient(toNRGBA(m), exifOrientation(exif)), nil
+	hd.width, hd.height = cfg.Width, cfg.Height
+	if hd.orientation >= 5 {
+		hd.width, hd.height = cfg.Height, cfg.Width
+	}
+	hd.y0, hd.y1 = 0, hd.height
+	if b.rows != nil {
+		hd.y0, hd.y1 = b.rows(hd.height)
+		if hd.y0 < 0 || hd.y0 >= hd.y1 || hd.y1 > hd.height {
+			return header{}, fmt.Errorf("rows [%d,%d) are not in the %d×%d image", hd.y0, hd.y1, hd.width, hd.height)
+		}
+		// Stored rows are upright rows only without EXIF rotation.
+		if format == "PNG" && hd.orientation == 1 && pngStreamable(data) {
+			hd.rowsAlone = true
+			cost = pngRowsCost(data, fileSize, hd.width, hd.y0, hd.y1)
+		}
+	}
+	if err := checkMemory(format, hd.width, hd.height, cost, b); err != nil {
+		return header{}, err
+	}
+	return hd, nil
 }
 
 // guard runs one call into a standard decoder. They are fuzzed upstream,

@@ -89,6 +89,9 @@ func Resize(src *image.NRGBA, width, height int, filter Resample) (*image.NRGBA,
 	if width < 1 || height < 1 || width > MaxDimension || height > MaxDimension {
 		return nil, fmt.Errorf("resize to %d×%d: size out of range 1 to %d", width, height, MaxDimension)
 	}
+	if err := checkPixels("resize", width, height); err != nil {
+		return nil, err
+	}
 	if filter < Lanczos3 || filter > Nearest {
 		return nil, fmt.Errorf("resize: unknown filter %v", filter)
 	}
@@ -121,10 +124,19 @@ func Thumbnail(src *image.NRGBA, maxWidth, maxHeight int) (*image.NRGBA, error) 
 	if w <= maxWidth && h <= maxHeight {
 		return Crop(src, src.Rect), nil
 	}
+	tw, th := thumbnailSize(w, h, maxWidth, maxHeight)
+	return Resize(src, tw, th, Lanczos3)
+}
+
+// thumbnailSize is the size Thumbnail shrinks an image w×h to.
+func thumbnailSize(w, h, maxWidth, maxHeight int) (int, int) {
+	if w <= maxWidth && h <= maxHeight {
+		return w, h
+	}
 	scale := min(float64(maxWidth)/float64(w), float64(maxHeight)/float64(h))
 	tw := max(1, min(maxWidth, int(math.Round(float64(w)*scale))))
 	th := max(1, min(maxHeight, int(math.Round(float64(h)*scale))))
-	return Resize(src, tw, th, Lanczos3)
+	return tw, th
 }
 
 // weights are one pass's fixed-point filter taps: output pixel i reads

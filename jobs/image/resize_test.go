@@ -1,12 +1,18 @@
 package image
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ppool/ppool/jobs"
 )
 
 // The Pillow references are made by testdata/gen.sh.
@@ -194,6 +200,8 @@ func TestResizeErrors(t *testing.T) {
 		{10, -1, Lanczos3, "size out of range"},
 		{30001, 10, Lanczos3, "size out of range"},
 		{10, 10, Resample(9), "unknown filter Resample(9)"},
+		// Each side is in range, the product is not.
+		{30000, 30000, Lanczos3, "resize output 30000×30000 is 900000000 pixels, over the limit of 268435456"},
 	} {
 		if _, err := Resize(photo, tc.w, tc.h, tc.f); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("Resize(%d, %d, %v): error %v, want %q", tc.w, tc.h, tc.f, err, tc.msg)
@@ -255,6 +263,48 @@ func TestHorizontalResizeWide(t *testing.T) {
 		horizontalResizeWide(wide, row, w)
 		if !slices.Equal(fast, wide) {
 			t.Errorf("width %d: passes differ", out)
+		}
+	}
+}
+
+// TestResizeKindRefusesHugeOutput: image.resize checks the output's pixels
+// and bytes, not only each side, before it reads its input: given both
+// sides, or one side that the input's aspect ratio makes huge, or a shrink
+// whose scratch rows (the vertical filter's window of whole output rows)
+// would take gigabytes.
+func TestResizeKindRefusesHugeOutput(t *testing.T) {
+	dir := t.TempDir()
+	save := func(name string, w, h int) string {
+		path := filepath.Join(dir, name)
+		if err := Save(path, makePhoto(w, h, 1), SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	square, tall := save("square.png", 100, 90), save("tall.png", 30, 6000)
+	k, _ := jobs.LookupKind("image.resize")
+	for _, tc := range []struct {
+		input         string
+		width, height int
+		msg           string
+	}{
+		{filepath.Join(dir, "missing.png"), 30000, 30000, "resize output 30000×30000 is 900000000 pixels, over the limit of 268435456"},
+		{square, 30000, 0, "resize output 30000×27000 is 810000000 pixels, over the limit of 268435456"},
+		// 6000 rows to 1: each output row reads all of them, 30000 wide.
+		{tall, 30000, 1, "and the resize 2.7 GiB more, over the limit of 2.0 GiB"},
+	} {
+		task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Output: filepath.Join(dir, "out.png"),
+			Inputs: map[string]jobs.Input{"image": {Path: tc.input}},
+			Params: map[string]any{"width": tc.width, "height": tc.height, "filter": "lanczos3", "quality": 90}}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := k.Run(context.Background(), &task)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("resize %s to %d×%d: %v, want %q", filepath.Base(tc.input), tc.width, tc.height, err, tc.msg)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+			t.Errorf("resize %s to %d×%d: refusing allocated %d bytes", filepath.Base(tc.input), tc.width, tc.height, n)
 		}
 	}
 }
