@@ -9,12 +9,14 @@ import (
 
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
+	"github.com/ppool/ppool/jobs/matrix"
 )
 
 func newVersionCmd(io *IO) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
-		Short:   "Print ppool's version, protocol versions and Go runtime",
+		Short:   "Print ppool's version, protocol versions, Go runtime and the BLAS and JPEG backends",
 		Example: "  ppool version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -26,8 +28,9 @@ func newVersionCmd(io *IO) *cobra.Command {
 					}
 				}
 			}
-			fmt.Fprintf(io.Out, "ppool %s%s\nworker protocol %s\n%s %s/%s\n",
-				jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(io.Out, "ppool %s%s\nworker protocol %s\n%s %s/%s\nmatrices: %s\nJPEG: %s\n",
+				jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH,
+				matrix.Backend(), turbojpeg.Backend())
 			return nil
 		},
 	}

@@ -12,12 +12,12 @@ import (
 func toNRGBA(m image.Image) *image.NRGBA {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
+	if src, ok := m.(*image.NRGBA); ok && src.Rect.Min == (image.Point{}) && src.Stride == 4*w {
+		return src // already the working format: no copy
+	}
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	switch src := m.(type) {
 	case *image.NRGBA:
-		if src.Rect.Min == (image.Point{}) && src.Stride == 4*w {
-			return src
-		}
 		for y := range h {
 			copy(pixRow(dst, y), src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):])
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
 // The image job kinds. Each task reads one image file (or none, for the
@@ -42,7 +43,7 @@ var filters = map[string]Resample{"lanczos3": Lanczos3, "catmullrom": CatmullRom
 func init() {
 	jobs.Register(&jobs.Kind{
 		Name: "image.resize", Summary: "scale images to a size (0 for one side keeps the aspect ratio)", Version: kindVersion,
-		Slots: imageSlot, Outputs: outputs,
+		Slots: imageSlot, Outputs: outputs, Backend: backend,
 		Params: []jobs.Param{
 			{Name: "width", Type: jobs.TypeInt, Default: 0, Doc: "output width in pixels; 0 follows the height's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
 			{Name: "height", Type: jobs.TypeInt, Default: 0, Doc: "output height in pixels; 0 follows the width's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
@@ -53,7 +54,7 @@ func init() {
 	})
 	jobs.Register(&jobs.Kind{
 		Name: "image.thumbnail", Summary: "shrink images to fit a box, keeping the aspect ratio (Lanczos3)", Version: kindVersion,
-		Slots: imageSlot, Outputs: outputs,
+		Slots: imageSlot, Outputs: outputs, Backend: backend,
 		Params: []jobs.Param{
 			{Name: "max_width", Type: jobs.TypeInt, Default: 256, Doc: "largest width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
 			{Name: "max_height", Type: jobs.TypeInt, Default: 256, Doc: "largest height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
@@ -70,13 +71,25 @@ func init() {
 				}
 				return resizeBytes(w, h, tw, th, Lanczos3), nil
 			}
+			// A JPEG may be decoded at a DCT scale down to twice the
+			// thumbnail's size (as Pillow's thumbnail drafts it), which is
+			// then resized to the size the whole image gives.
+			var full image.Point
+			b.full = &full
+			b.decodeAtLeast = func(w, h int) (int, int) {
+				tw, th := thumbnailSize(w, h, maxW, maxH)
+				return 2 * tw, 2 * th
+			}
 			img, err := load(t.Inputs["image"].Path, b)
 			if err != nil {
 				return nil, err
 			}
-			out, err := Thumbnail(img, maxW, maxH)
-			if err != nil {
-				return nil, err
+			tw, th := thumbnailSize(full.X, full.Y, maxW, maxH)
+			out := img
+			if img.Rect.Dx() != tw || img.Rect.Dy() != th {
+				if out, err = Resize(img, tw, th, Lanczos3); err != nil {
+					return nil, err
+				}
 			}
 			return saveTask(t, out)
 		},
@@ -97,7 +110,7 @@ func init() {
 		func(t *jobs.Task) Filter { return Edges{} })
 	jobs.Register(&jobs.Kind{
 		Name: "image.mandelbrot", Summary: "render the Mandelbrot set (large renders run as tiles on every worker)", Version: kindVersion,
-		Outputs: outputs,
+		Outputs: outputs, Backend: backend,
 		Params: []jobs.Param{
 			{Name: "width", Type: jobs.TypeInt, Default: 1920, Doc: "image width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
 			{Name: "height", Type: jobs.TypeInt, Default: 1080, Doc: "image height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
@@ -139,12 +152,16 @@ func mandelbrotOf(t *jobs.Task) Mandelbrot {
 	}
 }
 
+// backend names what encodes and decodes JPEG files, which goes into the
+// resume hash: libjpeg-turbo and Go's image/jpeg differ in their last bits.
+func backend() string { return "jpeg " + turbojpeg.Backend() }
+
 // filterKind registers a neighbourhood filter, split into strips with halos
 // when the image is large.
 func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.Task) Filter) {
 	jobs.Register(&jobs.Kind{
 		Name: name, Summary: summary, Version: kindVersion,
-		Slots: imageSlot, Outputs: outputs,
+		Slots: imageSlot, Outputs: outputs, Backend: backend,
 		Params: append(params, qualityParam),
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			f := filterOf(t)
@@ -273,12 +290,20 @@ func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 		}
 		return resizeBytes(srcW, srcH, tw, th, filter), nil
 	}
+	var full image.Point
+	b.full = &full
+	b.decodeAtLeast = func(srcW, srcH int) (int, int) {
+		tw, th := resizeTarget(srcW, srcH, w, h)
+		if 2*tw <= srcW && 2*th <= srcH {
+			return 2 * tw, 2 * th // a JPEG may be decoded at a DCT scale
+		}
+		return srcW, srcH
+	}
 	img, err := load(t.Inputs["image"].Path, b)
 	if err != nil {
 		return nil, err
 	}
-	b0 := img.Bounds()
-	w, h = resizeTarget(b0.Dx(), b0.Dy(), w, h)
+	w, h = resizeTarget(full.X, full.Y, w, h)
 	out, err := Resize(img, w, h, filter)
 	if err != nil {
 		return nil, err

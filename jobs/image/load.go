@@ -10,7 +10,10 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"os"
+
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
 // Limits on the images Load and Decode accept. They are checked against the
@@ -161,8 +164,15 @@ func decode(data []byte, b budget) (*image.NRGBA, error) {
 		}
 		return img, nil
 	}
-	m, err := guard(hd.format, func() (image.Image, error) { return hd.decodeImage(bytes.NewReader(hd.data)) })
-	if err != nil {
+	if b.full != nil {
+		*b.full = image.Pt(hd.width, hd.height)
+	}
+	var m image.Image
+	if hd.format == "JPEG" && useTurbo() {
+		if m, err = decodeTurbo(hd, b); err != nil {
+			return nil, err
+		}
+	} else if m, err = guard(hd.format, func() (image.Image, error) { return hd.decodeImage(bytes.NewReader(hd.data)) }); err != nil {
 		return nil, decoderError(hd.format, err, !complete(hd.format, hd.data))
 	}
 	img := orient(toNRGBA(m), hd.orientation)
@@ -170,6 +180,38 @@ func decode(data []byte, b budget) (*image.NRGBA, error) {
 		img = Crop(img, image.Rect(0, hd.y0, hd.width, hd.y1))
 	}
 	return img, nil
+}
+
+// useTurbo reports whether JPEG files go through libjpeg-turbo: when it is
+// installed, unless PPOOL_JPEG=go says otherwise.
+func useTurbo() bool {
+	ok, _ := turbojpeg.Available()
+	return ok
+}
+
+// decodeTurbo decodes a JPEG through libjpeg-turbo, at a reduced DCT scale
+// when the budget says the task shrinks the image enough, and maps its
+// errors onto this package's.
+func decodeTurbo(hd header, b budget) (image.Image, error) {
+	var minW, minH int
+	if b.decodeAtLeast != nil && b.rows == nil {
+		minW, minH = b.decodeAtLeast(hd.width, hd.height)
+		if hd.orientation >= 5 { // the file's own orientation
+			minW, minH = minH, minW
+		}
+		minW, minH = max(minW, 1), max(minH, 1)
+	}
+	m, err := turbojpeg.Decode(hd.data, turbojpeg.DecodeOptions{MinWidth: minW, MinHeight: minH, MaxBytes: int64(min(b.maxMemory, math.MaxInt64))})
+	if err == nil {
+		return m, nil
+	}
+	switch {
+	case errors.Is(err, turbojpeg.ErrTruncated):
+		return nil, truncated("JPEG", err)
+	case errors.Is(err, turbojpeg.ErrTooLarge):
+		return nil, &decodeError{kind: ErrTooLarge, msg: err.Error(), cause: err}
+	}
+	return nil, &decodeError{kind: ErrCorrupt, msg: "corrupt JPEG data: " + err.Error(), cause: err}
 }
 
 // A header is what an image file's first bytes say about it, once they

@@ -3,6 +3,7 @@ package image
 import (
 	"encoding/binary"
 	"fmt"
+	"image"
 	"math"
 	"math/bits"
 	"runtime/debug"
@@ -35,6 +36,13 @@ type budget struct {
 	// tall, the task needs: only those are returned, and only those are
 	// decoded where the format allows (see decodePNGRows).
 	rows func(h int) (y0, y1 int)
+	// decodeAtLeast, if set, says how small an upright image w×h may be
+	// decoded for the task: a JPEG is then decoded at the smallest DCT
+	// scale (1/2, 1/4, 1/8) that keeps it at least that size, where
+	// libjpeg-turbo is available. full, if set, is told the image's
+	// upright size before any scaling.
+	decodeAtLeast func(w, h int) (minW, minH int)
+	full          *image.Point
 }
 
 // loadBudget is the budget of a Load in this process.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
 // A Format is an image file format Save and Encode write. The zero value
@@ -144,6 +146,14 @@ func Encode(w io.Writer, img image.Image, format Format, opts SaveOptions) error
 		q := opts.Quality
 		if q == 0 {
 			q = defaultQuality
+		}
+		if useTurbo() {
+			b, err := turbojpeg.Encode(img, q)
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(b)
+			return err
 		}
 		return jpeg.Encode(w, img, &jpeg.Options{Quality: q})
 	}
