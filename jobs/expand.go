@@ -548,3 +548,50 @@ func notRegular(m os.FileMode) string {
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[{") }
+
+// UnknownJobError is a job name asked for (ppool run --job) that the
+// jobs file does not have.
+type UnknownJobError struct {
+	Name, Suggestion string
+}
+
+func (e *UnknownJobError) Error() string {
+	return fmt.Sprintf("no job named %q%s", e.Name, e.Suggestion)
+}
+
+// Only returns the plan cut down to the named jobs and the jobs they run
+// after, directly or not, in file order: what must run for those to run.
+func (p *Plan) Only(names []string) (*Plan, error) {
+	byName := map[string]*PlannedJob{}
+	var all []string
+	for _, j := range p.Jobs {
+		byName[j.Name] = j
+		all = append(all, j.Name)
+	}
+	keep := map[*PlannedJob]bool{}
+	var add func(j *PlannedJob)
+	add = func(j *PlannedJob) {
+		if keep[j] {
+			return
+		}
+		keep[j] = true
+		for _, a := range j.After {
+			add(a)
+		}
+	}
+	for _, n := range names {
+		j, ok := byName[n]
+		if !ok {
+			return nil, &UnknownJobError{Name: n, Suggestion: suggest(n, all)}
+		}
+		add(j)
+	}
+	out := &Plan{File: p.File}
+	for _, j := range p.Jobs {
+		if keep[j] {
+			out.Jobs = append(out.Jobs, j)
+			out.Tasks += len(j.Tasks)
+		}
+	}
+	return out, nil
+}

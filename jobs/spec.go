@@ -1033,3 +1033,7 @@ func dirOf(path string) string {
 	}
 	return path[:i]
 }
+
+// JobKeys returns the keys a job may have, whatever its kind, in the
+// order the documentation lists them.
+func JobKeys() []string { return slices.Clone(jobKeys) }
