@@ -83,10 +83,10 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
 	f.StringVar(&o.journal, "journal", "", "journal `FILE` (default .ppool/NAME.journal.jsonl beside the jobs file)")
 	f.BoolVar(&o.noJournal, "no-journal", false, "keep no journal (such a run cannot be resumed)")
 	f.BoolVar(&o.resume, "resume", false, "skip tasks the journal shows done, with unchanged inputs, params and output")
-	f.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (bars on a terminal, else plain), plain or none")
+	f.StringVar(&o.progress, "progress", "auto", "progress on stderr, `MODE`: auto (bars on a terminal, else plain), plain or none")
 	f.BoolVar(&o.failFast, "fail-fast", false, "stop handing out tasks after the first failure")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the expanded task list and exit")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text, or json (then progress, the summary and errors are JSON lines too)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log `FORMAT` on stderr: text, or json (then progress, the summary and errors are JSON lines too)")
 	fixed := func(values ...cobra.Completion) cobra.CompletionFunc {
 		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
 	}
