@@ -216,6 +216,9 @@ func (o *barsObserver) totalText() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
+	if n := len(o.total.est.samples); n > 0 && o.total.done >= o.total.total {
+		now = o.total.est.samples[n-1].t // the clock stops with the last task
+	}
 	rate, left, ok := o.total.est.estimate(now, o.total.done, o.total.total)
 	s := fmt.Sprintf("%v, %.1f tasks/s", roundDuration(now.Sub(o.total.est.start)), rate)
 	if ok {
