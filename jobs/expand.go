@@ -209,6 +209,12 @@ func (d *decoder) expand(pj *PlannedJob) {
 			}
 		}
 	}
+	wantDir := strings.Contains(tmpl, "{dir}")
+	baseDir, err := filepath.Abs(d.f.Dir)
+	if err != nil && wantDir {
+		d.errorAt(outPos, "output %q: {dir} needs the jobs file's folder: %v", tmpl, err)
+		return
+	}
 	width := len(strconv.Itoa(max(n-1, 0)))
 	for i := range n {
 		t := &Task{Job: j.Name, Kind: k.Name, Index: i, Inputs: map[string]Input{}, Params: j.Params, Mode: "run"}
@@ -239,12 +245,14 @@ func (d *decoder) expand(pj *PlannedJob) {
 		if nameSlot != "" {
 			p := t.Inputs[nameSlot].Path
 			name, ext = filepath.Base(p), filepath.Ext(p)
-			dir = relDir(d.f.Dir, p)
+			if wantDir {
+				dir = relDir(baseDir, p)
+			}
 		} else {
 			name += ext
 		}
 		stem = strings.TrimSuffix(name, ext)
-		if dir == "" && strings.Contains(tmpl, "{dir}") {
+		if dir == "" && wantDir {
 			d.errorAt(outPos, "output %q: {dir} is the input's folder under the jobs file's, but %s is outside it", tmpl, t.Inputs[nameSlot].Path)
 			return
 		}
@@ -284,12 +292,11 @@ func (d *decoder) expand(pj *PlannedJob) {
 	}
 }
 
-// relDir is the folder of input p under the jobs file's folder dir, "."
-// for dir itself, or "" if p is outside it.
-func relDir(dir, p string) string {
-	base, err1 := filepath.Abs(dir)
-	abs, err2 := filepath.Abs(filepath.Dir(p))
-	if err1 != nil || err2 != nil {
+// relDir is the folder of input p under base, the jobs file's folder as
+// an absolute path: "." for base itself, or "" if p is outside it.
+func relDir(base, p string) string {
+	abs, err := filepath.Abs(filepath.Dir(p))
+	if err != nil {
 		return ""
 	}
 	rel, err := filepath.Rel(base, abs)
