@@ -87,8 +87,43 @@ exits; an interrupted run resumes where it stopped.`,
 	root.Version = versionText()
 	root.SetVersionTemplate("{{.Version}}")
 	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd())
 	strictGroups(root)
 	return root
+}
+
+// newHelpCmd is cobra's help command, but a topic it does not know exits
+// 2 with a suggestion, as an unknown command does.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() || sub == c {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err == nil && len(rest) > 0 && cmd.HasSubCommands() {
+				err = cmd.RunE(cmd, rest) // strictGroups' error, with its suggestion
+			} else if err == nil && len(rest) > 0 {
+				err = usageError("unknown help topic %q: %s has no subcommands", strings.Join(args, " "), cmd.CommandPath())
+			}
+			if err != nil {
+				return err
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // strictGroups makes every command that only groups others (ppool,
