@@ -36,7 +36,7 @@ type Result struct {
 	Task       string  `json:"task"`
 	Status     Status  `json:"status"`
 	Attempts   int     `json:"attempts"`
-	DurationMS float64 `json:"duration_ms"`
+	DurationMS float64 `json:"duration_ms"` // of a split task: from its first part's start to its merge's end
 	QueuedMS   float64 `json:"queued_ms"`
 	WorkerPID  int     `json:"worker_pid"`
 	Output     string  `json:"output"`
@@ -46,6 +46,10 @@ type Result struct {
 	Retried []string `json:"retried,omitempty"`
 	// Warnings about an ok result that may mislead (from Outcome.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
+	// CPUMS is, for a split task, the sum of its parts' and merge's run
+	// times: the worker time it took, more than DurationMS when parts ran
+	// side by side.
+	CPUMS float64 `json:"cpu_ms,omitempty"`
 }
 
 // Observer is told what happens during a run, for progress displays. Its
@@ -161,6 +165,7 @@ type splitState struct {
 	busy    time.Duration
 	queued  time.Duration
 	started time.Time
+	first   time.Time // when the first part to start began running
 	hash    string
 }
 
@@ -437,7 +442,10 @@ func (r *runner) dropParts(t *Task, why string) {
 // them dropped or failed; res carries the figures gathered so far.
 func (r *runner) partsEnded(t *Task, res *Result, why string) {
 	st := r.split[t]
-	res.DurationMS, res.QueuedMS = ms(st.busy), ms(st.queued)
+	res.DurationMS, res.CPUMS, res.QueuedMS = 0, ms(st.busy), ms(st.queued)
+	if !st.first.IsZero() {
+		res.DurationMS = ms(time.Since(st.first))
+	}
 	if st.failed != nil {
 		res.Status, res.Error = StatusFailed, st.failed.Error()
 	} else {
@@ -719,6 +727,9 @@ func (r *runner) completed(c completion) {
 	if c.part != nil {
 		st.left--
 		st.busy += c.info.Duration
+		if began := time.Now().Add(-c.info.Duration); st.first.IsZero() || began.Before(st.first) {
+			st.first = began
+		}
 		if c.err == nil && st.hash != "" && c.out.OutputHash != "" {
 			// Kept for --resume, should the task not finish in this run.
 			if err := r.journal.record(journalEntry{Job: t.Job, Task: fmt.Sprintf("%s part %d", t.Name, c.part.Index), Output: c.part.Path, Hash: partHash(st.hash, c.part), OutputHash: c.out.OutputHash}); err != nil {
@@ -748,7 +759,10 @@ func (r *runner) completed(c completion) {
 		return
 	}
 	if len(t.Parts) > 0 {
-		res.DurationMS = ms(st.busy + c.info.Duration)
+		res.CPUMS = ms(st.busy + c.info.Duration)
+		if !st.first.IsZero() { // else every part was done by an earlier run
+			res.DurationMS = ms(time.Since(st.first))
+		}
 		res.QueuedMS = ms(st.queued)
 	}
 	if c.err != nil && r.killed {

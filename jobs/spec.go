@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
@@ -41,8 +43,34 @@ type Job struct {
 	After   []string
 	Worker  *WorkerSpec
 
-	pos       map[string]Pos // where each key was written, for later errors
-	outputSet bool
+	// Exclude drops the file inputs its globs match, whichever slot they
+	// fill: one bad photo need not fail every run.
+	Exclude []string
+
+	pos        map[string]Pos // where each key was written, for later errors
+	excludePos []Pos
+	outputSet  bool
+}
+
+func (j *Job) hasFileInputs() bool {
+	for _, src := range j.Inputs {
+		if src.Gen == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// listPos is where each entry of a string or list of strings is written.
+func (d *decoder) listPos(n ast.Node) []Pos {
+	if seq, ok := unwrap(n).(*ast.SequenceNode); ok {
+		var out []Pos
+		for _, v := range seq.Values {
+			out = append(out, posOf(v))
+		}
+		return out
+	}
+	return []Pos{posOf(n)}
 }
 
 // WorkerSpec names a custom worker binary for a job.
@@ -91,6 +119,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Pos.Line < 1 {
+		// A position is a bug's absence, not a guess: say where the file
+		// is rather than print a 0:0 that points nowhere.
+		return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+	}
 	s := fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Pos.Line, e.Pos.Col, e.Msg)
 	if e.Line != "" {
 		num := strconv.Itoa(e.Pos.Line)
@@ -200,6 +233,9 @@ const MaxTasks = 1_000_000
 // Parse checks a jobs file's contents; path names it in errors, and its
 // folder is where relative paths resolve.
 func Parse(path string, data []byte) (*File, error) {
+	// A byte-order mark is legal at the start of a YAML stream (editors on
+	// Windows write one); it is no part of the first key.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	f := &File{Path: path, Dir: dirOf(path), src: strings.Split(string(data), "\n")}
 	d := &decoder{f: f}
 	tree, err := parser.ParseBytes(data, 0)
@@ -220,7 +256,10 @@ func Parse(path string, data []byte) (*File, error) {
 		d.errorAt(Pos{1, 1}, "expected one YAML document with a \"jobs\" list")
 		return nil, d.errs
 	}
-	d.file(tree.Docs[0].Body)
+	body := d.resolveAliases(tree.Docs[0].Body, map[string]ast.Node{})
+	if len(d.errs) == 0 {
+		d.file(body)
+	}
 	if len(d.errs) == 0 {
 		d.crossCheck()
 	}
@@ -232,6 +271,40 @@ func Parse(path string, data []byte) (*File, error) {
 		return nil, d.errs
 	}
 	return f, nil
+}
+
+// resolveAliases replaces every alias (*name) with the value of its anchor
+// (&name), in document order, so that the rest of the decoder sees plain
+// values; errors about an aliased value point at where it is written, after
+// its anchor. The value is shared, not copied: a chain of aliases costs
+// nothing to build, and the decoder only descends as deep as a job goes.
+func (d *decoder) resolveAliases(n ast.Node, anchors map[string]ast.Node) ast.Node {
+	switch v := n.(type) {
+	case *ast.AliasNode:
+		name := v.Value.String()
+		target, ok := anchors[name]
+		if !ok {
+			d.errorf(v, "alias *%s names no anchor &%s written before it", name, name)
+			return &ast.NullNode{BaseNode: &ast.BaseNode{}, Token: v.GetToken()}
+		}
+		return target
+	case *ast.AnchorNode:
+		v.Value = d.resolveAliases(v.Value, anchors)
+		anchors[v.Name.String()] = v.Value
+	case *ast.TagNode:
+		v.Value = d.resolveAliases(v.Value, anchors)
+	case *ast.MappingNode:
+		for _, mv := range v.Values {
+			d.resolveAliases(mv, anchors)
+		}
+	case *ast.MappingValueNode:
+		v.Value = d.resolveAliases(v.Value, anchors)
+	case *ast.SequenceNode:
+		for i, e := range v.Values {
+			v.Values[i] = d.resolveAliases(e, anchors)
+		}
+	}
+	return n
 }
 
 func unwrap(n ast.Node) ast.Node {
@@ -264,7 +337,12 @@ func (d *decoder) mapping(n ast.Node, what string, known []string) (map[string]a
 	}
 	out := map[string]ast.Node{}
 	pos := map[string]Pos{}
+	var merged []*ast.MappingValueNode
 	for _, mv := range values {
+		if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+			merged = append(merged, d.mergeValues(mv.Value)...)
+			continue
+		}
 		key := mv.Key.String()
 		if k, ok := unwrap(mv.Key).(*ast.StringNode); ok {
 			key = k.Value
@@ -273,14 +351,67 @@ func (d *decoder) mapping(n ast.Node, what string, known []string) (map[string]a
 			d.errorf(mv.Key, "%s: key %q appears twice", what, key)
 			continue
 		}
-		if known != nil && !slices.Contains(known, key) {
+		if known != nil && !slices.Contains(known, key) && !(what == theFile && strings.HasPrefix(key, "x-")) {
 			d.errorf(mv.Key, "unknown key %q in %s%s", key, what, suggest(key, known))
 			continue
 		}
 		out[key] = mv.Value
 		pos[key] = posOf(mv.Key)
 	}
+	// Merged keys (<<: *defaults) fill in what the mapping does not say
+	// itself; of several merged mappings, the first to give a key wins.
+	for _, mv := range merged {
+		key := mv.Key.String()
+		if k, ok := unwrap(mv.Key).(*ast.StringNode); ok {
+			key = k.Value
+		}
+		if _, set := out[key]; set {
+			continue
+		}
+		if known != nil && !slices.Contains(known, key) {
+			d.errorf(mv.Key, "unknown key %q in %s (merged with <<)%s", key, what, suggest(key, known))
+			continue
+		}
+		out[key] = mv.Value
+		pos[key] = posOf(mv.Key)
+	}
 	return out, pos, true
+}
+
+// mergeValues returns the key/value pairs a merge key (<<) brings in: those
+// of a mapping, or of each mapping in a list, nested merges included.
+func (d *decoder) mergeValues(n ast.Node) []*ast.MappingValueNode {
+	var out []*ast.MappingValueNode
+	var add func(n ast.Node, depth int)
+	add = func(n ast.Node, depth int) {
+		switch m := unwrap(n).(type) {
+		case *ast.MappingNode:
+			var own, inner []*ast.MappingValueNode
+			for _, mv := range m.Values {
+				if _, ok := mv.Key.(*ast.MergeKeyNode); ok && depth < 8 {
+					inner = append(inner, d.mergeValues(mv.Value)...)
+				} else {
+					own = append(own, mv)
+				}
+			}
+			out = append(out, own...)
+			out = append(out, inner...)
+		case *ast.MappingValueNode:
+			add(&ast.MappingNode{BaseNode: m.BaseNode, Values: []*ast.MappingValueNode{m}}, depth)
+		case *ast.SequenceNode:
+			if depth > 0 {
+				d.errorf(n, "<< merges a mapping or a list of mappings, not a list of lists")
+				return
+			}
+			for _, e := range m.Values {
+				add(e, depth+1)
+			}
+		default:
+			d.errorf(n, "<< merges a mapping (such as *defaults) or a list of them, not %s", describe(n))
+		}
+	}
+	add(n, 0)
+	return out
 }
 
 func suggest(key string, known []string) string {
@@ -294,6 +425,55 @@ func suggest(key string, known []string) string {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return " (known: " + strings.Join(known, ", ") + ")"
+}
+
+// SuggestKind says which registered kind a mistyped name probably means,
+// as " (did you mean "image.blur"?)", or lists the kinds. Besides typos it
+// knows a kind by its last part (blur for image.blur) and by a longer
+// spelling of its name (matrix.multiplication for matrix.multiply).
+func SuggestKind(name string) string {
+	names := KindNames()
+	lower := strings.ToLower(name)
+	var hits []string
+	for _, k := range names {
+		dot := strings.LastIndexByte(k, '.')
+		short := k[dot+1:]
+		if strings.EqualFold(k, name) || strings.EqualFold(short, name) ||
+			nearPrefix(lower, k, dot+4) || !strings.Contains(name, ".") && nearPrefix(lower, short, 3) {
+			hits = append(hits, k)
+		}
+	}
+	if len(hits) == 1 {
+		return fmt.Sprintf(" (did you mean %q?)", hits[0])
+	}
+	if len(hits) > 1 {
+		return " (did you mean one of " + strings.Join(hits, ", ") + "?)"
+	}
+	best, bestD := "", max(3, len(name)/4+1)
+	for _, k := range names {
+		if dist := editDistance(lower, k); dist < bestD {
+			best, bestD = k, dist
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// nearPrefix: a and b share at least least bytes at their start, and
+// differ by at most three bytes' worth of ending.
+func nearPrefix(a, b string, least int) bool {
+	p := commonPrefix(a, b)
+	return p >= least && p >= min(len(a), len(b))-3
+}
+
+func commonPrefix(a, b string) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 func editDistance(a, b string) int {
@@ -336,12 +516,17 @@ func describe(n ast.Node) string {
 	return "a " + unwrap(n).Type().String()
 }
 
-var jobKeys = []string{"name", "kind", "params", "inputs", "count", "output", "timeout", "retries", "memory", "workers", "after", "worker"}
+var jobKeys = []string{"name", "kind", "params", "inputs", "exclude", "count", "output", "timeout", "retries", "memory", "workers", "after", "worker"}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
+// theFile names the top level in errors. Beside "jobs", it may hold keys
+// starting with x- (as in Compose files), which ppool ignores: a place to
+// write anchors (x-defaults: &defaults {...}) that jobs share with <<.
+const theFile = "the jobs file"
+
 func (d *decoder) file(body ast.Node) {
-	top, _, ok := d.mapping(body, "the jobs file", []string{"jobs"})
+	top, _, ok := d.mapping(body, theFile, []string{"jobs"})
 	if !ok {
 		return
 	}
@@ -390,7 +575,7 @@ func (d *decoder) job(n ast.Node) *Job {
 	}
 	k, found := kinds[kind]
 	if !found {
-		d.errorf(kn, "unknown kind %q%s", kind, suggest(kind, KindNames()))
+		d.errorf(kn, "unknown kind %q%s", kind, SuggestKind(kind))
 		return nil
 	}
 	j.Kind = k
@@ -399,11 +584,28 @@ func (d *decoder) job(n ast.Node) *Job {
 		j.Count = d.int(v, "count", 1, 1_000_000)
 	}
 	d.inputs(j, m["inputs"], n)
+	if v, ok := m["exclude"]; ok {
+		j.Exclude = d.strings(v, "exclude")
+		j.excludePos = d.listPos(v)
+		if len(j.Inputs) == 0 || !j.hasFileInputs() {
+			d.errorf(v, "job %q has no file inputs to exclude from", j.Name)
+		}
+		for i, p := range j.Exclude {
+			if strings.TrimSpace(p) == "" {
+				d.errorAt(j.excludePos[i], "an exclude pattern is empty")
+			} else if !doublestar.ValidatePattern(p) {
+				d.errorAt(j.excludePos[i], "exclude pattern %q is not a valid glob", p)
+			}
+		}
+	}
 	if v, ok := m["output"]; ok {
 		j.Output = d.str(v, "output")
 		j.outputSet = true
-		if j.Output == "" {
+		switch {
+		case j.Output == "":
 			d.errorf(v, "\"output\" is empty")
+		case strings.ContainsRune(j.Output, 0):
+			d.errorf(v, "\"output\" contains a NUL character, which no file name may hold")
 		}
 	}
 	if v, ok := m["timeout"]; ok {
@@ -769,14 +971,13 @@ func (d *decoder) source(n ast.Node, slot Slot, j *Job) Source {
 		src.Gen = g
 	default:
 		src.Patterns = d.strings(n, "input "+slot.Name)
-		if seq, ok := unwrap(n).(*ast.SequenceNode); ok {
-			for _, v := range seq.Values {
-				src.PatternPos = append(src.PatternPos, posOf(v))
-			}
-		}
-		for _, p := range src.Patterns {
-			if strings.TrimSpace(p) == "" {
-				d.errorf(n, "input %q has an empty path", slot.Name)
+		src.PatternPos = d.listPos(n)
+		for i, p := range src.Patterns {
+			switch {
+			case strings.TrimSpace(p) == "":
+				d.errorAt(src.patternPos(i), "input %q has an empty path", slot.Name)
+			case strings.ContainsRune(p, 0):
+				d.errorAt(src.patternPos(i), "input %q contains a NUL character, which no file name may hold", slot.Name)
 			}
 		}
 	}
@@ -832,3 +1033,7 @@ func dirOf(path string) string {
 	}
 	return path[:i]
 }
+
+// JobKeys returns the keys a job may have, whatever its kind, in the
+// order the documentation lists them.
+func JobKeys() []string { return slices.Clone(jobKeys) }

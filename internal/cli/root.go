@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,5 +84,80 @@ exits; an interrupted run resumes where it stopped.`,
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
 	root.AddCommand(newRunCmd(io, nil), newKindsCmd(io), newWorkerCmd(io), newBenchCmd(io), newVersionCmd(io))
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}")
+	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd())
+	strictGroups(root)
 	return root
+}
+
+// newHelpCmd is cobra's help command, but a topic it does not know exits
+// 2 with a suggestion, as an unknown command does.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() || sub == c {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err == nil && len(rest) > 0 && cmd.HasSubCommands() {
+				err = cmd.RunE(cmd, rest) // strictGroups' error, with its suggestion
+			} else if err == nil && len(rest) > 0 {
+				err = usageError("unknown help topic %q: %s has no subcommands", strings.Join(args, " "), cmd.CommandPath())
+			}
+			if err != nil {
+				return err
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// strictGroups makes every command that only groups others (ppool,
+// ppool worker, ppool completion) refuse a word it does not know, with a
+// suggestion, and exit 2: cobra would print help and exit 0, and a
+// script's typo would pass unnoticed. Alone, such a command prints help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		hint := " (commands: " + strings.Join(names, ", ") + ")"
+		for _, s := range cmd.SuggestionsFor(args[0]) {
+			// Two edits turn tcsh into bash: a suggestion must at least
+			// start as the word typed.
+			if s[0] == args[0][0] {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+				break
+			}
+		}
+		return usageError("unknown command %q for %q%s\nSee '%s --help'.", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
+	}
 }

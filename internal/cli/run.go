@@ -28,6 +28,7 @@ type runOptions struct {
 	failFast  bool
 	dryRun    bool
 	logFormat string
+	only      []string // --job: run these jobs and those they run after
 }
 
 func newRunCmd(io *IO, runF func(*runOptions) error) *cobra.Command {
@@ -50,6 +51,7 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
   ppool run --workers 4 --results results.jsonl jobs.yaml
   ppool run --resume jobs.yaml            # after an interrupted run
   ppool run --dry-run jobs.yaml           # list the tasks, run nothing
+  ppool run --job stats jobs.yaml         # one job, and the jobs it runs after
   ppool run --results - --progress none jobs.yaml | jq .status`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -65,25 +67,49 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
 			return runJobs(cmd.Context(), io, o)
 		},
 	}
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	}
 	f := cmd.Flags()
-	f.IntVarP(&o.workers, "workers", "w", 0, "worker processes (default: one per usable core)")
+	f.IntVarP(&o.workers, "workers", "j", 0, "worker processes (default: one per usable core); -j as in GNU parallel")
+	// -w, the shorthand before -j, still works.
+	f.IntVarP(&o.workers, "w", "w", 0, "same as --workers")
+	f.Lookup("w").Hidden = true
+	f.StringArrayVar(&o.only, "job", nil, "run only this `JOB` and the jobs it runs after (repeatable)")
 	f.StringVar(&o.results, "results", "", "write one JSON line per task to `FILE` (- for stdout)")
 	f.StringVar(&o.journal, "journal", "", "journal `FILE` (default .ppool/NAME.journal.jsonl beside the jobs file)")
 	f.BoolVar(&o.noJournal, "no-journal", false, "keep no journal (such a run cannot be resumed)")
 	f.BoolVar(&o.resume, "resume", false, "skip tasks the journal shows done, with unchanged inputs, params and output")
-	f.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (bars on a terminal, else plain), plain or none")
+	f.StringVar(&o.progress, "progress", "auto", "progress on stderr, `MODE`: auto (bars on a terminal, else plain), plain or none")
 	f.BoolVar(&o.failFast, "fail-fast", false, "stop handing out tasks after the first failure")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the expanded task list and exit")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.StringVar(&o.logFormat, "log-format", "text", "log `FORMAT` on stderr: text, or json (then progress, the summary and errors are JSON lines too)")
+	fixed := func(values ...cobra.Completion) cobra.CompletionFunc {
+		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("progress", fixed("auto\tbars on a terminal, else plain", "plain\ta line a second", "none\tnothing"))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", fixed("text", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("job", func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		file, err := jobs.ReadFile(args[0])
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []cobra.Completion
+		for _, j := range file.Jobs {
+			names = append(names, cobra.CompletionWithDesc(j.Name, j.Kind.Name))
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
 func runJobs(ctx context.Context, io *IO, o *runOptions) error {
-	switch o.progress {
-	case "auto", "plain", "none":
-	default:
-		return usageError("--progress must be auto, plain or none, not %q", o.progress)
-	}
 	var handler slog.Handler
 	switch o.logFormat {
 	case "text":
@@ -92,6 +118,23 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 		handler = slog.NewJSONHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelInfo})
 	default:
 		return usageError("--log-format must be text or json, not %q", o.logFormat)
+	}
+	log := slog.New(handler)
+	err := runLogged(ctx, io, o, log)
+	// With JSON logs, stderr holds JSON lines only: the final error too.
+	var ee *exitError
+	if o.logFormat == "json" && errors.As(err, &ee) && ee.err != nil && ee.err.Error() != "" {
+		log.Error(ee.err.Error(), "exit", ee.code)
+		return &exitError{code: ee.code, err: errors.New("")}
+	}
+	return err
+}
+
+func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) error {
+	switch o.progress {
+	case "auto", "plain", "none":
+	default:
+		return usageError("--progress must be auto, plain or none, not %q", o.progress)
 	}
 	if o.noJournal && (o.resume || o.journal != "") {
 		return usageError("--no-journal cannot be used with --resume or --journal")
@@ -108,12 +151,17 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 	if err != nil {
 		return jobsFileError(err)
 	}
+	if len(o.only) > 0 {
+		if plan, err = plan.Only(o.only); err != nil {
+			return usageError("--job: %v in %s", err, o.file)
+		}
+	}
 	if o.dryRun {
 		printPlan(io.Out, plan)
 		return nil
 	}
 
-	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: slog.New(handler)}
+	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: log}
 	switch o.results {
 	case "":
 	case "-":
@@ -129,10 +177,16 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 	var bars *barsObserver
 	switch {
 	case o.progress == "none":
-	case o.progress == "auto" && isTerminal(io.Err):
+	case o.logFormat == "json":
+		// Progress as JSON events, not text among the JSON lines;
+		// failures are logged once, by the run itself.
+		opts.Observer = &jsonObserver{log: log}
+	case o.progress == "auto" && terminalWidth(io.Err) > 0:
 		bars = &barsObserver{w: io.Err}
 		opts.Observer = bars
 	default:
+		// Also a terminal that reports no size (script(1), some CI
+		// runners): bars cannot be drawn in zero columns.
 		opts.Observer = &plainObserver{w: io.Err}
 	}
 
@@ -179,7 +233,11 @@ func runJobs(ctx context.Context, io *IO, o *runOptions) error {
 	if err != nil {
 		return &exitError{code: ExitTaskFailed, err: err}
 	}
-	if o.progress != "none" {
+	switch {
+	case o.progress == "none":
+	case o.logFormat == "json":
+		logSummary(log, summary)
+	default:
 		printSummary(io.Err, summary)
 	}
 	left := summary.Failed + summary.Cancelled

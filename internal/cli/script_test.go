@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/ppool/ppool/internal/cli"
@@ -71,6 +72,9 @@ func TestScripts(t *testing.T) {
 			"dims":        cmdDims,
 			"truncate":    cmdTruncate,
 			"kindslisted": cmdKindsListed,
+			"schemacheck": cmdSchemaCheck,
+			"pty":         cmdPty,
+			"jsonlines":   cmdJSONLines,
 		},
 	})
 }
@@ -512,5 +516,158 @@ func cmdKindsListed(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if want := jobs.KindNames(); !slices.Equal(listed, want) {
 		ts.Fatalf("listed kinds %v, want %v", listed, want)
+	}
+}
+
+// schemacheck kinds: stdout is ppool kinds --json, listing every kind.
+// schemacheck schema SCHEMA JOBS.yaml...: SCHEMA, from ppool kinds
+// --schema, names every job key and kind, has an if/then per kind, and
+// admits each jobs file: its keys, kinds and params, with their types.
+// (No JSON Schema validator is a dependency: this checks what the schema
+// says about the files, not every rule of draft-07.)
+func cmdSchemaCheck(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "schemacheck")
+	if len(args) == 1 && args[0] == "kinds" {
+		var list []struct{ Name string }
+		ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &list))
+		var names []string
+		for _, k := range list {
+			names = append(names, k.Name)
+		}
+		if want := jobs.KindNames(); !slices.Equal(names, want) {
+			ts.Fatalf("kinds --json lists %v, want %v", names, want)
+		}
+		return
+	}
+	if len(args) < 3 || args[0] != "schema" {
+		ts.Fatalf("usage: schemacheck kinds | schemacheck schema SCHEMA JOBS.yaml...")
+	}
+	type node = map[string]any
+	var schema node
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &schema))
+	job := schema["definitions"].(node)["job"].(node)
+	props := job["properties"].(node)
+	if keys := slices.Sorted(maps.Keys(props)); !slices.Equal(keys, slices.Sorted(slices.Values(jobs.JobKeys()))) {
+		ts.Fatalf("schema's job keys %v, want %v", keys, jobs.JobKeys())
+	}
+	var enum []string
+	for _, k := range props["kind"].(node)["enum"].([]any) {
+		enum = append(enum, k.(string))
+	}
+	if !slices.Equal(enum, jobs.KindNames()) {
+		ts.Fatalf("schema's kinds %v, want %v", enum, jobs.KindNames())
+	}
+	then := map[string]node{}
+	for _, c := range job["allOf"].([]any) {
+		kind := c.(node)["if"].(node)["properties"].(node)["kind"].(node)["const"].(string)
+		then[kind] = c.(node)["then"].(node)
+	}
+	if len(then) != len(enum) {
+		ts.Fatalf("schema has if/then for %d kinds, want %d", len(then), len(enum))
+	}
+	jsonType := func(v any) string {
+		switch v.(type) {
+		case string:
+			return "string"
+		case bool:
+			return "boolean"
+		case float64:
+			return "number"
+		case int, int64, uint64:
+			return "integer"
+		}
+		return fmt.Sprintf("%T", v)
+	}
+	for _, file := range args[2:] {
+		var doc struct{ Jobs []map[string]any }
+		ts.Check(yaml.Unmarshal([]byte(ts.ReadFile(file)), &doc))
+		for _, j := range doc.Jobs {
+			for k := range j {
+				if props[k] == nil {
+					ts.Fatalf("%s: job %v: key %q is not in the schema", file, j["name"], k)
+				}
+			}
+			kind, _ := j["kind"].(string)
+			t, ok := then[kind]
+			if !ok {
+				ts.Fatalf("%s: kind %q is not in the schema", file, kind)
+			}
+			params, _ := j["params"].(map[string]any)
+			pprops := t["properties"].(node)["params"].(node)["properties"].(node)
+			for name, v := range params {
+				ps, ok := pprops[name].(node)
+				if !ok {
+					ts.Fatalf("%s: %s param %q is not in the schema", file, kind, name)
+				}
+				got, want := jsonType(v), ps["type"].(string)
+				if got != want && !(want == "number" && got == "integer") {
+					ts.Fatalf("%s: %s param %q is %s, schema says %s", file, kind, name, got, want)
+				}
+			}
+		}
+	}
+}
+
+// pty PROG [ARG...]: runs PROG with its stderr on a new pseudo-terminal
+// that reports a size of 0×0, as under script(1) or some CI runners, and
+// puts what it wrote there in stderr.
+func cmdPty(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: pty PROG [ARG...]")
+	}
+	master, slave, err := openPty()
+	ts.Check(err)
+	defer master.Close()
+	path, err := exec.LookPath(args[0])
+	ts.Check(err)
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = os.Environ()
+	for _, kv := range []string{"PATH", "HOME", "TMPDIR", "GORACE"} {
+		cmd.Env = append(cmd.Env, kv+"="+ts.Getenv(kv))
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, slave
+	ts.Check(cmd.Start())
+	slave.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil { // EIO once the last holder of the slave is gone
+				return
+			}
+		}
+	}()
+	werr := cmd.Wait()
+	<-done
+	ts.Logf("[pty stderr]\n%s", out.String())
+	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), "ptyerr"), bytes.ReplaceAll(out.Bytes(), []byte("\r\n"), []byte("\n")), 0o644))
+	if (werr != nil) != neg {
+		ts.Fatalf("pty %v: %v", args, werr)
+	}
+}
+
+// jsonlines FILE: FILE (or stdout, stderr) has at least one line, and
+// every line is a JSON object.
+func cmdJSONLines(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "jsonlines")
+	if len(args) != 1 {
+		ts.Fatalf("usage: jsonlines FILE")
+	}
+	n := 0
+	for line := range strings.Lines(ts.ReadFile(args[0])) {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			ts.Fatalf("%s: not a JSON object: %q", args[0], line)
+		}
+		n++
+	}
+	if n == 0 {
+		ts.Fatalf("%s is empty", args[0])
 	}
 }

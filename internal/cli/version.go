@@ -20,18 +20,24 @@ func newVersionCmd(io *IO) *cobra.Command {
 		Example: "  ppool version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rev := ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						rev = " (" + s.Value[:min(12, len(s.Value))] + ")"
-					}
-				}
-			}
-			fmt.Fprintf(io.Out, "ppool %s%s\nworker protocol %s\n%s %s/%s\nmatrices: %s\nJPEG: %s\n",
-				jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH,
-				matrix.Backend(), turbojpeg.Backend())
+			fmt.Fprint(io.Out, versionText())
 			return nil
 		},
 	}
+}
+
+// versionText is what ppool version and ppool --version print: ppool's
+// version and commit, the worker protocol versions and the Go runtime.
+func versionText() string {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = " (" + s.Value[:min(12, len(s.Value))] + ")"
+			}
+		}
+	}
+	return fmt.Sprintf("ppool %s%s\nworker protocol %s\n%s %s/%s\nmatrices: %s\nJPEG: %s\n",
+		jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH,
+		matrix.Backend(), turbojpeg.Backend())
 }
