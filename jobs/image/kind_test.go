@@ -210,7 +210,7 @@ func TestStripLoadsOnlyItsRows(t *testing.T) {
 func TestKindsHonourJobMemory(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "big.png")
-	if err := Save(src, image.NewNRGBA(image.Rect(0, 0, 3000, 3000)), SaveOptions{}); err != nil { // 36 MB decoded
+	if err := Save(src, image.NewNRGBA(image.Rect(0, 0, 1000, 1000)), SaveOptions{}); err != nil { // 4 MB decoded
 		t.Fatal(err)
 	}
 	for _, name := range []string{"image.blur", "image.thumbnail", "image.grayscale"} {
@@ -219,11 +219,14 @@ func TestKindsHonourJobMemory(t *testing.T) {
 		for _, p := range k.Params {
 			params[p.Name] = p.Default
 		}
-		task := jobs.Task{Job: "t", Kind: name, Name: "x", Mode: "run", Params: params, Memory: 20 << 20,
+		task := jobs.Task{Job: "t", Kind: name, Name: "x", Mode: "run", Params: params, Memory: 4 << 20, // 3 MiB for the image
 			Inputs: map[string]jobs.Input{"image": {Path: src}}, Output: filepath.Join(dir, "out.png")}
 		_, err := k.Run(context.Background(), &task)
 		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.png") {
-			t.Errorf("%s under memory: 20MiB: %v, want ErrTooLarge naming the file", name, err)
+			t.Errorf("%s under memory: 4MiB: %v, want ErrTooLarge naming the file", name, err)
+		}
+		if name != "image.grayscale" {
+			continue // one kind run with room enough shows the limit is not all that refuses
 		}
 		task.Memory = 1 << 30
 		if _, err := k.Run(context.Background(), &task); err != nil {
