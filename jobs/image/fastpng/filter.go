@@ -1,0 +1,183 @@
+package fastpng
+
+// The PNG row filters, numbered as in the file.
+const (
+	ftNone    = 0
+	ftSub     = 1
+	ftUp      = 2
+	ftAverage = 3
+	ftPaeth   = 4
+)
+
+// abs8 is the magnitude of a filtered byte read as a signed residual,
+// which is what the minimum-sum heuristic adds up.
+func abs8(d uint8) int { return int(absTable[d]) }
+
+// absTable[d] is abs8(d): a load is cheaper than the unpredictable branch
+// of computing it on noisy rows.
+var absTable = func() (t [256]uint8) {
+	for d := range t {
+		if d < 128 {
+			t[d] = uint8(d)
+		} else {
+			t[d] = uint8(256 - d)
+		}
+	}
+	return t
+}()
+
+// filter returns the current row filtered the way that minimises the sum
+// of absolute residuals, the heuristic libpng uses. Up and Paeth, which win
+// most rows of photographs, are computed in full and together, sharing
+// their loads; None, Sub and Average then stop as soon as their sum passes
+// the best so far, so a row costs little more than those two.
+func (e *encoder) filter(bpp int) []byte {
+	cur, prev := e.cur[1:], e.prev[1:]
+	n := len(cur)
+	prev = prev[:n]
+
+	up := e.filtered[ftUp][1 : n+1]
+	pa := e.filtered[ftPaeth][1 : n+1]
+	sumUp := 0
+	for i := 0; i < bpp; i++ {
+		d := cur[i] - prev[i]
+		up[i], pa[i] = d, d
+		sumUp += abs8(d)
+	}
+	sumPaeth := sumUp
+	for i := bpp; i < n; i++ {
+		x, b := cur[i], prev[i]
+		d := x - b
+		up[i] = d
+		sumUp += abs8(d)
+		// paethSelect by hand: the compiler will not inline it here.
+		ia, ib, ic := int(cur[i-bpp]), int(b), int(prev[i-bpp])
+		da, db := ib-ic, ia-ic
+		dc := absInt(da + db)
+		da, db = absInt(da), absInt(db)
+		pred := ic
+		if db <= dc {
+			pred = ib
+		}
+		if da <= min(db, dc) {
+			pred = ia
+		}
+		p := x - uint8(pred)
+		pa[i] = p
+		sumPaeth += abs8(p)
+	}
+	best, choice := sumUp, ftUp
+	if sumPaeth < best {
+		best, choice = sumPaeth, ftPaeth
+	}
+
+	sum := 0
+	for i := 0; i < n && sum < best; i++ {
+		sum += abs8(cur[i])
+	}
+	if sum < best {
+		best, choice = sum, ftNone
+	}
+
+	sub := e.filtered[ftSub][1 : n+1]
+	sum = 0
+	for i := 0; i < bpp; i++ {
+		sub[i] = cur[i]
+		sum += abs8(sub[i])
+	}
+	for i := bpp; i < n && sum < best; i++ {
+		sub[i] = cur[i] - cur[i-bpp]
+		sum += abs8(sub[i])
+	}
+	if sum < best {
+		best, choice = sum, ftSub
+	}
+
+	avg := e.filtered[ftAverage][1 : n+1]
+	sum = 0
+	for i := 0; i < bpp; i++ {
+		avg[i] = cur[i] - prev[i]/2
+		sum += abs8(avg[i])
+	}
+	for i := bpp; i < n && sum < best; i++ {
+		avg[i] = cur[i] - uint8((int(cur[i-bpp])+int(prev[i]))/2)
+		sum += abs8(avg[i])
+	}
+	if sum < best {
+		choice = ftAverage
+	}
+
+	if choice == ftNone {
+		e.cur[0] = ftNone
+		return e.cur
+	}
+	return e.filtered[choice]
+}
+
+// paethSelect is paeth on ints, written so the compiler makes conditional
+// moves of it: the noise of photographs makes a branch unpredictable.
+func paethSelect(a, b, c int) uint8 {
+	pa := b - c
+	pb := a - c
+	pc := absInt(pa + pb)
+	pa = absInt(pa)
+	pb = absInt(pb)
+	p := c
+	if pb <= pc {
+		p = b
+	}
+	if pa <= min(pb, pc) {
+		p = a
+	}
+	return uint8(p)
+}
+
+// paeth is the Paeth predictor of the PNG specification: whichever of
+// left (a), above (b) and upper left (c) is nearest a+b-c.
+func paeth(a, b, c uint8) uint8 {
+	pc := int(c)
+	pa := int(b) - pc
+	pb := int(a) - pc
+	pc = absInt(pa + pb)
+	pa = absInt(pa)
+	pb = absInt(pb)
+	if pa <= pb && pa <= pc {
+		return a
+	} else if pb <= pc {
+		return b
+	}
+	return c
+}
+
+func absInt(x int) int {
+	m := x >> 63
+	return (x ^ m) - m
+}
+
+// unfilterPaeth undoes the Paeth filter on cur in place, given the
+// decoded previous row.
+func unfilterPaeth(cur, prev []byte, bpp int) {
+	var a, b, c, pa, pb, pc int
+	for i := 0; i < bpp; i++ {
+		a, c = 0, 0
+		for j := i; j < len(cur); j += bpp {
+			b = int(prev[j])
+			pa = b - c
+			pb = a - c
+			pc = absInt(pa + pb)
+			pa = absInt(pa)
+			pb = absInt(pb)
+			if pa <= pb && pa <= pc {
+				// a is the predictor.
+			} else if pb <= pc {
+				a = b
+			} else {
+				a = c
+			}
+			a += int(cur[j])
+			a &= 0xff
+			cur[j] = uint8(a)
+			c = b
+		}
+	}
+}
