@@ -64,7 +64,7 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-func benchmarkDecode(b *testing.B) {
+func BenchmarkDecode(b *testing.B) {
 	img := benchPhoto()
 	var buf bytes.Buffer
 	if err := Encode(&buf, img, DefaultLevel); err != nil {
@@ -74,7 +74,7 @@ func benchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		decode func(io.Reader) (image.Image, error)
-	}{{"stdlib", png.Decode}} {
+	}{{"fastpng", Decode}, {"stdlib", png.Decode}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := bc.decode(bytes.NewReader(data)); err != nil {

@@ -155,29 +155,27 @@ func absInt(x int) int {
 }
 
 // unfilterPaeth undoes the Paeth filter on cur in place, given the
-// decoded previous row.
+// decoded previous row. It walks the row byte by byte, so the channels of
+// a pixel are independent work for the processor, and selects with
+// conditional moves, as paethSelect does.
 func unfilterPaeth(cur, prev []byte, bpp int) {
-	var a, b, c, pa, pb, pc int
-	for i := 0; i < bpp; i++ {
-		a, c = 0, 0
-		for j := i; j < len(cur); j += bpp {
-			b = int(prev[j])
-			pa = b - c
-			pb = a - c
-			pc = absInt(pa + pb)
-			pa = absInt(pa)
-			pb = absInt(pb)
-			if pa <= pb && pa <= pc {
-				// a is the predictor.
-			} else if pb <= pc {
-				a = b
-			} else {
-				a = c
-			}
-			a += int(cur[j])
-			a &= 0xff
-			cur[j] = uint8(a)
-			c = b
+	prev = prev[:len(cur)]
+	// Left of the first pixel, a and c are 0, so the predictor is b.
+	for i := 0; i < bpp && i < len(cur); i++ {
+		cur[i] += prev[i]
+	}
+	for j := bpp; j < len(cur); j++ {
+		a, b, c := int(cur[j-bpp]), int(prev[j]), int(prev[j-bpp])
+		pa, pb := b-c, a-c
+		pc := absInt(pa + pb)
+		pa, pb = absInt(pa), absInt(pb)
+		p := c
+		if pb <= pc {
+			p = b
 		}
+		if pa <= min(pb, pc) {
+			p = a
+		}
+		cur[j] += uint8(p)
 	}
 }
