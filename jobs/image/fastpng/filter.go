@@ -10,21 +10,13 @@ const (
 )
 
 // abs8 is the magnitude of a filtered byte read as a signed residual,
-// which is what the minimum-sum heuristic adds up.
-func abs8(d uint8) int { return int(absTable[d]) }
-
-// absTable[d] is abs8(d): a load is cheaper than the unpredictable branch
-// of computing it on noisy rows.
-var absTable = func() (t [256]uint8) {
-	for d := range t {
-		if d < 128 {
-			t[d] = uint8(d)
-		} else {
-			t[d] = uint8(256 - d)
-		}
-	}
-	return t
-}()
+// which is what the minimum-sum heuristic adds up. It is arithmetic, not
+// a branch, which the noise of photographs would make unpredictable.
+func abs8(d uint8) int {
+	v := int(int8(d))
+	m := v >> 63
+	return (v ^ m) - m
+}
 
 // filter returns the current row filtered the way that minimises the sum
 // of absolute residuals, the heuristic libpng uses. Up and Paeth, which win
@@ -45,13 +37,18 @@ func (e *encoder) filter(bpp int) []byte {
 		sumUp += abs8(d)
 	}
 	sumPaeth := sumUp
-	for i := bpp; i < n; i++ {
-		x, b := cur[i], prev[i]
+	// Equal-length views of the row, above, left and upper left, so the
+	// loop runs without bounds checks.
+	c := cur[bpp:]
+	p, l, ul := prev[bpp:][:len(c)], cur[:len(c)], prev[:len(c)]
+	u, q := up[bpp:][:len(c)], pa[bpp:][:len(c)]
+	for i, x := range c {
+		b := p[i]
 		d := x - b
-		up[i] = d
+		u[i] = d
 		sumUp += abs8(d)
 		// paethSelect by hand: the compiler will not inline it here.
-		ia, ib, ic := int(cur[i-bpp]), int(b), int(prev[i-bpp])
+		ia, ib, ic := int(l[i]), int(b), int(ul[i])
 		da, db := ib-ic, ia-ic
 		dc := absInt(da + db)
 		da, db = absInt(da), absInt(db)
@@ -62,9 +59,9 @@ func (e *encoder) filter(bpp int) []byte {
 		if da <= min(db, dc) {
 			pred = ia
 		}
-		p := x - uint8(pred)
-		pa[i] = p
-		sumPaeth += abs8(p)
+		r := x - uint8(pred)
+		q[i] = r
+		sumPaeth += abs8(r)
 	}
 	best, choice := sumUp, ftUp
 	if sumPaeth < best {
