@@ -47,19 +47,7 @@ func (e *encoder) filter(bpp int) []byte {
 		d := x - b
 		u[i] = d
 		sumUp += abs8(d)
-		// paethSelect by hand: the compiler will not inline it here.
-		ia, ib, ic := int(l[i]), int(b), int(ul[i])
-		da, db := ib-ic, ia-ic
-		dc := absInt(da + db)
-		da, db = absInt(da), absInt(db)
-		pred := ic
-		if db <= dc {
-			pred = ib
-		}
-		if da <= min(db, dc) {
-			pred = ia
-		}
-		r := x - uint8(pred)
+		r := x - uint8(paethPredict(int(l[i]), int(b), int(ul[i])))
 		q[i] = r
 		sumPaeth += abs8(r)
 	}
@@ -111,14 +99,36 @@ func (e *encoder) filter(bpp int) []byte {
 	return e.filtered[choice]
 }
 
-// paethSelect is paeth on ints, written so the compiler makes conditional
-// moves of it: the noise of photographs makes a branch unpredictable.
-func paethSelect(a, b, c int) uint8 {
-	pa := b - c
-	pb := a - c
-	pc := absInt(pa + pb)
-	pa = absInt(pa)
-	pb = absInt(pb)
+// unfilterPaeth undoes the Paeth filter on cur in place, given the
+// decoded previous row. Each byte depends on the one bpp to its left; the
+// 3- and 4-byte cases keep those in registers, a pixel per iteration, so
+// the chain does not go through memory, and selections are conditional
+// moves (see paethPredict).
+func unfilterPaeth(cur, prev []byte, bpp int) {
+	prev = prev[:len(cur)]
+	// Left of the first pixel, a and c are 0, so the predictor is b.
+	for i := 0; i < bpp && i < len(cur); i++ {
+		cur[i] += prev[i]
+	}
+	switch {
+	case bpp == 3 && len(cur)%3 == 0:
+		unfilterPaeth3(cur, prev)
+	case bpp == 4 && len(cur)%4 == 0:
+		unfilterPaeth4(cur, prev)
+	default:
+		for j := bpp; j < len(cur); j++ {
+			cur[j] += uint8(paethPredict(int(cur[j-bpp]), int(prev[j]), int(prev[j-bpp])))
+		}
+	}
+}
+
+// paethPredict is paeth on ints, written so that the compiler inlines it
+// and makes conditional moves of it: the noise of photographs makes a
+// branch unpredictable.
+func paethPredict(a, b, c int) int {
+	pa, pb := b-c, a-c
+	pc := pa + pb
+	pa, pb, pc = max(pa, -pa), max(pb, -pb), max(pc, -pc)
 	p := c
 	if pb <= pc {
 		p = b
@@ -126,53 +136,32 @@ func paethSelect(a, b, c int) uint8 {
 	if pa <= min(pb, pc) {
 		p = a
 	}
-	return uint8(p)
+	return p
 }
 
-// paeth is the Paeth predictor of the PNG specification: whichever of
-// left (a), above (b) and upper left (c) is nearest a+b-c.
-func paeth(a, b, c uint8) uint8 {
-	pc := int(c)
-	pa := int(b) - pc
-	pb := int(a) - pc
-	pc = absInt(pa + pb)
-	pa = absInt(pa)
-	pb = absInt(pb)
-	if pa <= pb && pa <= pc {
-		return a
-	} else if pb <= pc {
-		return b
+func unfilterPaeth3(cur, prev []byte) {
+	a0, a1, a2 := int(cur[0]), int(cur[1]), int(cur[2])
+	c0, c1, c2 := int(prev[0]), int(prev[1]), int(prev[2])
+	for j := 3; j+2 < len(cur) && j+2 < len(prev); j += 3 {
+		b0, b1, b2 := int(prev[j]), int(prev[j+1]), int(prev[j+2])
+		a0 = (int(cur[j]) + paethPredict(a0, b0, c0)) & 0xff
+		a1 = (int(cur[j+1]) + paethPredict(a1, b1, c1)) & 0xff
+		a2 = (int(cur[j+2]) + paethPredict(a2, b2, c2)) & 0xff
+		cur[j], cur[j+1], cur[j+2] = uint8(a0), uint8(a1), uint8(a2)
+		c0, c1, c2 = b0, b1, b2
 	}
-	return c
 }
 
-func absInt(x int) int {
-	m := x >> 63
-	return (x ^ m) - m
-}
-
-// unfilterPaeth undoes the Paeth filter on cur in place, given the
-// decoded previous row. It walks the row byte by byte, so the channels of
-// a pixel are independent work for the processor, and selects with
-// conditional moves, as paethSelect does.
-func unfilterPaeth(cur, prev []byte, bpp int) {
-	prev = prev[:len(cur)]
-	// Left of the first pixel, a and c are 0, so the predictor is b.
-	for i := 0; i < bpp && i < len(cur); i++ {
-		cur[i] += prev[i]
-	}
-	for j := bpp; j < len(cur); j++ {
-		a, b, c := int(cur[j-bpp]), int(prev[j]), int(prev[j-bpp])
-		pa, pb := b-c, a-c
-		pc := absInt(pa + pb)
-		pa, pb = absInt(pa), absInt(pb)
-		p := c
-		if pb <= pc {
-			p = b
-		}
-		if pa <= min(pb, pc) {
-			p = a
-		}
-		cur[j] += uint8(p)
+func unfilterPaeth4(cur, prev []byte) {
+	a0, a1, a2, a3 := int(cur[0]), int(cur[1]), int(cur[2]), int(cur[3])
+	c0, c1, c2, c3 := int(prev[0]), int(prev[1]), int(prev[2]), int(prev[3])
+	for j := 4; j+3 < len(cur) && j+3 < len(prev); j += 4 {
+		b0, b1, b2, b3 := int(prev[j]), int(prev[j+1]), int(prev[j+2]), int(prev[j+3])
+		a0 = (int(cur[j]) + paethPredict(a0, b0, c0)) & 0xff
+		a1 = (int(cur[j+1]) + paethPredict(a1, b1, c1)) & 0xff
+		a2 = (int(cur[j+2]) + paethPredict(a2, b2, c2)) & 0xff
+		a3 = (int(cur[j+3]) + paethPredict(a3, b3, c3)) & 0xff
+		cur[j], cur[j+1], cur[j+2], cur[j+3] = uint8(a0), uint8(a1), uint8(a2), uint8(a3)
+		c0, c1, c2, c3 = b0, b1, b2, b3
 	}
 }

@@ -66,14 +66,37 @@ func boxBlur(src *image.NRGBA, r int) *image.NRGBA {
 	return dst
 }
 
-func TestPaethBranchless(t *testing.T) {
+// TestPaethPredict: paethPredict is the predictor of the PNG specification.
+func TestPaethPredict(t *testing.T) {
 	for a := range 256 {
 		for b := range 256 {
 			for c := 0; c < 256; c += 3 {
-				if g, w := paethSelect(a, b, c), paeth(uint8(a), uint8(b), uint8(c)); g != w {
-					t.Fatalf("paethSelect(%d, %d, %d) = %d, want %d", a, b, c, g, w)
+				if g, w := uint8(paethPredict(a, b, c)), paeth(uint8(a), uint8(b), uint8(c)); g != w {
+					t.Fatalf("paethPredict(%d, %d, %d) = %d, want %d", a, b, c, g, w)
 				}
 			}
 		}
 	}
+}
+
+// paeth is the Paeth predictor as the PNG specification writes it: whichever of
+// left (a), above (b) and upper left (c) is nearest a+b-c.
+func paeth(a, b, c uint8) uint8 {
+	pc := int(c)
+	pa := int(b) - pc
+	pb := int(a) - pc
+	pc = absInt(pa + pb)
+	pa = absInt(pa)
+	pb = absInt(pb)
+	if pa <= pb && pa <= pc {
+		return a
+	} else if pb <= pc {
+		return b
+	}
+	return c
+}
+
+func absInt(x int) int {
+	m := x >> 63
+	return (x ^ m) - m
 }
