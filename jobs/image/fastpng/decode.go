@@ -20,6 +20,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -393,6 +394,25 @@ func (d *decoder) decode() (image.Image, error) {
 	if err := d.checkLimit(); err != nil {
 		return nil, err
 	}
+	img, err := d.inflate()
+	return img, inflateError(err)
+}
+
+// inflateError makes the inflater's complaints about its input match
+// ErrCorrupt, keeping their message; other errors, such as the reader's
+// own, pass unchanged.
+func inflateError(err error) error {
+	var corrupt flate.CorruptInputError
+	var internal flate.InternalError
+	if errors.As(err, &corrupt) || errors.As(err, &internal) || errors.Is(err, zlib.ErrChecksum) ||
+		errors.Is(err, zlib.ErrHeader) || errors.Is(err, zlib.ErrDictionary) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// inflate reads the pixels from the IDAT chunks.
+func (d *decoder) inflate() (image.Image, error) {
 	r, err := newZlibReader(d)
 	if err != nil {
 		return nil, err
@@ -1117,7 +1137,8 @@ func Decode(r io.Reader) (image.Image, error) { return Decoder{}.Decode(r) }
 // ErrTooLarge). Every colour type, bit depth and Adam7 interlacing is
 // read, with tRNS transparency. A corrupt file fails with a FormatError
 // (errors.Is ErrCorrupt), including every bad chunk CRC and zlib checksum;
-// a truncated one with io.ErrUnexpectedEOF or a FormatError.
+// a truncated one with io.ErrUnexpectedEOF or a FormatError. Errors from
+// r itself are returned as they are.
 func (dec Decoder) Decode(r io.Reader) (image.Image, error) {
 	d := &decoder{
 		r:        r,

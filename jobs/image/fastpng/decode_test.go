@@ -229,6 +229,10 @@ func TestDecodeDamaged(t *testing.T) {
 			bad := bytes.Clone(data)
 			bad[n] ^= byte(1 + rng.IntN(255))
 			compareDecoders(t, "damaged", bad)
+			if _, err := Decode(bytes.NewReader(bad)); err != nil && !errors.Is(err, ErrCorrupt) &&
+				!errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("file %d with byte %d changed: error %v matches none of the package's errors", i, n, err)
+			}
 		}
 	}
 }
