@@ -1138,7 +1138,8 @@ func Decode(r io.Reader) (image.Image, error) { return Decoder{}.Decode(r) }
 // read, with tRNS transparency. A corrupt file fails with a FormatError
 // (errors.Is ErrCorrupt), including every bad chunk CRC and zlib checksum;
 // a truncated one with io.ErrUnexpectedEOF or a FormatError. Errors from
-// r itself are returned as they are.
+// r itself are returned as they are. Give it a *bytes.Reader or a
+// *bufio.Reader: the chunk headers are read a few bytes at a time.
 func (dec Decoder) Decode(r io.Reader) (image.Image, error) {
 	d := &decoder{
 		r:        r,

@@ -342,21 +342,15 @@ func unpremultiply8(dst, src []byte) {
 	}
 }
 
-// writeChunk writes one PNG chunk: length, type, data and CRC.
+// writeChunk writes one small PNG chunk (length, type, data and CRC) in
+// one call, so an unbuffered w costs one system call per chunk.
 func writeChunk(w io.Writer, kind string, data []byte) error {
-	var head [8]byte
-	binary.BigEndian.PutUint32(head[:4], uint32(len(data)))
-	copy(head[4:], kind)
-	crc := crc32.Update(crc32.ChecksumIEEE(head[4:]), crc32.IEEETable, data)
-	var tail [4]byte
-	binary.BigEndian.PutUint32(tail[:], crc)
-	if _, err := w.Write(head[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	_, err := w.Write(tail[:])
+	var buf [8 + 13 + 4]byte
+	chunk := binary.BigEndian.AppendUint32(buf[:0], uint32(len(data)))
+	chunk = append(chunk, kind...)
+	chunk = append(chunk, data...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	_, err := w.Write(chunk)
 	return err
 }
 
