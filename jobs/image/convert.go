@@ -15,6 +15,11 @@ func toNRGBA(m image.Image) *image.NRGBA {
 	if src, ok := m.(*image.NRGBA); ok && src.Rect.Min == (image.Point{}) && src.Stride == 4*w {
 		return src // already the working format: no copy
 	}
+	if src, ok := m.(*image.RGBA); ok && src.Rect.Min == (image.Point{}) && src.Stride == 4*w && src.Opaque() {
+		// An opaque RGBA image (a PNG without alpha decodes so) has the
+		// same bytes as an NRGBA one.
+		return &image.NRGBA{Pix: src.Pix, Stride: src.Stride, Rect: src.Rect}
+	}
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	switch src := m.(type) {
 	case *image.NRGBA:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"math"
 	"os"
@@ -38,6 +37,10 @@ var outputs = []string{"png", "jpg", "jpeg"}
 
 var qualityParam = jobs.Param{Name: "quality", Type: jobs.TypeInt, Default: 90, Doc: "JPEG quality when writing .jpg", Min: jobs.Bound(1), Max: jobs.Bound(100)}
 
+// compressionParam is the zlib level of a .png output, 6 by default as in
+// Pillow and libvips.
+var compressionParam = jobs.Param{Name: "compression", Type: jobs.TypeInt, Default: defaultCompression, Doc: "PNG compression when writing .png: 0 (none) to 9 (smallest, slowest)", Min: jobs.Bound(0), Max: jobs.Bound(9)}
+
 var filters = map[string]Resample{"lanczos3": Lanczos3, "catmullrom": CatmullRom, "bilinear": Bilinear, "nearest": Nearest}
 
 func init() {
@@ -48,7 +51,7 @@ func init() {
 			{Name: "width", Type: jobs.TypeInt, Default: 0, Doc: "output width in pixels; 0 follows the height's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
 			{Name: "height", Type: jobs.TypeInt, Default: 0, Doc: "output height in pixels; 0 follows the width's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
 			{Name: "filter", Type: jobs.TypeString, Default: "lanczos3", Doc: "resampling kernel", Choices: []string{"lanczos3", "catmullrom", "bilinear", "nearest"}},
-			qualityParam,
+			qualityParam, compressionParam,
 		},
 		Run: runResize,
 	})
@@ -58,7 +61,7 @@ func init() {
 		Params: []jobs.Param{
 			{Name: "max_width", Type: jobs.TypeInt, Default: 256, Doc: "largest width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
 			{Name: "max_height", Type: jobs.TypeInt, Default: 256, Doc: "largest height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
-			qualityParam,
+			qualityParam, compressionParam,
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			maxW, maxH := t.Int("max_width"), t.Int("max_height")
@@ -118,7 +121,7 @@ func init() {
 			{Name: "center_im", Type: jobs.TypeFloat, Default: 0.0, Doc: "imaginary part of the centre"},
 			{Name: "span", Type: jobs.TypeFloat, Default: 3.0, Doc: "width of the view in the complex plane", Min: jobs.Bound(1e-300)},
 			{Name: "max_iter", Type: jobs.TypeInt, Default: 500, Doc: "iterations before a point counts as inside", Min: jobs.Bound(1), Max: jobs.Bound(MaxIterations)},
-			qualityParam,
+			qualityParam, compressionParam,
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			m := mandelbrotOf(t)
@@ -162,7 +165,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 	jobs.Register(&jobs.Kind{
 		Name: name, Summary: summary, Version: kindVersion,
 		Slots: imageSlot, Outputs: outputs, Backend: backend,
-		Params: append(params, qualityParam),
+		Params: append(params, qualityParam, compressionParam),
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 			f := filterOf(t)
 			// For a strip, img is only the strip's input rows.
@@ -255,7 +258,11 @@ func merge(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 }
 
 func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
-	if err := Save(t.Output, img, SaveOptions{Quality: t.Int("quality")}); err != nil {
+	level := t.Int("compression")
+	if level == 0 {
+		level = PNGStored
+	}
+	if err := Save(t.Output, img, SaveOptions{Quality: t.Int("quality"), Compression: level}); err != nil {
 		return nil, err
 	}
 	b := img.Bounds()
@@ -266,7 +273,7 @@ func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 // encodes the stitched image once, as encoding the whole would.
 func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 	path := t.Part.Path
-	if err := Save(path, img, SaveOptions{PNGCompression: png.BestSpeed}); err != nil {
+	if err := Save(path, img, SaveOptions{Compression: 1}); err != nil {
 		return nil, err
 	}
 	return &jobs.Outcome{Output: path}, nil

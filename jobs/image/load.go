@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
@@ -238,7 +239,7 @@ func readHeader(data []byte, fileSize int, b budget) (header, error) {
 	if err != nil {
 		return header{}, err
 	}
-	hd := header{format: format, data: data, decodeImage: png.Decode}
+	hd := header{format: format, data: data, decodeImage: fastpng.Decode}
 	decodeConfig := png.DecodeConfig
 	var exif []byte
 	var info jpegInfo

@@ -105,7 +105,7 @@ func pngDecodeCost(data []byte, fileSize, w, h, orientation int) decodeCost {
 	if interlaced {
 		layout += ", interlaced"
 	}
-	bpp, nrgba := 8, false // bytes per pixel of what image/png returns; is it NRGBA
+	bpp, nrgba := 8, false // bytes per pixel of what fastpng returns; is it used as NRGBA
 	switch {
 	case colorType == 3:
 		bpp = 1
@@ -116,7 +116,8 @@ func pngDecodeCost(data []byte, fileSize, w, h, orientation int) decodeCost {
 	case colorType == 0 && !trns:
 		bpp = 1
 	default:
-		bpp, nrgba = 4, colorType == 4 || colorType == 6 || trns
+		// RGB without tRNS decodes opaque, and toNRGBA takes it as it is.
+		bpp, nrgba = 4, true
 	}
 	px := uint64(w) * uint64(h)
 	total := px * uint64(bpp)

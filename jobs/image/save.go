@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
@@ -54,10 +54,16 @@ func FormatOf(path string) (Format, error) {
 type SaveOptions struct {
 	// Quality is the JPEG quality, 1 to 100; 0 means 90.
 	Quality int
-	// PNGCompression is passed to image/png; the zero value is its
-	// default. png.BestSpeed is several times faster for large images.
-	PNGCompression png.CompressionLevel
+	// Compression is the PNG zlib level, 1 (fastest) to 9 (smallest), or
+	// PNGStored for none; 0 means the default, 6, as Pillow and libvips.
+	Compression int
 }
+
+// PNGStored is SaveOptions.Compression for PNG data stored uncompressed.
+const PNGStored = -1
+
+// defaultCompression is the PNG level of SaveOptions' zero value.
+const defaultCompression = fastpng.DefaultLevel
 
 const defaultQuality = 90
 
@@ -120,6 +126,9 @@ func (o SaveOptions) valid() error {
 	if o.Quality < 0 || o.Quality > 100 {
 		return fmt.Errorf("JPEG quality %d out of range 1 to 100", o.Quality)
 	}
+	if o.Compression < PNGStored || o.Compression > 9 {
+		return fmt.Errorf("PNG compression %d out of range 0 to 9", o.Compression)
+	}
 	return nil
 }
 
@@ -140,8 +149,14 @@ func Encode(w io.Writer, img image.Image, format Format, opts SaveOptions) error
 	}
 	switch format {
 	case PNG:
-		enc := png.Encoder{CompressionLevel: opts.PNGCompression}
-		return enc.Encode(w, img)
+		level := opts.Compression
+		switch level {
+		case 0:
+			level = defaultCompression
+		case PNGStored:
+			level = 0
+		}
+		return fastpng.Encode(w, img, level)
 	case JPEG:
 		q := opts.Quality
 		if q == 0 {
