@@ -91,17 +91,13 @@ func (p *Pool) start() (*worker, error) {
 		binary = p.binary.f
 	}
 	var logPID atomic.Int64
-	var starter launch.Starter
-	if p.cfg.Plugin {
-		starter = pluginStarter{}
-	}
 	proc, err := p.spawner.Start(&launch.Cmd{
 		Path: p.path, Args: p.args, Env: p.env, Binary: binary,
 		Cgroups: p.cgroups, Reaper: p.reaper,
 		PipeSize: launch.PipeSize, OOMScoreAdj: launch.OOMScoreAdj,
 		Output:    launch.Lines(func(line string) { p.log.Info(line, "worker", logPID.Load()) }),
 		KillGrace: p.cfg.KillGrace,
-		Starter:   starter, StartTimeout: p.cfg.StartTimeout,
+		Starter:   p.cfg.Launcher, StartTimeout: p.cfg.StartTimeout,
 		Log: p.log,
 	})
 	if err != nil {

@@ -1,4 +1,13 @@
-package pool
+// Package goplugin launches a pool's workers through hashicorp/go-plugin:
+// set pool.Config.Launcher to a Launcher, and Config.Command to a Go
+// worker built with workerproc/plugin.Main. go-plugin checks the worker's
+// handshake cookie and protocol version and forwards its output to the
+// pool's Logger; tasks flow over the worker's pipes as for any worker, not
+// over gRPC.
+//
+// It is a package of its own so that a program that embeds a pool links
+// go-plugin, and gRPC with it, only if it imports this.
+package goplugin
 
 import (
 	"context"
@@ -17,8 +26,7 @@ import (
 	"github.com/ppool/ppool/workerproc/plugin"
 )
 
-// This file holds everything about launching workers through go-plugin
-// (Config.Plugin). go-plugin's defaults fight the pool's guarantees, so it
+// go-plugin's defaults fight the pool's guarantees, so it
 // is used for what it is good at, the handshake (cookie and protocol
 // version) and collecting the worker's output, and nothing else:
 //
@@ -97,16 +105,17 @@ func (r *pluginRunner) HostToPlugin(n, a string) (string, string, error) {
 	return n, a, nil
 }
 
-// pluginStarter starts workers through go-plugin.
-type pluginStarter struct{}
+// Launcher starts workers through go-plugin; its zero value is ready.
+// It is a pool.Launcher.
+type Launcher struct{}
 
 // Start starts cmd through go-plugin and waits for its handshake, then
 // connects go-plugin's RPC channel, which carries the worker's output once
-// it is served. It runs on the spawner's thread, like every exec. release
+// it is served. The pool runs it on its spawner's thread, like every exec. release
 // removes go-plugin's socket folder; the connection needs no closing: it
 // ends with the process, and closing it would make yamux log a broken pipe
 // to the process's stderr.
-func (pluginStarter) Start(cmd *exec.Cmd, output io.Writer, exited <-chan struct{}, timeout time.Duration) (release func(), err error) {
+func (Launcher) Start(cmd *exec.Cmd, output io.Writer, exited <-chan struct{}, timeout time.Duration) (release func(), err error) {
 	var socketDir string
 	release = func() {
 		if socketDir != "" {
