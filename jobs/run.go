@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/pool/goplugin"
 	"github.com/ppool/ppool/workerproc"
 )
 
@@ -919,8 +920,8 @@ func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error
 		slices.Sort(cfg.Env)
 		key += "\x00" + strings.Join(cfg.Env, "\x00")
 		cfg.SHA256 = w.SHA256
-		cfg.Plugin = w.Plugin
 		if w.Plugin {
+			cfg.Launcher = goplugin.Launcher{}
 			key += "\x00plugin"
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ppool/ppool/internal/codec"
 	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/ipc/codec"
 	"github.com/ppool/ppool/workerproc"
 )
 

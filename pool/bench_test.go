@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/pool/goplugin"
 )
 
 func benchPool(b *testing.B, cfg pool.Config) *pool.Pool {
@@ -138,7 +139,7 @@ func BenchmarkLaunch(b *testing.B) {
 		cfg  pool.Config
 	}{
 		{"plain", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Env: []string{"PPOOL_WORKER=1"}}},
-		{"go-plugin", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Plugin: true, Env: []string{"PPOOL_TEST_PLUGIN=1"}}},
+		{"go-plugin", pool.Config{Workers: 1, Command: []string{os.Args[0]}, Launcher: goplugin.Launcher{}, Env: []string{"PPOOL_TEST_PLUGIN=1"}}},
 	} {
 		b.Run(launch.name, func(b *testing.B) {
 			var start time.Duration

@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"io"
 	"log/slog"
+	"os/exec"
 	"runtime"
 	"time"
 
@@ -18,11 +20,13 @@ type Config struct {
 	// this program itself. Empty means re-executing this binary, whose main
 	// must call workerproc.Main first.
 	Command []string
-	// Plugin launches Command through hashicorp/go-plugin: a Go worker
-	// built with workerproc/plugin.Main. go-plugin checks the handshake
-	// cookie and protocol version and forwards the worker's output to
-	// Logger; tasks flow over the pipes as for any worker.
-	Plugin bool
+	// Launcher, if set, starts each worker process in place of the
+	// pool's own exec. goplugin.Launcher (package pool/goplugin) launches
+	// Command through hashicorp/go-plugin: a Go worker built with
+	// workerproc/plugin.Main. go-plugin checks the handshake cookie and
+	// protocol version and forwards the worker's output to Logger; tasks
+	// flow over the pipes as for any worker.
+	Launcher Launcher
 	// SHA256, if set, is the hex SHA-256 of the worker binary (Command[0]).
 	// The binary is read and hashed once, into a sealed in-memory copy
 	// that every worker, the first and every replacement, executes: a
@@ -190,4 +194,21 @@ func (p *Pool) options(opts []Option) *callOptions {
 		f(&o)
 	}
 	return &o
+}
+
+// A Launcher starts worker processes in a way of its own: package
+// pool/goplugin has one, for hashicorp/go-plugin. It is a hook of its own
+// so that a program that embeds a pool does not link go-plugin unless it
+// asks for it.
+type Launcher interface {
+	// Start calls cmd.Start, once, and returns when the worker may be
+	// given tasks. The pool has set cmd's program, arguments,
+	// environment, descriptors (fds 3 and 4), process attributes (process
+	// group, parent-death signal, cgroup), Cancel and WaitDelay: Start may
+	// add to cmd.Env, and sets cmd.Stdout and cmd.Stderr, copying what
+	// arrives there to output (logged, and kept for crash reports).
+	// timeout is StartTimeout. exited is closed once the pool has waited
+	// for the process: Start never waits for it itself. release, if not
+	// nil, is called once the process is gone, or at once if Start fails.
+	Start(cmd *exec.Cmd, output io.Writer, exited <-chan struct{}, timeout time.Duration) (release func(), err error)
 }

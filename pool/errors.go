@@ -54,7 +54,7 @@ func (e *WorkerExitError) Error() string {
 		fmt.Fprintf(&b, " (%s)", e.Reason)
 	}
 	if out := strings.TrimSpace(e.Stderr); out != "" {
-		// The first KiB and the last 4 KiB (see tailWriter).
+		// The first KiB and the last 4 KiB (see launch.Tail).
 		fmt.Fprintf(&b, "; its output:\n%s", out)
 	}
 	return b.String()

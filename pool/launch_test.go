@@ -20,6 +20,7 @@ import (
 
 	"github.com/ppool/ppool/internal/contain"
 	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/pool/goplugin"
 	"github.com/ppool/ppool/workerproc"
 )
 
@@ -117,7 +118,7 @@ func TestChecksumOverwrittenInPlace(t *testing.T) {
 		{"shebang script", func(path string) []byte {
 			return []byte("#!/bin/sh\nexec " + os.Args[0] + " \"$@\"\n")
 		}, pool.Config{Env: []string{"PPOOL_WORKER=1"}}},
-		{"go-plugin", func(string) []byte { return self }, pool.Config{Plugin: true, Env: []string{"PPOOL_TEST_PLUGIN=1"}}},
+		{"go-plugin", func(string) []byte { return self }, pool.Config{Launcher: goplugin.Launcher{}, Env: []string{"PPOOL_TEST_PLUGIN=1"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -415,4 +416,22 @@ func init() {
 	}
 	fmt.Println(strings.Join(pids, " "))
 	select {}
+}
+
+// TestEmbedLinksNoGRPC: a program that embeds a pool links neither
+// go-plugin nor gRPC; only one that imports pool/goplugin does.
+func TestEmbedLinksNoGRPC(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "github.com/ppool/ppool/examples/embed").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "google.golang.org/grpc") || strings.HasPrefix(dep, "github.com/hashicorp/go-plugin") {
+			t.Errorf("examples/embed links %s", dep)
+		}
+	}
 }

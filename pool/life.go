@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ppool/ppool/ipc"
@@ -124,8 +123,8 @@ func (p *Pool) stop(kill bool) {
 			p.finish(t, nil, ErrPoolClosed)
 		}
 		p.stopWatches()
-		p.spawner.stop()
-		p.reaper.stop()
+		p.spawner.Stop()
+		p.reaper.Stop()
 		if p.binary != nil {
 			p.binary.Close()
 		}
@@ -136,25 +135,20 @@ func (p *Pool) stop(kill bool) {
 	<-p.stopped
 }
 
-// escalate waits for workers to exit, sending SIGTERM after grace and
-// SIGKILL after another grace to those that have not.
+// escalate waits, at most grace, for workers to exit, then terminates
+// those that have not: SIGTERM, and SIGKILL after another grace
+// (launch.Process.Terminate, through exec.Cmd's Cancel and WaitDelay).
 func escalate(workers []*worker, grace time.Duration) {
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		timer := time.NewTimer(grace)
-		for _, w := range workers {
-			select {
-			case <-w.exited:
-			case <-timer.C:
-			}
+	deadline, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	for _, w := range workers {
+		select {
+		case <-w.exited:
+		case <-deadline.Done():
 		}
-		timer.Stop()
-		for _, w := range workers {
-			select {
-			case <-w.exited:
-			default:
-				_ = syscall.Kill(-w.pid, sig)
-			}
-		}
+	}
+	for _, w := range workers {
+		w.proc.Terminate()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/pool/goplugin"
 	"go.uber.org/goleak"
 )
 
@@ -36,7 +37,7 @@ func TestPlugin(t *testing.T) {
 	ctx := testCtx(t)
 	var logs syncBuffer
 	p, err := pool.New(ctx, pool.Config{
-		Workers: 2, Command: []string{os.Args[0]}, Plugin: true,
+		Workers: 2, Command: []string{os.Args[0]}, Launcher: goplugin.Launcher{},
 		Env:    []string{"PPOOL_TEST_PLUGIN=1"},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -73,11 +74,11 @@ func TestPluginRefusals(t *testing.T) {
 		want []string
 	}{
 		"not a worker": {
-			pool.Config{Workers: 1, Command: []string{"/bin/echo", "I am not a worker"}, Plugin: true},
+			pool.Config{Workers: 1, Command: []string{"/bin/echo", "I am not a worker"}, Launcher: goplugin.Launcher{}},
 			[]string{"/bin/echo", "I am not a worker"},
 		},
 		"newer go-plugin protocol": {
-			pool.Config{Workers: 1, Command: []string{os.Args[0]}, Plugin: true, Env: []string{"PPOOL_TEST_PLUGIN=1", "PPOOL_TEST_PLUGIN_VERSION=2"}},
+			pool.Config{Workers: 1, Command: []string{os.Args[0]}, Launcher: goplugin.Launcher{}, Env: []string{"PPOOL_TEST_PLUGIN=1", "PPOOL_TEST_PLUGIN_VERSION=2"}},
 			[]string{os.Args[0], "Plugin version: 2"},
 		},
 		"newer worker protocol": {

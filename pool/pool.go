@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/internal/contain"
+	"github.com/ppool/ppool/internal/launch"
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/workerproc"
 )
@@ -45,9 +46,9 @@ type Pool struct {
 	maxFrame int
 	defaults callOptions // the options of a call that gives none
 
-	spawner *spawner
-	reaper  *reaper
-	cgroups *contain.Root // where each worker gets a cgroup; nil if the machine offers none
+	spawner *launch.Spawner
+	reaper  *launch.Reaper // nil if it could not start
+	cgroups *contain.Root  // where each worker gets a cgroup; nil if the machine offers none
 	cb      *callbacks
 	wg      sync.WaitGroup // worker goroutines
 	kick    chan struct{}  // wakes the dispatcher; size 1 so kicks coalesce
@@ -151,8 +152,8 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if err := p.resolveCommand(); err != nil {
 		return nil, err
 	}
-	p.spawner = newSpawner()
-	r, err := startReaper()
+	p.spawner = launch.NewSpawner()
+	r, err := launch.NewReaper()
 	if err != nil {
 		p.log.Warn("no reaper: programs started by workers may outlive a killed master", "err", err)
 	}
@@ -166,8 +167,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	var startErr error
 	for range cfg.Workers {
 		var w *worker
-		p.spawner.do(func() { w, startErr = p.start() })
-		if startErr != nil {
+		if w, startErr = p.start(); startErr != nil {
 			break
 		}
 		p.mu.Lock()
@@ -240,10 +240,8 @@ func (p *Pool) resolveCommand() error {
 			p.binary = b
 		}
 	}
-	threads := strconv.Itoa(p.cfg.Threads)
-	// BLAS libraries read these once, when they load: set them at exec.
-	for _, k := range []string{"GOMAXPROCS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} {
-		set(k + "=" + threads)
+	for _, kv := range launch.ThreadEnv(p.cfg.Threads) {
+		set(kv)
 	}
 	if p.cfg.MaxWorkerMemory > 0 {
 		// Let a Go worker's GC work hard before the pool has to kill it.
@@ -255,7 +253,7 @@ func (p *Pool) resolveCommand() error {
 	// The protocol's own variables come last: Config.Env must not make the
 	// workers speak something the master does not.
 	set(ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions))
-	set(ipc.EnvThreads + "=" + threads)
+	set(ipc.EnvThreads + "=" + strconv.Itoa(p.cfg.Threads))
 	set(ipc.EnvMaxFrame + "=" + strconv.Itoa(p.maxFrame))
 	for _, k := range order {
 		p.env = append(p.env, k+"="+env[k])
@@ -985,9 +983,8 @@ func (p *Pool) nextStartLocked(now time.Time) (wait time.Duration, start bool) {
 // cannot even be executed counts toward the crash loop like one that died
 // at once.
 func (p *Pool) startReplacement() {
-	var w *worker
-	var err error
-	if !p.spawner.do(func() { w, err = p.start() }) {
+	w, err := p.start()
+	if errors.Is(err, launch.ErrStopped) {
 		return
 	}
 	p.mu.Lock()

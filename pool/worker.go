@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/ppool/ppool/internal/contain"
+	"github.com/ppool/ppool/internal/launch"
 	"github.com/ppool/ppool/ipc"
 )
 
@@ -48,20 +46,13 @@ type slot struct {
 }
 
 type worker struct {
-	p    *Pool
-	pid  int
-	cmd  *exec.Cmd
-	toW  *os.File // master → worker (the worker's fd 3)
-	frR  *os.File // worker → master (the worker's fd 4)
-	logR *os.File // the worker's stdout and stderr
-	tail *tailWriter
-
-	pluginDir string         // with Config.Plugin: the folder of go-plugin's socket
-	cgroup    *contain.Group // holds the worker and all it starts; nil without cgroups
-
-	exited  chan struct{} // closed once the process is waited for
-	waitErr error
-	ready   chan error // startup outcome, buffered; read by New only
+	p      *Pool
+	pid    int
+	proc   *launch.Process
+	toW    *os.File        // master → worker (the worker's fd 3)
+	frR    *os.File        // worker → master (the worker's fd 4)
+	exited <-chan struct{} // closed once the process is waited for, and what it left behind killed
+	ready  chan error      // startup outcome, buffered; read by New only
 
 	wmu sync.Mutex // serialises writes to toW
 
@@ -88,93 +79,46 @@ type worker struct {
 	readFail     string // why reading stopped for good; the worker is finished
 }
 
-// start launches one worker process. It runs on the spawner's thread.
+// start launches one worker process; the exec itself runs on the spawner's
+// thread.
 func (p *Pool) start() (*worker, error) {
-	toR, toW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	frR, frW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		toW.Close()
-		return nil, err
-	}
-	w := &worker{
-		p: p, toW: toW, frR: frR,
-		exited: make(chan struct{}), ready: make(chan error, 1), wake: make(chan struct{}, 1),
-		rd: ipc.NewReader(frR, 256<<10, p.maxFrame),
-	}
-	var logPID atomic.Int64
-	w.tail = &tailWriter{logLine: func(line string) { p.log.Info(line, "worker", logPID.Load()) }}
-	cmd := exec.Command(p.path, p.args...)
-	cmd.Env = p.env
-	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
+	// Execute what was hashed, not whatever is at the path now.
+	var binary *os.File
 	if p.binary != nil {
-		// Execute what was hashed, not whatever is at the path now.
 		if err := p.binary.check(); err != nil {
-			toR.Close()
-			toW.Close()
-			frR.Close()
-			frW.Close()
 			return nil, err
 		}
-		cmd.Path = "/proc/self/fd/" + strconv.Itoa(binaryFD)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, p.binary.f)
+		binary = p.binary.f
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true, // a terminal's Ctrl-C reaches the master only, which decides
-		Pdeathsig: syscall.SIGKILL,
-	}
-	// A cgroup holds whatever the worker starts, even what leaves its
-	// process group.
-	if w.cgroup, err = p.cgroups.Prepare(cmd.SysProcAttr); err != nil {
-		p.log.Warn("cannot make a cgroup for a worker: from now on, programs workers start that leave their process group will not be killed", "err", err)
-	}
-	w.cmd = cmd
-	contain.CloseOnExec()
-	if p.cfg.Plugin {
-		err = p.startPlugin(w)
-	} else {
-		var logW *os.File
-		if w.logR, logW, err = os.Pipe(); err == nil {
-			cmd.Stdout, cmd.Stderr = logW, logW
-			err = cmd.Start()
-			logW.Close()
-			if err != nil {
-				w.logR.Close()
-			}
-		}
-	}
-	toR.Close()
-	frW.Close()
-	w.cgroup.Started()
+	var logPID atomic.Int64
+	proc, err := p.spawner.Start(&launch.Cmd{
+		Path: p.path, Args: p.args, Env: p.env, Binary: binary,
+		Cgroups: p.cgroups, Reaper: p.reaper,
+		PipeSize: launch.PipeSize, OOMScoreAdj: launch.OOMScoreAdj,
+		Output:    launch.Lines(func(line string) { p.log.Info(line, "worker", logPID.Load()) }),
+		KillGrace: p.cfg.KillGrace,
+		Starter:   p.cfg.Launcher, StartTimeout: p.cfg.StartTimeout,
+		Log: p.log,
+	})
 	if err != nil {
-		toW.Close()
-		frR.Close()
-		w.cgroup.Kill(time.Second)
+		if errors.Is(err, launch.ErrStopped) {
+			return nil, err
+		}
 		return nil, &StartError{Command: p.path, Reason: "cannot start it", Err: err}
 	}
-	w.pid = cmd.Process.Pid
-	logPID.Store(int64(w.pid))
-	enlargePipe(toW)
-	enlargePipe(frR)
-	// The kernel's OOM killer should pick a worker, never the master.
-	_ = os.WriteFile("/proc/"+strconv.Itoa(w.pid)+"/oom_score_adj", []byte("500"), 0)
-	cgroup := ""
-	if w.cgroup != nil {
-		cgroup = w.cgroup.Path
-	}
-	p.reaper.add(w.pid, cgroup)
-	return w, nil
+	logPID.Store(int64(proc.PID))
+	return &worker{
+		p: p, pid: proc.PID, proc: proc, toW: proc.Tasks, frR: proc.Results, exited: proc.Exited(),
+		ready: make(chan error, 1), wake: make(chan struct{}, 1),
+		rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame),
+	}, nil
 }
 
-// run starts the worker's goroutines: the waiter, the output copier and the
-// reader, which handles the worker's death when its pipe closes.
+// run starts the worker's goroutines: the waiter (the launcher's copy of
+// its output ends with it) and the reader, which handles the worker's death when its pipe closes.
 func (w *worker) run() {
 	p := w.p
-	p.wg.Add(3)
-	copied := make(chan struct{})
+	p.wg.Add(2)
 	startTimer := time.AfterFunc(p.cfg.StartTimeout, func() {
 		p.mu.Lock()
 		starting := w.state == workerStarting
@@ -188,33 +132,9 @@ func (w *worker) run() {
 	})
 	go func() {
 		defer p.wg.Done()
-		defer close(copied)
-		if w.logR != nil { // a plugin worker's output is go-plugin's to read
-			_, _ = io.Copy(w.tail, w.logR)
-		}
-	}()
-	go func() {
-		defer p.wg.Done()
-		w.waitErr = w.cmd.Wait()
-		startTimer.Stop()
 		// Whatever the worker started goes with it, before Close returns.
-		killGroup(w.pid)
-		if w.cgroup.Kill(time.Second) {
-			p.reaper.remove(w.pid)
-		} else { // the reaper tries again when the pool ends
-			p.log.Warn("a process the worker started is still in its cgroup a second after the kill", "worker", w.pid, "cgroup", w.cgroup.Path)
-		}
-		// Its output pipe closes once every holder is dead; a grandchild
-		// that escaped the group must not keep us waiting.
-		select {
-		case <-copied:
-		case <-time.After(100 * time.Millisecond):
-		}
-		if w.logR != nil {
-			w.logR.Close()
-		}
-		w.closePlugin()
-		close(w.exited)
+		_ = w.proc.Wait()
+		startTimer.Stop()
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -239,7 +159,7 @@ func (w *worker) run() {
 	}()
 }
 
-func (w *worker) kill() { _ = syscall.Kill(-w.pid, syscall.SIGKILL) }
+func (w *worker) kill() { w.proc.Kill() }
 
 func (w *worker) signal() {
 	select {
@@ -385,13 +305,8 @@ func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
 
 // exitError describes how the worker process ended.
 func (w *worker) exitError(reason string) *WorkerExitError {
-	e := &WorkerExitError{PID: w.pid, ExitCode: -1, Stderr: w.tail.String(), Reason: reason}
-	if st := w.cmd.ProcessState; st != nil {
-		e.ExitCode = st.ExitCode()
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			e.Signal = ws.Signal()
-		}
-	}
+	e := &WorkerExitError{PID: w.pid, Stderr: w.proc.Output.String(), Reason: reason}
+	e.ExitCode, e.Signal = w.proc.Status()
 	return e
 }
 
@@ -443,18 +358,5 @@ func (w *worker) enqueueLocked(frame, tail []byte) {
 	w.segs = append(w.segs, frame)
 	if tail != nil {
 		w.segs = append(w.segs, tail)
-	}
-}
-
-// killGroup kills the process group pgid and waits, briefly, until the
-// kernel has dealt the signal to every member, so that a caller told the
-// workers are gone finds their children gone too. A member that is a
-// zombie waiting for init to reap it still counts as present: the wait is
-// bounded.
-func killGroup(pgid int) {
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ppool/ppool/internal/codec"
+	"github.com/ppool/ppool/ipc/codec"
 )
 
 // Every worker serves these, whatever its registry holds, so that any worker

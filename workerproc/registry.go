@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ppool/ppool/internal/codec"
 	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/ipc/codec"
 )
 
 // Handler runs one call on encoded bytes: args is the msgpack argument, and

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ppool/ppool/internal/codec"
 	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/ipc/codec"
 	"github.com/ppool/ppool/workerproc"
 )
 

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
-	"syscall"
 	"time"
+
+	"github.com/ppool/ppool/internal/launch"
 )
 
 // EnvPipeChild marks the echo child of the pipe floor measurement: this
@@ -71,36 +71,21 @@ func pipeRoundTrips(ctx context.Context, n, warm int) ([]time.Duration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipe floor: finding this program to re-execute: %w", err)
 	}
-	toR, toW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer toW.Close()
-	fromR, fromW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		return nil, err
-	}
-	defer fromR.Close()
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), EnvPipeChild+"=1")
-	cmd.ExtraFiles = []*os.File{toR, fromW} // fds 3 and 4
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	toR.Close()
-	fromW.Close()
+	child, err := (&launch.Cmd{Path: exe, Env: append(os.Environ(), EnvPipeChild+"=1"), Output: os.Stderr}).Start()
 	if err != nil {
 		return nil, fmt.Errorf("pipe floor: starting the echo child: %w", err)
 	}
+	toW, fromR := child.Tasks, child.Results
+	defer fromR.Close()
+	defer toW.Close()
 	// The child exits at EOF on its input; whatever happens here, close it
 	// and wait for it exactly once.
 	waited := false
 	defer func() {
 		if !waited {
 			toW.Close()
-			cmd.Process.Kill()
-			cmd.Wait()
+			child.Kill()
+			_ = child.Wait()
 		}
 	}()
 
@@ -129,7 +114,7 @@ func pipeRoundTrips(ctx context.Context, n, warm int) ([]time.Duration, error) {
 	}
 	toW.Close()
 	waited = true
-	if err := cmd.Wait(); err != nil {
+	if err := child.Wait(); err != nil {
 		return nil, fmt.Errorf("pipe floor: echo child: %w", err)
 	}
 	return lat, nil

@@ -1,5 +1,6 @@
 // Package plugin lets a Go worker binary be launched through
-// github.com/hashicorp/go-plugin: the master (pool.Config{Plugin: true})
+// github.com/hashicorp/go-plugin: the master (pool.Config{Launcher:
+// goplugin.Launcher{}}, package pool/goplugin)
 // checks its handshake cookie and protocol version, and forwards its logs,
 // while tasks still flow over fds 3 and 4 as for any worker.
 //

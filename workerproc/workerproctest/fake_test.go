@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ppool/ppool/internal/codec"
 	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/ipc/codec"
 	"github.com/ppool/ppool/workerproc"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ppool/ppool/internal/codec"
 	"github.com/ppool/ppool/ipc"
+	"github.com/ppool/ppool/ipc/codec"
 	"github.com/ppool/ppool/pool"
 	"github.com/ppool/ppool/workerproc"
 	"go.uber.org/goleak"

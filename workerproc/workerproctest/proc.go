@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ppool/ppool/internal/contain"
+	launcher "github.com/ppool/ppool/internal/launch"
 	"github.com/ppool/ppool/ipc"
 )
 
@@ -34,19 +33,21 @@ type frameOrErr struct {
 	err error
 }
 
-// proc is one worker process under test, launched the way the pool launches
-// workers: fds 3 and 4 and no other, stdin /dev/null, output captured, its
-// own process group and cgroup, a parent-death signal. Its owner calls close, which kills the group
-// and waits for every goroutine started here.
+// proc is one worker process under test, launched by the pool's launcher
+// (internal/launch) as the pool launches workers: fds 3 and 4 and no other,
+// stdin /dev/null, output captured, its own process group and cgroup, a
+// parent-death signal, the same oom_score_adj. Left out are the pool's
+// reaper, for a master killed with SIGKILL, and its larger pipes: the
+// kernel's default lets a check fill fd 3 with a few task frames, to see
+// that the worker keeps reading it. Its owner
+// calls close, which kills the group and waits for every goroutine started
+// here.
 type proc struct {
-	ctx  context.Context
-	opts *Options
-	cmd  *exec.Cmd
-	toW  *os.File // our end of the worker's fd 3
-	frR  *os.File // our end of the worker's fd 4
-	out  *tailWriter
-	// cgroup holds the worker and what it starts; nil without cgroups.
-	cgroup *contain.Group
+	ctx     context.Context
+	opts    *Options
+	process *launcher.Process
+	toW     *os.File // our end of the worker's fd 3
+	frR     *os.File // our end of the worker's fd 4
 
 	frames  chan frameOrErr // unbuffered: the reader waits for the check
 	readErr error           // why the reader stopped, once next has seen it
@@ -63,48 +64,29 @@ type proc struct {
 // launch starts argv with the protocol environment plus env (later entries
 // win). maxFrame is the limit applied to frames from the worker.
 func launch(ctx context.Context, argv []string, opts *Options, maxFrame int, env ...string) (*proc, error) {
-	toR, toW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	c := &launcher.Cmd{
+		Path: argv[0], Args: argv[1:], Env: workerEnv(opts.Env, env),
+		// A cgroup, where the machine offers one, holds what the worker
+		// starts even if it leaves the process group; close kills it all.
+		Cgroups:     cgroups(),
+		OOMScoreAdj: launcher.OOMScoreAdj,
 	}
-	frR, frW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		toW.Close()
-		return nil, err
+	if opts.Log != nil {
+		c.Output = opts.Log
 	}
-	out := &tailWriter{log: opts.Log}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = workerEnv(opts.Env, env)
-	cmd.ExtraFiles = []*os.File{toR, frW} // fds 3 and 4
-	cmd.Stdout, cmd.Stderr = out, out     // stdin stays nil: /dev/null
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// A cgroup, where the machine offers one, holds what the worker starts
-	// even if it leaves the process group; close kills it all.
-	cg, _ := cgroups().Prepare(cmd.SysProcAttr)
-	// A grandchild that escaped the group may hold the output pipe open;
-	// Wait must not wait for it.
-	cmd.WaitDelay = 200 * time.Millisecond
-	contain.CloseOnExec()
-	err = cmd.Start()
-	cg.Started()
-	toR.Close()
-	frW.Close()
+	process, err := c.Start()
 	if err != nil {
-		toW.Close()
-		frR.Close()
-		cg.Kill(time.Second)
 		return nil, fmt.Errorf("cannot start %s: %w", argv[0], err)
 	}
 	p := &proc{
-		ctx: ctx, opts: opts, cmd: cmd, toW: toW, frR: frR, out: out, cgroup: cg,
+		ctx: ctx, opts: opts, process: process, toW: process.Tasks, frR: process.Results,
 		frames: make(chan frameOrErr), stop: make(chan struct{}), exited: make(chan struct{}),
 		maxFrame: maxFrame,
 	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
-		p.waitErr = cmd.Wait()
+		p.waitErr = process.Wait()
 		close(p.exited)
 	}()
 	go p.read()
@@ -121,11 +103,10 @@ var cgroups = sync.OnceValue(func() *contain.Root {
 // workerEnv is this process's environment with the variables the pool sets
 // for its workers, then the caller's, then the check's own.
 func workerEnv(user, check []string) []string {
-	master := []string{
+	master := append([]string{
 		ipc.EnvProtocol + "=" + ipc.FormatVersions(ipc.Versions),
 		ipc.EnvThreads + "=1",
-		"GOMAXPROCS=1", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
-	}
+	}, launcher.ThreadEnv(1)...)
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -174,9 +155,8 @@ func (p *proc) read() {
 // close kills the worker's process group and waits for the process and
 // every goroutine started for it.
 func (p *proc) close() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-	p.cgroup.Kill(time.Second)
+	p.process.Kill()
+	<-p.exited // Wait killed its group and cgroup
 	close(p.stop)
 	p.toW.Close()
 	p.frR.Close() // unblocks the reader if a grandchild holds fd 4 open
@@ -321,11 +301,11 @@ func (p *proc) exitStatus(d time.Duration) (code int, running bool, how string) 
 			return -1, true, "it is still running"
 		}
 	}
-	st := p.cmd.ProcessState
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -1, false, fmt.Sprintf("it was killed by signal %d (%s)%s", int(ws.Signal()), ws.Signal(), p.out.lastLines())
+	code, sig := p.process.Status()
+	if sig != 0 {
+		return -1, false, fmt.Sprintf("it was killed by signal %d (%s)%s", int(sig), sig, lastLines(p.process.Output))
 	}
-	return st.ExitCode(), false, fmt.Sprintf("it exited with status %d%s", st.ExitCode(), p.out.lastLines())
+	return code, false, fmt.Sprintf("it exited with status %d%s", code, lastLines(p.process.Output))
 }
 
 func (p *proc) describeExit(d time.Duration) string {
@@ -333,45 +313,13 @@ func (p *proc) describeExit(d time.Duration) string {
 	return how
 }
 
-// tailWriter keeps the start and the end of the worker's stdout and stderr
-// for reasons (a Go runtime crash says what went wrong first, then dumps
-// every goroutine), and copies everything to log if set.
-type tailWriter struct {
-	mu   sync.Mutex
-	head []byte // the first headSize bytes
-	tail []byte
-	log  io.Writer
-}
-
-const (
-	headSize = 1 << 10
-	tailSize = 2 << 10
-)
-
-func (t *tailWriter) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if n := min(headSize-len(t.head), len(b)); n > 0 {
-		t.head = append(t.head, b[:n]...)
-	}
-	t.tail = append(t.tail, b...)
-	if len(t.tail) > 2*tailSize {
-		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
-	}
-	if t.log != nil {
-		_, _ = t.log.Write(b)
-	}
-	return len(b), nil
-}
-
 // lastLines returns the worker's last few output lines on one line, as
 // "; its last output: a | b", preceded by its first line if that is not
 // among them, or "" if it wrote nothing.
-func (t *tailWriter) lastLines() string {
-	t.mu.Lock()
-	s := strings.TrimSpace(string(t.tail))
-	first, _, _ := strings.Cut(strings.TrimSpace(string(t.head)), "\n")
-	t.mu.Unlock()
+func lastLines(t *launcher.Tail) string {
+	head, last := t.Ends()
+	s := strings.TrimSpace(last)
+	first, _, _ := strings.Cut(strings.TrimSpace(head), "\n")
 	if s == "" {
 		return ""
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/internal/contain"
+	launcher "github.com/ppool/ppool/internal/launch"
 )
 
 // TestCloseKillsEscapees: closing a worker under test kills what it
@@ -76,21 +77,45 @@ func running(pid int) bool {
 // first line too, where a Go runtime crash says what went wrong, when
 // that line is not among the last ones.
 func TestLastLinesKeepTheFirst(t *testing.T) {
-	var out tailWriter
+	var out launcher.Tail
 	out.Write([]byte("fatal error: out of memory\n\n"))
 	for i := range 3000 {
 		out.Write([]byte("goroutine " + strconv.Itoa(i) + " [running]:\n"))
 	}
 	out.Write([]byte("exit status 2\n"))
-	got := out.lastLines()
+	got := lastLines(&out)
 	for _, want := range []string{"fatal error: out of memory", "goroutine 2999 [running]:", "exit status 2"} {
 		if !strings.Contains(got, want) {
-			t.Errorf("lastLines() = %q, lacks %q", got, want)
+			t.Errorf("lastLines = %q, lacks %q", got, want)
 		}
 	}
-	var short tailWriter
+	var short launcher.Tail
 	short.Write([]byte("one\ntwo\n"))
-	if got, want := short.lastLines(), "; its last output: one | two"; got != want {
-		t.Errorf("short output: lastLines() = %q, want %q", got, want)
+	if got, want := lastLines(&short), "; its last output: one | two"; got != want {
+		t.Errorf("short output: lastLines = %q, want %q", got, want)
+	}
+}
+
+// TestLaunchedAsThePoolLaunches: a worker under test is started by the
+// pool's own launcher: its process group, and the oom_score_adj that makes
+// the kernel's OOM killer pick it before the master.
+func TestLaunchedAsThePoolLaunches(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := launch(ctx, []string{"/bin/sh", "-c", "exec sleep 300"}, &Options{}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	pid := p.process.PID
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/oom_score_adj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(launcher.OOMScoreAdj) {
+		t.Errorf("oom_score_adj = %s, want %d", got, launcher.OOMScoreAdj)
+	}
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("process group %d (%v), want its own, %d", pgid, err, pid)
 	}
 }

@@ -1,5 +1,7 @@
 // Package codec encodes task arguments and results as msgpack, the way both
-// the master and Go workers do, with a zero-copy path for byte slices.
+// the master (package pool) and Go workers (package workerproc) do, with a
+// zero-copy path for byte slices. It sits beside package ipc, the frames
+// those bytes travel in, and imports nothing of ppool but ipc.
 package codec
 
 import (
