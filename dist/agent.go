@@ -85,6 +85,10 @@ type Agent struct {
 	msrv    *metricsServer
 	host    string
 	free    atomic.Int64
+	// hurry is closed by CancelRunning: a stopping agent cancels its
+	// running tasks without waiting out ShutdownGrace.
+	hurry     chan struct{}
+	hurryOnce sync.Once
 }
 
 var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
@@ -93,7 +97,7 @@ var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
 // Run must follow: it serves until its context ends and then releases
 // everything NewAgent took.
 func NewAgent(ctx context.Context, nc *nats.Conn, cfg AgentConfig) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: cfg.Logger, nc: nc}
+	a := &Agent{cfg: cfg, log: cfg.Logger, nc: nc, hurry: make(chan struct{})}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -224,6 +228,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("cancelling running tasks to hand them back", "agent", a.cfg.Name)
 		cancelRun()
 		<-slotsDone
+	case <-a.hurry:
+		a.log.Info("cancelling running tasks to hand them back", "agent", a.cfg.Name)
+		cancelRun()
+		<-slotsDone
 	}
 	// Naks are sent without waiting for an answer: make sure the server
 	// has them before the process exits.
@@ -232,6 +240,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CancelRunning makes a stopping agent (or one that stops later) cancel
+// its running tasks and hand them back at once, as a second Ctrl-C does.
+func (a *Agent) CancelRunning() { a.hurryOnce.Do(func() { close(a.hurry) }) }
 
 // refresh keeps the registry entry alive until ctx ends, then deletes it so
 // that the agent leaves `ppool agents` at once.
@@ -265,7 +277,11 @@ func (a *Agent) bind(ctx context.Context) (jetstream.Consumer, error) {
 			return cons, nil
 		}
 		if !logged {
-			a.log.Info("waiting for a work queue", "stream", TaskStream, "consumer", TaskConsumer, "err", err)
+			if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				a.log.Info("waiting for a run to create the work queue", "stream", TaskStream, "consumer", TaskConsumer)
+			} else {
+				a.log.Warn("waiting for the work queue", "err", err)
+			}
 			logged = true
 		}
 		if !sleepCtx(ctx, time.Second) {

@@ -83,5 +83,8 @@ exits; an interrupted run resumes where it stopped.`,
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
 	root.AddCommand(newRunCmd(io, nil), newKindsCmd(io), newWorkerCmd(io), newBenchCmd(io), newVersionCmd(io))
+	root.AddCommand(newServerCmd(io))
+	root.AddCommand(newAgentCmd(io))
+	root.AddCommand(newAgentsCmd(io))
 	return root
 }
