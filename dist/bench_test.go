@@ -3,12 +3,17 @@ package dist_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ppool/ppool/dist"
+	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/workerproc"
 )
 
 // The embedded server's start, to ready for connections, with JetStream
@@ -89,4 +94,36 @@ func BenchmarkTasksThroughStream(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "tasks/s")
+}
+
+// The same tiny task on a local pool of 2 workers, two callers at once:
+// the figure to read BenchmarkTasksThroughStream against.
+func BenchmarkLocalPoolTask(b *testing.B) {
+	p, err := pool.New(context.Background(), pool.Config{Workers: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	dir := b.TempDir()
+	task := func(i int) jobs.Task {
+		t := sleepTask(fmt.Sprint("t", i), 0, false).Task
+		t.Output = filepath.Join(dir, fmt.Sprint("t", i%64, ".txt"))
+		return t
+	}
+	fn := workerproc.Remote[jobs.Task, jobs.Outcome]("jobs.task")
+	if _, err := pool.Apply(context.Background(), p, fn, task(0)); err != nil {
+		b.Fatal(err) // and the workers are up
+	}
+	start := time.Now()
+	var n atomic.Int64
+	b.SetParallelism(1) // GOMAXPROCS callers: 2 here, one per worker
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := pool.Apply(context.Background(), p, fn, task(int(n.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "tasks/s")
 }
