@@ -266,3 +266,34 @@ func TestAgentMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A task running longer than AckWait is kept by its heartbeats: delivered
+// once, run once, though another worker of the agent is free to take a
+// redelivery.
+func TestAgentHeartbeatKeepsLongTask(t *testing.T) {
+	s := startServer(t, dist.ServerConfig{})
+	_, js := connect(t, dist.ConnOptions{URL: s.URL()})
+	ctx := context.Background()
+	if err := dist.CreateQueue(ctx, js, dist.QueueConfig{AckWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dist.PublishTask(ctx, js, sleepTask("long", 3500, false), ""); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, s.URL(), "beating", 2)
+	r := results(t, js, 1, waitTimeout)[0]
+	if r.Error != "" || r.Delivery != 1 {
+		t.Errorf("result %+v", r)
+	}
+	cons, err := js.Consumer(ctx, dist.TaskStream, dist.TaskConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != 1 || info.NumAckPending != 0 {
+		t.Errorf("%d deliveries, %d unacked; want 1 and 0", info.Delivered.Consumer, info.NumAckPending)
+	}
+}
