@@ -289,11 +289,15 @@ func TestAgentHeartbeatKeepsLongTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != 1 || info.NumAckPending != 0 {
-		t.Errorf("%d deliveries, %d unacked; want 1 and 0", info.Delivered.Consumer, info.NumAckPending)
+	// The ack follows the result.
+	var info *jetstream.ConsumerInfo
+	waitFor(t, waitTimeout, "the task acked", func() (bool, string) {
+		if info, err = cons.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return info.NumAckPending == 0, fmt.Sprintf("%d unacked", info.NumAckPending)
+	})
+	if info.Delivered.Consumer != 1 {
+		t.Errorf("%d deliveries, want 1", info.Delivered.Consumer)
 	}
 }
