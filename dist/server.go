@@ -119,7 +119,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 }
 
 // URL is the address to give agents and runs: nats://HOST:PORT (tls://
-// with TLS), the host as listened on.
+// with TLS), the host as listened on, or this machine's host name when the
+// server listens on every interface.
 func (s *Server) URL() string {
 	addr := s.ns.Addr().(*net.TCPAddr)
 	scheme := "nats"
@@ -128,7 +129,10 @@ func (s *Server) URL() string {
 	}
 	host := s.opts.Host
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1" // listening everywhere: loopback reaches it from here
+		// Listening everywhere: other machines need a name for this one.
+		if host, _ = os.Hostname(); host == "" {
+			host = "127.0.0.1"
+		}
 	}
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
