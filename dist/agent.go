@@ -1,0 +1,520 @@
+package dist
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shirou/gopsutil/v3/load"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/pool"
+	"github.com/ppool/ppool/workerproc"
+)
+
+// taskFunc is the worker function behind every built-in job kind: the one
+// `ppool run` sends its tasks to (jobs/worker.go registers it).
+var taskFunc = workerproc.Remote[jobs.Task, jobs.Outcome]("jobs.task")
+
+// InlineOutputLimit is the largest output that travels inside its result
+// message, well under the server's default 1 MiB max_payload.
+const InlineOutputLimit = 256 << 10
+
+// AgentConfig configures an agent. The zero value is a good agent: one
+// worker per core, named after its host and pid, its cache in the user's
+// cache folder.
+type AgentConfig struct {
+	// Name identifies the agent in the registry and in results: letters,
+	// digits and -_=/. only. Default HOST-PID.
+	Name string
+	// Workers is the size of the agent's pool; 0 means one per usable core.
+	Workers int
+	// CacheDir is the only folder the agent writes task outputs to.
+	// Default: ppool/agent in the user's cache folder.
+	CacheDir string
+	// Metrics, if set, is the HOST:PORT to serve Prometheus metrics on, at
+	// /metrics.
+	Metrics string
+	// Version is the ppool version the agent reports.
+	Version string
+	// RegistryTTL is the registry's TTL if this agent creates the bucket.
+	// Default DefaultAgentTTL.
+	RegistryTTL time.Duration
+	// ShutdownGrace is how long running tasks may go on after the agent is
+	// told to stop, before they are cancelled and handed back. Default 10 s.
+	ShutdownGrace time.Duration
+	// PullWait is how long one pull waits for a task. A stopping agent
+	// waits for its outstanding pulls to expire rather than abandon them (a
+	// task delivered to an abandoned pull would sit out its AckWait), so
+	// this bounds how long a stop takes with idle workers. Default 1 s.
+	PullWait time.Duration
+	// Pool configures the agent's local pool; its Workers and Logger are
+	// set from here.
+	Pool pool.Config
+	// Logger receives the agent's log; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Agent takes tasks from the work queue and runs them on a local pool,
+// pulling one task per free worker and never more.
+type Agent struct {
+	cfg     AgentConfig
+	log     *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	kv      jetstream.KeyValue
+	ttl     time.Duration
+	pool    *pool.Pool
+	metrics *metrics
+	msrv    *metricsServer
+	host    string
+	free    atomic.Int64
+	// hurry is closed by CancelRunning: a stopping agent cancels its
+	// running tasks without waiting out ShutdownGrace.
+	hurry     chan struct{}
+	hurryOnce sync.Once
+}
+
+var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
+
+// NewAgent starts an agent's pool and metrics server and registers it.
+// Run must follow: it serves until its context ends and then releases
+// everything NewAgent took.
+func NewAgent(ctx context.Context, nc *nats.Conn, cfg AgentConfig) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: cfg.Logger, nc: nc, hurry: make(chan struct{})}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.host, _ = os.Hostname()
+	if a.cfg.Name == "" {
+		host := regexp.MustCompile(`[^-_a-zA-Z0-9]`).ReplaceAllString(a.host, "_")
+		a.cfg.Name = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if !validName.MatchString(a.cfg.Name) || strings.HasSuffix(a.cfg.Name, ".") {
+		return nil, fmt.Errorf("--name %q: use letters, digits and -_=/. only, not starting or ending with a dot", a.cfg.Name)
+	}
+	if a.cfg.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("no --cache given and no cache folder: %w", err)
+		}
+		a.cfg.CacheDir = filepath.Join(dir, "ppool", "agent")
+	}
+	if err := os.MkdirAll(a.cfg.CacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent cache: %w", err)
+	}
+	if a.cfg.ShutdownGrace <= 0 {
+		a.cfg.ShutdownGrace = 10 * time.Second
+	}
+	if a.cfg.PullWait <= 0 {
+		a.cfg.PullWait = time.Second
+	}
+	var err error
+	if a.js, err = jetstream.New(nc); err != nil {
+		return nil, err
+	}
+	if a.kv, err = agentBucket(ctx, a.js, a.cfg.RegistryTTL); err != nil {
+		return nil, err
+	}
+	status, err := a.kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("agent registry: %w", err)
+	}
+	if a.ttl = status.TTL(); a.ttl <= 0 {
+		return nil, fmt.Errorf("agent registry: bucket %s has no TTL, so dead agents would stay listed", AgentBucket)
+	}
+	if a.cfg.Workers <= 0 {
+		a.cfg.Workers = runtime.GOMAXPROCS(0) // the pool's own default
+	}
+	pcfg := a.cfg.Pool
+	pcfg.Workers = a.cfg.Workers
+	pcfg.Logger = a.log
+	if a.pool, err = pool.New(ctx, pcfg); err != nil {
+		return nil, fmt.Errorf("agent pool: %w", err)
+	}
+	a.free.Store(int64(a.cfg.Workers))
+	a.metrics = newMetrics(a.cfg.Workers)
+	if a.cfg.Metrics != "" {
+		if a.msrv, err = serveMetrics(a.cfg.Metrics, a.metrics.reg); err != nil {
+			a.closePool()
+			return nil, err
+		}
+	}
+	if err := a.register(ctx); err != nil {
+		a.release()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Name is the agent's name in the registry.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// MetricsAddr is where metrics are served ("" if they are not).
+func (a *Agent) MetricsAddr() string {
+	if a.msrv == nil {
+		return ""
+	}
+	return a.msrv.addr()
+}
+
+func (a *Agent) info() AgentInfo {
+	info := AgentInfo{
+		Name: a.cfg.Name, Host: a.host, PID: os.Getpid(), Cores: runtime.NumCPU(),
+		Workers: a.cfg.Workers, Free: int(a.free.Load()), Version: a.cfg.Version,
+		LastSeen: time.Now().UTC(),
+	}
+	if avg, err := load.Avg(); err == nil {
+		info.Load = avg.Load1
+	}
+	return info
+}
+
+func (a *Agent) register(ctx context.Context) error {
+	data, err := json.Marshal(a.info())
+	if err != nil {
+		return err
+	}
+	if _, err := a.kv.Put(ctx, a.cfg.Name, data); err != nil {
+		return fmt.Errorf("registering agent %s: %w", a.cfg.Name, err)
+	}
+	return nil
+}
+
+// Run serves tasks until ctx ends, then stops: it leaves the registry,
+// pulls no more, hands back (Nak) a task that arrives after the stop,
+// lets running tasks finish for ShutdownGrace and then cancels and hands
+// them back, and closes the pool.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.release()
+	// Running tasks outlive ctx by ShutdownGrace.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { a.refresh(ctx) })
+	cons, err := a.bind(ctx)
+	if err == nil {
+		ackWait := cons.CachedInfo().Config.AckWait
+		for range a.cfg.Workers {
+			wg.Go(func() { a.slot(ctx, runCtx, cons, ackWait) })
+		}
+	}
+	<-ctx.Done()
+	a.log.Info("agent stopping", "agent", a.cfg.Name)
+	slotsDone := make(chan struct{})
+	go func() { wg.Wait(); close(slotsDone) }()
+	grace := time.NewTimer(a.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-slotsDone:
+	case <-grace.C:
+		a.log.Info("cancelling running tasks to hand them back", "agent", a.cfg.Name)
+		cancelRun()
+		<-slotsDone
+	case <-a.hurry:
+		a.log.Info("cancelling running tasks to hand them back", "agent", a.cfg.Name)
+		cancelRun()
+		<-slotsDone
+	}
+	// Naks are sent without waiting for an answer: make sure the server
+	// has them before the process exits.
+	if err := a.nc.FlushTimeout(5 * time.Second); err != nil {
+		a.log.Warn("handing back tasks", "err", err)
+	}
+	return nil
+}
+
+// CancelRunning makes a stopping agent (or one that stops later) cancel
+// its running tasks and hand them back at once, as a second Ctrl-C does.
+func (a *Agent) CancelRunning() { a.hurryOnce.Do(func() { close(a.hurry) }) }
+
+// refresh keeps the registry entry alive until ctx ends, then deletes it so
+// that the agent leaves `ppool agents` at once.
+func (a *Agent) refresh(ctx context.Context) {
+	tick := time.NewTicker(a.ttl / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := a.register(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("agent registry", "err", err)
+			}
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := a.kv.Delete(dctx, a.cfg.Name); err != nil {
+				a.log.Warn("leaving the agent registry", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// bind waits for the work queue's consumer: the run that publishes tasks
+// creates it.
+func (a *Agent) bind(ctx context.Context) (jetstream.Consumer, error) {
+	logged := false
+	for {
+		cons, err := a.js.Consumer(ctx, TaskStream, TaskConsumer)
+		if err == nil {
+			return cons, nil
+		}
+		if !logged {
+			if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				a.log.Info("waiting for a run to create the work queue", "stream", TaskStream, "consumer", TaskConsumer)
+			} else {
+				a.log.Warn("waiting for the work queue", "err", err)
+			}
+			logged = true
+		}
+		if !sleepCtx(ctx, time.Second) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// slot is one worker's loop: pull one task, run it, report it, again. One
+// pull at a time per worker is what keeps the agent from holding a task it
+// cannot start (a held task sits out its AckWait if the agent dies).
+func (a *Agent) slot(stop, runCtx context.Context, cons jetstream.Consumer, ackWait time.Duration) {
+	for stop.Err() == nil {
+		// Not cancelled by stop: the pull expires by itself, so that the
+		// server never delivers to a pull nobody reads.
+		msg, err := cons.Next(jetstream.FetchMaxWait(a.cfg.PullWait))
+		if err != nil {
+			if !errors.Is(err, nats.ErrTimeout) {
+				a.log.Debug("pulling a task", "err", err)
+				sleepCtx(stop, 250*time.Millisecond) // the server is away: do not spin
+			}
+			continue
+		}
+		if stop.Err() != nil {
+			if err := msg.Nak(); err != nil {
+				a.log.Warn("handing back a task", "err", err)
+			}
+			return
+		}
+		a.run(runCtx, msg, ackWait)
+	}
+}
+
+// run runs one delivered task and reports it.
+func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) {
+	start := time.Now()
+	var wait time.Duration
+	var delivery uint64
+	if meta, err := msg.Metadata(); err == nil {
+		wait, delivery = start.Sub(meta.Timestamp), meta.NumDelivered
+	}
+	a.metrics.bytesIn.Add(float64(len(msg.Data())))
+	a.metrics.started(wait)
+	a.free.Add(-1)
+	defer func() {
+		a.free.Add(1)
+		a.metrics.ended()
+	}()
+
+	tm, err := DecodeTask(msg.Data())
+	if err != nil && (tm == nil || !validID(tm.ID)) {
+		// Nothing to report it under: no agent can run it.
+		a.log.Error("dropping an unreadable task", "err", err)
+		a.metrics.failed.Inc()
+		if err := msg.TermWithReason(truncate(err.Error(), 200)); err != nil {
+			a.log.Warn("dropping a task", "err", err)
+		}
+		return
+	}
+	stopBeat := a.heartbeat(msg, ackWait)
+	defer stopBeat()
+	var res *ResultMessage
+	if err != nil {
+		res = &ResultMessage{ID: tm.ID, Error: err.Error(), ErrorType: "TaskMessageError"}
+	} else {
+		res = a.execute(ctx, tm)
+		if res.Error != "" && ctx.Err() != nil {
+			// Cancelled by the agent's own shutdown: not the task's fault.
+			if err := msg.Nak(); err != nil {
+				a.log.Warn("handing back a task", "task", tm.ID, "err", err)
+			}
+			return
+		}
+	}
+	res.Delivery, res.Agent, res.Host = delivery, a.cfg.Name, a.host
+	res.QueueWait, res.RunTime = wait, time.Since(start)
+	a.report(msg, res)
+}
+
+// heartbeat tells the server every third of AckWait that the task is still
+// running, until the returned function is called.
+func (a *Agent) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
+	if ackWait <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(ackWait / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if err := msg.InProgress(); err != nil {
+					a.log.Warn("task heartbeat", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// execute runs a checked task on the pool, its output in the agent's cache.
+func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
+	res := &ResultMessage{ID: tm.ID}
+	sum := sha256.Sum256([]byte(tm.ID))
+	dir := filepath.Join(a.cfg.CacheDir, "out", hex.EncodeToString(sum[:16]))
+	t := tm.Task
+	requested := t.Output
+	t.Output = filepath.Join(dir, outputName(&t))
+	// A stale output of an earlier delivery must not pass for this one's.
+	err := os.RemoveAll(dir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		res.Error = fmt.Sprintf("agent cache: %v", err)
+		return res
+	}
+	opts := []pool.Option{pool.Retries(tm.Retries), pool.Timeout(tm.Timeout)}
+	if t.Memory > 0 {
+		opts = append(opts, pool.MemoryLimit(t.Memory))
+	}
+	ar := pool.ApplyAsync(ctx, a.pool, taskFunc, t, opts...)
+	out, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
+	res.Runs = ar.Info().Attempts
+	if err != nil {
+		res.Error, res.ErrorType = err.Error(), errorType(err)
+		return res
+	}
+	out.Output = requested
+	res.Outcome = out
+	if fi, err := os.Stat(t.Output); err == nil {
+		res.OutputSize = fi.Size()
+		if fi.Size() <= InlineOutputLimit {
+			if res.Output, err = os.ReadFile(t.Output); err == nil {
+				// It travels in the result: nothing to keep.
+				os.RemoveAll(dir)
+			}
+		}
+	}
+	return res
+}
+
+// errorType names a failure's pool type for the results file.
+func errorType(err error) string {
+	var (
+		remote  *pool.RemoteError
+		exit    *pool.WorkerExitError
+		timeout *pool.TimeoutError
+		memory  *pool.MemoryLimitError
+	)
+	switch {
+	case errors.As(err, &remote):
+		return "RemoteError"
+	case errors.As(err, &exit):
+		return "WorkerExitError"
+	case errors.As(err, &timeout):
+		return "TimeoutError"
+	case errors.As(err, &memory):
+		return "MemoryLimitError"
+	}
+	return ""
+}
+
+// report publishes a result, then acks the task. A result that cannot be
+// published leaves the task unacked, so that it is delivered again.
+func (a *Agent) report(msg jetstream.Msg, res *ResultMessage) {
+	data, err := msgpack.Marshal(res)
+	if err == nil && len(data) > InlineOutputLimit*2 {
+		res.Output = nil // the Outcome's own info made it large: send without
+		data, err = msgpack.Marshal(res)
+	}
+	if err != nil {
+		a.log.Error("encoding a result", "task", res.ID, "err", err)
+		return
+	}
+	msgID := res.ID + ":" + strconv.FormatUint(res.Delivery, 10)
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = a.js.Publish(ctx, ResultSubject, data, jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == 5 {
+			a.log.Error("publishing a result; the task will be delivered again", "task", res.ID, "err", err)
+			return
+		}
+		time.Sleep(250 * time.Millisecond) // the server may be restarting
+	}
+	a.metrics.bytesOut.Add(float64(len(data)))
+	if res.Error == "" {
+		a.metrics.done.Inc()
+	} else {
+		a.metrics.failed.Inc()
+	}
+	// DoubleAck: a lost ack would rerun a finished task.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		a.log.Warn("acking a task", "task", res.ID, "err", err)
+	}
+}
+
+// release closes the pool and the metrics server.
+func (a *Agent) release() {
+	if a.msrv != nil {
+		if err := a.msrv.shutdown(); err != nil {
+			a.log.Warn("metrics server", "err", err)
+		}
+	}
+	a.closePool()
+}
+
+func (a *Agent) closePool() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.pool.Close(ctx); err != nil {
+		a.log.Warn("closing the agent's pool", "err", err)
+	}
+}

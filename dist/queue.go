@@ -1,0 +1,221 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/ppool/ppool/jobs"
+)
+
+// The work queue and the results, as JetStream names them. One durable
+// consumer serves every agent: a work-queue stream allows one consumer per
+// subject, so whoever publishes tasks creates it (CreateQueue) and agents
+// only bind to it.
+const (
+	TaskStream    = "PPOOL_TASKS"
+	TaskSubject   = "ppool.tasks"
+	TaskConsumer  = "ppool_agents"
+	ResultStream  = "PPOOL_RESULTS"
+	ResultSubject = "ppool.results"
+)
+
+// QueueConfig is the delivery policy of the work queue.
+type QueueConfig struct {
+	// AckWait is how long a delivered task may go without an ack or an
+	// InProgress heartbeat before the server gives it to another agent.
+	// Agents heartbeat every AckWait/3. Default 30 s.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one task, counting those lost with
+	// their agent; it is not the job's retries. Default 5.
+	MaxDeliver int
+	// MaxAckPending bounds the tasks delivered and not yet acked across all
+	// agents; it must be at least the total of their workers. Default 1024.
+	MaxAckPending int
+}
+
+// CreateQueue creates (or updates) the task and result streams and the
+// agents' consumer.
+func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) error {
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 5
+	}
+	if cfg.MaxAckPending <= 0 {
+		cfg.MaxAckPending = 1024
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:      TaskStream,
+		Subjects:  []string{TaskSubject},
+		Retention: jetstream.WorkQueuePolicy,
+		Storage:   jetstream.FileStorage,
+	}); err != nil {
+		return fmt.Errorf("creating stream %s: %w", TaskStream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     ResultStream,
+		Subjects: []string{ResultSubject},
+		Storage:  jetstream.FileStorage,
+	}); err != nil {
+		return fmt.Errorf("creating stream %s: %w", ResultStream, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, TaskStream, jetstream.ConsumerConfig{
+		Durable:       TaskConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxAckPending,
+		// Every free worker of every agent may wait in a pull at once.
+		MaxWaiting: cfg.MaxAckPending,
+	}); err != nil {
+		return fmt.Errorf("creating consumer %s: %w", TaskConsumer, err)
+	}
+	return nil
+}
+
+// TaskMessage is one task on the work queue: data only. An agent runs it
+// with a job kind built into its own binary, and writes only into its own
+// cache folder, whatever paths the task names.
+type TaskMessage struct {
+	// ID names the task in its run; its result carries it back.
+	ID      string        `msgpack:"id"`
+	Task    jobs.Task     `msgpack:"task"`
+	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
+	Timeout time.Duration `msgpack:"timeout,omitempty"`
+}
+
+// maxIDLen bounds a task ID: it becomes part of a message ID.
+const maxIDLen = 512
+
+// DecodeTask decodes and checks a task message: the bytes come from the
+// network, so anything the agent cannot run as it is says why here.
+func DecodeTask(data []byte) (*TaskMessage, error) {
+	var m TaskMessage
+	if err := msgpack.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("undecodable task message: %w", err)
+	}
+	if err := m.check(); err != nil {
+		return &m, err
+	}
+	return &m, nil
+}
+
+func (m *TaskMessage) check() error {
+	if !validID(m.ID) {
+		return fmt.Errorf("task message: bad id %q", truncate(m.ID, 64))
+	}
+	t := &m.Task
+	k, ok := jobs.LookupKind(t.Kind)
+	if !ok {
+		return fmt.Errorf("task %s: this agent has no job kind %q", m.ID, truncate(t.Kind, 64))
+	}
+	if k.Call != nil || k.NeedsWorker {
+		return fmt.Errorf("task %s: kind %s runs a custom worker binary, which agents do not run yet", m.ID, t.Kind)
+	}
+	if t.Mode != "run" || t.Part != nil || len(t.Parts) > 0 {
+		return fmt.Errorf("task %s: mode %q: agents run whole tasks only for now", m.ID, truncate(t.Mode, 16))
+	}
+	for slot, in := range t.Inputs {
+		if in.Path != "" {
+			return fmt.Errorf("task %s: input %s is a file (%s): agents take generated inputs only for now", m.ID, slot, truncate(in.Path, 128))
+		}
+	}
+	if m.Retries < 0 || m.Timeout < 0 {
+		return fmt.Errorf("task %s: negative retries or timeout", m.ID)
+	}
+	return nil
+}
+
+// validID reports whether a task ID can name a result: it goes into the
+// result's message ID.
+func validID(id string) bool {
+	return id != "" && len(id) <= maxIDLen && utf8.ValidString(id) && strings.IndexFunc(id, unicode.IsControl) < 0
+}
+
+// outputName is the file name a task's output gets in the agent's cache:
+// the extension the task asks for if its kind writes it, else the kind's
+// default. Nothing else of the requested path is used.
+func outputName(t *jobs.Task) string {
+	k, _ := jobs.LookupKind(t.Kind)
+	ext := strings.TrimPrefix(path.Ext(t.Output), ".")
+	for _, e := range k.Outputs {
+		if e == ext {
+			return "output." + e
+		}
+	}
+	return "output." + k.Outputs[0]
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// EncodeTask encodes a task message.
+func EncodeTask(m *TaskMessage) ([]byte, error) { return msgpack.Marshal(m) }
+
+// PublishTask puts a task on the work queue. msgID, if set, is the
+// server's deduplication key (Nats-Msg-Id).
+func PublishTask(ctx context.Context, js jetstream.JetStream, m *TaskMessage, msgID string) error {
+	data, err := EncodeTask(m)
+	if err != nil {
+		return fmt.Errorf("task %s: %w", m.ID, err)
+	}
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	if _, err := js.Publish(ctx, TaskSubject, data, opts...); err != nil {
+		return fmt.Errorf("publishing task %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// ResultMessage is what an agent reports about one delivery of a task.
+type ResultMessage struct {
+	ID string `msgpack:"id"`
+	// Delivery is the work queue's delivery count: 2 or more when an agent
+	// was lost with the task. Runs counts the agent pool's own attempts
+	// (the job's retries).
+	Delivery uint64 `msgpack:"delivery"`
+	Runs     int    `msgpack:"runs"`
+	Agent    string `msgpack:"agent"`
+	Host     string `msgpack:"host"`
+	// Outcome is the kind's report; its Output is the path the task asked
+	// for, not where the agent wrote it.
+	Outcome jobs.Outcome `msgpack:"outcome"`
+	// Output holds the output's bytes when small enough to travel inline.
+	Output     []byte `msgpack:"output,omitempty"`
+	OutputSize int64  `msgpack:"output_size"`
+	// Error is the failure's message; ErrorType its pool type
+	// ("RemoteError", "WorkerExitError", "TimeoutError",
+	// "MemoryLimitError") or "" for others.
+	Error     string        `msgpack:"error,omitempty"`
+	ErrorType string        `msgpack:"error_type,omitempty"`
+	QueueWait time.Duration `msgpack:"queue_wait"`
+	RunTime   time.Duration `msgpack:"run_time"`
+}
+
+// DecodeResult decodes a result message.
+func DecodeResult(data []byte) (*ResultMessage, error) {
+	var r ResultMessage
+	if err := msgpack.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("undecodable result message: %w", err)
+	}
+	if r.ID == "" {
+		return nil, errors.New("result message without a task id")
+	}
+	return &r, nil
+}
