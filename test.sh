@@ -64,7 +64,9 @@ fuzz ./jobs/image FuzzExifOrientation 10000
 fuzz ./jobs/image/turbojpeg FuzzDecode 3000
 fuzz ./jobs/image/fastpng FuzzDecode 10000
 fuzz ./jobs/image/fastpng FuzzEncodeRoundTrip 2000
-echo "fuzzing: 12 targets, no failures"
+fuzz ./dist FuzzDecodeTask 10000
+fuzz ./dist FuzzDecodeResult 10000
+echo "fuzzing: 14 targets, no failures"
 
 # The matrix kinds under every OpenBLAS kernel this CPU can run (and on
 # gonum's pure-Go BLAS): kernels round differently, and the tests promise
