@@ -23,6 +23,7 @@ import (
 	"github.com/ppool/ppool/jobs"
 	_ "github.com/ppool/ppool/jobs/image" // the kinds the file jobs run
 	"github.com/ppool/ppool/jobs/image/fastpng"
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
 // pyFiles is Pillow's side of the file jobs, in multiprocessing.Pool.
@@ -69,6 +70,8 @@ func (b *bench) fileJobs(python string, withPython bool) error {
 		return fmt.Errorf("writing the files: %w", err)
 	}
 
+	// The thumbnails' speed and pixels depend on the JPEG codec.
+	b.r.add("jpeg_backend", turbojpeg.Backend(), "JPEG codec", "")
 	runs := 0
 	ppool := func(kind, params, ext string) fileSide {
 		return fileSide{run: func(files []string, out string) (time.Duration, error) {
