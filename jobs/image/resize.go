@@ -366,12 +366,26 @@ func horizontalResize(dst []int32, src []uint64, wx *weights) {
 		w := wx.w[x*wx.stride : x*wx.stride+wx.count[x]]
 		s := src[2*wx.start[x]:]
 		s = s[:2*len(w)]
-		var rb, ga uint64
-		for t, wt := range w {
-			p := (*[2]uint64)(s[2*t:])
-			rb += uint64(int64(wt)) * p[0]
-			ga += uint64(int64(wt)) * p[1]
+		// Two taps a step into two pairs of sums, so that the adds of
+		// one tap need not wait for the other's (the sums are modulo
+		// 2^64, so their order does not change the result).
+		var rb, ga, rb2, ga2 uint64
+		t := 0
+		for ; t+1 < len(w); t += 2 {
+			w0, w1 := uint64(int64(w[t])), uint64(int64(w[t+1]))
+			p := (*[4]uint64)(s[2*t:])
+			rb += w0 * p[0]
+			ga += w0 * p[1]
+			rb2 += w1 * p[2]
+			ga2 += w1 * p[3]
 		}
+		if t < len(w) {
+			wt := uint64(int64(w[t]))
+			rb += wt * s[2*t]
+			ga += wt * s[2*t+1]
+		}
+		rb += rb2
+		ga += ga2
 		r, g := int64(int32(rb)), int64(int32(ga))
 		b, a := (int64(rb)-r)>>32, (int64(ga)-g)>>32
 		d := (*[4]int32)(dst[4*x:])
