@@ -56,6 +56,12 @@ type plan struct {
 	blurW, blurH  int
 	blurReps      int
 	jobBlurCount  int
+	// The file jobs: thumbFiles JPEGs and blurFiles PNGs of fileW×fileH;
+	// the thumbnails are timed pl.rounds times, the blurs (seconds a
+	// file in Pillow) blurFileRounds times.
+	fileW, fileH          int
+	thumbFiles, blurFiles int
+	blurFileRounds        int
 }
 
 // The full plan's sizes are those of ../shared/bench/py_pool.py and of the
@@ -66,12 +72,14 @@ var (
 		imapN: 200_000, startN: 5, payload: 64 << 20, payloadReps: 5, payloadWarm: 3, jobRounds: 5,
 		matN: 1024, matReps: 5, jobMatN: 512, jobMatCount: 32,
 		blurW: 2048, blurH: 1536, blurReps: 5, jobBlurCount: 16,
+		fileW: 3000, fileH: 2000, thumbFiles: 24, blurFiles: 8, blurFileRounds: 1,
 	}
 	quickPlan = plan{
 		rounds: 1, fresh: 2, pipeN: 2000, warmN: 200, applyN: 2000, asyncN: 5000, mapN: 50_000,
 		imapN: 5000, startN: 2, payload: 4 << 20, payloadReps: 2, payloadWarm: 1, jobRounds: 1,
 		matN: 256, matReps: 2, jobMatN: 128, jobMatCount: 8,
 		blurW: 512, blurH: 384, blurReps: 2, jobBlurCount: 4,
+		fileW: 600, fileH: 400, thumbFiles: 4, blurFiles: 4, blurFileRounds: 1,
 	}
 )
 
@@ -102,6 +110,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	b.derive()
+	python := o.PythonPath
+	if python == "" {
+		python = DefaultPython
+	}
+	if err := b.fileJobs(python, o.Python); err != nil {
+		return nil, fmt.Errorf("file jobs: %w", err)
+	}
 	if o.Python {
 		if err := b.python(o.PythonPath, o.Quick); err != nil {
 			return nil, err

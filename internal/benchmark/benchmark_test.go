@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ var required = []string{
 	"pipe_roundtrip_us", "apply_roundtrip_us", "apply_async_tasks_per_s", "map_tasks_per_s",
 	"imap_unordered_tasks_per_s", "start_ms", "worker_idle_rss_mb", "matmul_gflops_per_worker",
 	"matmul_speedup", "blur_mpix_per_s_per_worker", "blur_speedup", "large_payload_gb_per_s",
-	"apply_vs_pipe_floor",
+	"apply_vs_pipe_floor", "thumbnail_files_per_s", "blur_png_files_per_s",
 }
 
 var pythonRatios = []string{
@@ -105,7 +106,12 @@ func TestQuickWithPython(t *testing.T) {
 	if _, ok := got["python_version"]; !ok {
 		t.Skipf("Python present but not measured (numpy or Pillow missing?): %v", got["notes"])
 	}
-	for _, k := range append(pythonRatios, "python_apply_roundtrip_us", "python_numpy_gflops", "python_pillow_mpix_per_s") {
+	keys := append(pythonRatios, "python_apply_roundtrip_us", "python_numpy_gflops", "python_pillow_mpix_per_s",
+		"python_thumbnail_files_per_s", "python_blur_png_files_per_s", "thumbnail_vs_python", "blur_png_vs_python")
+	if _, err := exec.LookPath("vipsthumbnail"); err == nil {
+		keys = append(keys, "vips_thumbnail_files_per_s", "thumbnail_vs_vips")
+	}
+	for _, k := range keys {
 		if f, ok := got[k].(float64); !ok || !(f > 0) {
 			t.Errorf("%s = %v, want a positive number", k, got[k])
 		}

@@ -179,6 +179,9 @@ var tableRows = []tableRow{
 	{"blur_mpix_per_s_per_worker", "python_pillow_mpix_per_s", "blur_vs_pillow"},
 	{"blur_speedup", "python_blur_speedup", ""},
 	{"blur_job_utilisation", "", ""},
+	{"thumbnail_files_per_s", "python_thumbnail_files_per_s", "thumbnail_vs_python"},
+	{"vips_thumbnail_files_per_s", "", "thumbnail_vs_vips"},
+	{"blur_png_files_per_s", "python_blur_png_files_per_s", "blur_png_vs_python"},
 }
 
 // WriteTable writes the report for a person: the machine, then one line

@@ -38,11 +38,16 @@ ApplyAsync, Map and ImapUnordered throughput on tiny tasks, the start time
 of a pool of every core, an idle worker's memory, a 64 MiB payload's
 round trip, and CPU-bound work in workers: a float64 1024×1024 product
 (GFLOPS), a Gaussian blur (σ 2, 2048×1536 RGB), and the speedup of every
-worker over one on a job of several of each.
+worker over one on a job of several of each. Then what users run, on
+files it writes in a temporary folder: 6 MP JPEGs to 256 px thumbnails
+and 6 MP PNGs blurred (σ 2) to PNGs, read to write through the jobs
+runner as ` + "`ppool run`" + ` does, and vipsthumbnail (if on PATH) on the same
+files.
 
 With --python, the same run measures multiprocessing.Pool, numpy and
 Pillow with /usr/bin/python3 (Debian: apt-get install python3-numpy
-python3-pil) and adds python_* figures and ratios. These machines are
+python3-pil), Pillow in multiprocessing.Pool on the same files, and adds
+python_* figures and ratios. These machines are
 noisy: compare figures from one run only.
 
 bench/README.md explains every figure.`,

@@ -20,7 +20,7 @@ import (
 
 // kindVersion is bumped when any kind's output changes for the same input
 // and params, so that --resume redoes work.
-const kindVersion = 1
+const kindVersion = 2 // 2: big downscales in two steps (resize.go)
 
 // splitPixels is the image size above which filters and renders are split
 // into strips; stripRows is the strips' height. Both are fixed (variables

@@ -325,7 +325,7 @@ func resizeBytes(w, h, tw, th int, filter Resample) uint64 {
 	sx, sy := stride(w, tw), stride(h, th)
 	weights := (4*sx+16)*uint64(tw) + (4*sy+16)*uint64(th)
 	ring := min(sy, uint64(h)) * 16 * uint64(tw)
-	return out + weights + ring + 16*uint64(w) + 32*uint64(tw)
+	return out + weights + ring + 16*uint64(w) + 32*uint64(tw) + reduceBytes(w, h, tw, th, filter)
 }
 
 // checkPixels refuses an output of more than MaxPixels: it must fit in

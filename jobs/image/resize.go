@@ -82,6 +82,12 @@ func triangle(x float64) float64 {
 // and the rest renormalised. Pixels that are not opaque are filtered in
 // premultiplied alpha, so a transparent pixel's colour does not bleed into
 // its neighbours. Values between the passes keep 16 bits per channel.
+//
+// A shrink by more than reducingGap (2) times in a direction first averages
+// integer boxes of pixels, to no less than twice the output size, then
+// filters that (Pillow's thumbnail with reducing_gap=2.0); the result is
+// within 45 dB PSNR of the one-step filter and many times faster for big
+// shrinks. Nearest is always one step.
 func Resize(src *image.NRGBA, width, height int, filter Resample) (*image.NRGBA, error) {
 	if src == nil {
 		return nil, errNilImage
@@ -95,19 +101,116 @@ func Resize(src *image.NRGBA, width, height int, filter Resample) (*image.NRGBA,
 	if filter < Lanczos3 || filter > Nearest {
 		return nil, fmt.Errorf("resize: unknown filter %v", filter)
 	}
+	return resample(src, width, height, filter, true), nil
+}
+
+// resample is Resize once the arguments are checked; with reduce false it
+// is always the exact one-step filter (what the two-step is tested
+// against).
+func resample(src *image.NRGBA, width, height int, filter Resample, reduce bool) *image.NRGBA {
 	dst := image.NewNRGBA(image.Rect(0, 0, width, height))
 	if src.Rect.Empty() {
-		return dst, nil
+		return dst
 	}
 	if filter == Nearest {
 		resizeNearest(dst, src)
-		return dst, nil
+		return dst
+	}
+	inW, inH := src.Rect.Dx(), src.Rect.Dy()
+	extentW, extentH := float64(inW), float64(inH)
+	// A big shrink first averages boxes of fx × fy pixels, which costs
+	// one add a channel a source pixel, and filters only what remains,
+	// which is still at least reducingGap times the output: with Lanczos3
+	// the one-step filter would read 6·scale source pixels for each
+	// output pixel in each direction.
+	if fx, fy := reduceFactors(inW, inH, width, height); reduce && (fx > 1 || fy > 1) {
+		src = reduceBox(src, fx, fy)
+		// The reduced image's pixel i covers source pixels i·fx to
+		// (i+1)·fx; the last may be partial, so the source's edge falls
+		// at inW/fx, not at the reduced width.
+		extentW, extentH = float64(inW)/float64(fx), float64(inH)/float64(fy)
 	}
 	f, support := filter.kernel()
 	resizeSeparable(dst, src,
-		newWeights(src.Rect.Dx(), width, f, support),
-		newWeights(src.Rect.Dy(), height, f, support))
-	return dst, nil
+		newWeights(src.Rect.Dx(), extentW, width, f, support),
+		newWeights(src.Rect.Dy(), extentH, height, f, support))
+	return dst
+}
+
+// reducingGap is how many times the output's size the image is still
+// after the box reduction, as Pillow's thumbnail's reducing_gap=2.0. At
+// 2 the result is within 45 dB PSNR of the one-step filter on photos.
+const reducingGap = 2
+
+// reduceFactors are the integer box factors a resize from inW × inH to
+// outW × outH first reduces by (Pillow's factor_x, factor_y): as large
+// as leaves at least reducingGap times the output, 1 in a direction that
+// does not shrink that much.
+func reduceFactors(inW, inH, outW, outH int) (fx, fy int) {
+	return max(1, inW/(reducingGap*outW)), max(1, inH/(reducingGap*outH))
+}
+
+// reduceBytes is what Resize's box reduction adds to a resize from w × h to
+// tw × th (the reduced image), for the memory budget; 0 when it does not
+// reduce.
+func reduceBytes(w, h, tw, th int, filter Resample) uint64 {
+	fx, fy := reduceFactors(w, h, tw, th)
+	if filter == Nearest || fx == 1 && fy == 1 {
+		return 0
+	}
+	return 4 * uint64((w+fx-1)/fx) * uint64((h+fy-1)/fy)
+}
+
+// reduceBox averages each fx × fy box of src into one pixel, as Pillow's
+// Image.reduce: the boxes at the right and bottom edges may be partial
+// and average the pixels they have. Colours are averaged weighted by
+// alpha (premultiplied), so transparent pixels do not bleed; for opaque
+// boxes that is the plain mean. Each result is rounded to the nearest.
+func reduceBox(src *image.NRGBA, fx, fy int) *image.NRGBA {
+	inW, inH := src.Rect.Dx(), src.Rect.Dy()
+	outW, outH := (inW+fx-1)/fx, (inH+fy-1)/fy
+	dst := image.NewNRGBA(image.Rect(0, 0, outW, outH))
+	// Sums of value·alpha for R, G, B and of alpha, per output pixel.
+	acc := make([]uint64, 4*outW)
+	for oy := range outH {
+		clear(acc)
+		y0, y1 := oy*fy, min(inH, (oy+1)*fy)
+		for y := y0; y < y1; y++ {
+			row := pixRow(src, y)
+			for ox := range outW {
+				s := row[4*ox*fx : 4*min(inW, (ox+1)*fx)]
+				var r, g, b, a uint64
+				for i := 0; i+3 < len(s); i += 4 {
+					p := (*[4]uint8)(s[i:])
+					pa := uint64(p[3])
+					r += uint64(p[0]) * pa
+					g += uint64(p[1]) * pa
+					b += uint64(p[2]) * pa
+					a += pa
+				}
+				d := (*[4]uint64)(acc[4*ox:])
+				d[0] += r
+				d[1] += g
+				d[2] += b
+				d[3] += a
+			}
+		}
+		out := pixRow(dst, oy)
+		for ox := range outW {
+			d := (*[4]uint64)(acc[4*ox:])
+			a := d[3]
+			if a == 0 {
+				continue // transparent black, as NewNRGBA left it
+			}
+			n := uint64((y1 - y0) * (min(inW, (ox+1)*fx) - ox*fx))
+			o := (*[4]uint8)(out[4*ox:])
+			o[0] = uint8((d[0] + a/2) / a)
+			o[1] = uint8((d[1] + a/2) / a)
+			o[2] = uint8((d[2] + a/2) / a)
+			o[3] = uint8((a + n/2) / n)
+		}
+	}
+	return dst
 }
 
 // Thumbnail shrinks src to fit in maxWidth × maxHeight, keeping its aspect
@@ -150,8 +253,11 @@ type weights struct {
 
 const weightBits = 14
 
-func newWeights(in, out int, f func(float64) float64, support float64) *weights {
-	scale := float64(in) / float64(out)
+// newWeights makes the taps from in source pixels to out, the source's
+// extent (in pixels, at most in) mapped onto the out pixels: in itself,
+// except after reduceBox, whose last pixel may stand for a partial box.
+func newWeights(in int, extent float64, out int, f func(float64) float64, support float64) *weights {
+	scale := extent / float64(out)
 	filterScale := max(1, scale)
 	support *= filterScale
 	stride := int(math.Ceil(support))*2 + 1
@@ -260,12 +366,26 @@ func horizontalResize(dst []int32, src []uint64, wx *weights) {
 		w := wx.w[x*wx.stride : x*wx.stride+wx.count[x]]
 		s := src[2*wx.start[x]:]
 		s = s[:2*len(w)]
-		var rb, ga uint64
-		for t, wt := range w {
-			p := (*[2]uint64)(s[2*t:])
-			rb += uint64(int64(wt)) * p[0]
-			ga += uint64(int64(wt)) * p[1]
+		// Two taps a step into two pairs of sums, so that the adds of
+		// one tap need not wait for the other's (the sums are modulo
+		// 2^64, so their order does not change the result).
+		var rb, ga, rb2, ga2 uint64
+		t := 0
+		for ; t+1 < len(w); t += 2 {
+			w0, w1 := uint64(int64(w[t])), uint64(int64(w[t+1]))
+			p := (*[4]uint64)(s[2*t:])
+			rb += w0 * p[0]
+			ga += w0 * p[1]
+			rb2 += w1 * p[2]
+			ga2 += w1 * p[3]
 		}
+		if t < len(w) {
+			wt := uint64(int64(w[t]))
+			rb += wt * s[2*t]
+			ga += wt * s[2*t+1]
+		}
+		rb += rb2
+		ga += ga2
 		r, g := int64(int32(rb)), int64(int32(ga))
 		b, a := (int64(rb)-r)>>32, (int64(ga)-g)>>32
 		d := (*[4]int32)(dst[4*x:])

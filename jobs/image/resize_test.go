@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -241,7 +242,7 @@ func TestResizeWeightsFitTwoLanes(t *testing.T) {
 	for _, f := range []Resample{Lanczos3, CatmullRom, Bilinear} {
 		fn, support := f.kernel()
 		for _, io := range [][2]int{{1, 1000}, {3, 7}, {7, 3}, {100, 99}, {99, 100}, {1000, 1}, {1000, 3}, {2, 30000}} {
-			w := newWeights(io[0], io[1], fn, support)
+			w := newWeights(io[0], float64(io[0]), io[1], fn, support)
 			if w.maxAbsSum*255*255 >= 1<<31 {
 				t.Errorf("%v %d→%d: Σ|w| = %.3f", f, io[0], io[1], float64(w.maxAbsSum)/(1<<weightBits))
 			}
@@ -257,7 +258,7 @@ func TestHorizontalResizeWide(t *testing.T) {
 	spread(row, pixRow(src, 20))
 	fn, support := Lanczos3.kernel()
 	for _, out := range []int{37, 128, 301} {
-		w := newWeights(src.Rect.Dx(), out, fn, support)
+		w := newWeights(src.Rect.Dx(), float64(src.Rect.Dx()), out, fn, support)
 		fast, wide := make([]int32, 4*out), make([]int32, 4*out)
 		horizontalResize(fast, row, w)
 		horizontalResizeWide(wide, row, w)
@@ -306,5 +307,155 @@ func TestResizeKindRefusesHugeOutput(t *testing.T) {
 		if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
 			t.Errorf("resize %s to %d×%d: refusing allocated %d bytes", filepath.Base(tc.input), tc.width, tc.height, n)
 		}
+	}
+}
+
+// twoStepCases are the shrinks the two-step resize is checked on: the
+// test photos themselves shrunk 4 to 9 times, and the photos enlarged to
+// about 2000 pixels (as a camera's would be) then thumbnailed to 256.
+func twoStepCases(t *testing.T) []struct {
+	name string
+	src  *image.NRGBA
+	w, h int
+} {
+	t.Helper()
+	var cases []struct {
+		name string
+		src  *image.NRGBA
+		w, h int
+	}
+	for _, path := range []string{
+		testdata("photo.png"), testdata("interlaced.png"), testdata("pillow_gray.png"),
+		"../../examples/images/photo.png", "../../examples/images/progressive.jpg",
+		"../../examples/images/rotated.jpg", "../../examples/images/shapes.png",
+	} {
+		src, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, h := src.Rect.Dx(), src.Rect.Dy()
+		name := filepath.Base(path)
+		for _, f := range []int{4, 5, 9} {
+			cases = append(cases, struct {
+				name string
+				src  *image.NRGBA
+				w, h int
+			}{fmt.Sprintf("%s/÷%d", name, f), src, max(1, w/f), max(1, h/f)})
+		}
+		k := max(1, 2048/max(w, h))
+		big := resample(src, k*w, k*h, Lanczos3, false)
+		tw, th := thumbnailSize(k*w, k*h, 256, 256)
+		cases = append(cases, struct {
+			name string
+			src  *image.NRGBA
+			w, h int
+		}{fmt.Sprintf("%s/×%d→256", name, k), big, tw, th})
+	}
+	return cases
+}
+
+// TestResizeTwoStepCloseToOneStep: the box reduction then the filter is
+// within 45 dB PSNR of the exact one-step filter (Pillow's reducing_gap
+// promise), for every filter that reduces.
+func TestResizeTwoStepCloseToOneStep(t *testing.T) {
+	for _, tc := range twoStepCases(t) {
+		for _, f := range []Resample{Lanczos3, CatmullRom, Bilinear} {
+			got, err := Resize(tc.src, tc.w, tc.h, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exact := resample(tc.src, tc.w, tc.h, f, false)
+			// What shows of a translucent pixel is its colour times its
+			// alpha; the colour of a nearly transparent one is noise.
+			if p := psnr(t, premultiplied(got), premultiplied(exact)); p < 45 {
+				t.Errorf("%s %v: PSNR %.1f dB against one step, want ≥ 45", tc.name, f, p)
+			} else {
+				t.Logf("%s %v: PSNR %.1f dB", tc.name, f, p)
+			}
+		}
+	}
+}
+
+// TestResizeReducesBigShrinks: a shrink by 4 or more reduces first (its
+// result is not the one-step one), and one by less than 4 in both
+// directions, or with Nearest, is exactly the one-step filter.
+func TestResizeReducesBigShrinks(t *testing.T) {
+	photo := mustLoad(t, "photo.png") // 256×192
+	for _, tc := range []struct {
+		w, h    int
+		f       Resample
+		reduces bool
+	}{
+		{64, 48, Lanczos3, true},
+		{50, 37, CatmullRom, true},
+		{32, 24, Bilinear, true},
+		{64, 100, Lanczos3, true}, // only the width is reduced
+		{65, 49, Lanczos3, false},
+		{128, 96, Lanczos3, false},
+		{32, 24, Nearest, false},
+	} {
+		got, err := Resize(photo, tc.w, tc.h, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := equalPix(got, resample(photo, tc.w, tc.h, tc.f, false))
+		if same == tc.reduces {
+			t.Errorf("%d×%d %v: same as one step = %v, want %v", tc.w, tc.h, tc.f, same, !tc.reduces)
+		}
+	}
+}
+
+// TestReduceBox checks the box average against a plain one, on an image
+// with transparency and factors that leave partial boxes at the edges.
+func TestReduceBox(t *testing.T) {
+	src := mustLoad(t, "rgba.png")
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	for _, f := range [][2]int{{2, 2}, {3, 2}, {5, 7}, {1, 3}, {w, h}} {
+		fx, fy := f[0], f[1]
+		got := reduceBox(src, fx, fy)
+		if want := image.Pt((w+fx-1)/fx, (h+fy-1)/fy); got.Rect.Size() != want {
+			t.Fatalf("%d×%d: size %v, want %v", fx, fy, got.Rect.Size(), want)
+		}
+		for oy := range got.Rect.Dy() {
+			for ox := range got.Rect.Dx() {
+				var sum [3]float64
+				var alpha, n float64
+				for y := oy * fy; y < min(h, (oy+1)*fy); y++ {
+					for x := ox * fx; x < min(w, (ox+1)*fx); x++ {
+						c := src.NRGBAAt(x, y)
+						a := float64(c.A)
+						sum[0] += float64(c.R) * a
+						sum[1] += float64(c.G) * a
+						sum[2] += float64(c.B) * a
+						alpha += a
+						n++
+					}
+				}
+				want := color.NRGBA{A: uint8(math.Round(alpha / n))}
+				if alpha > 0 {
+					want.R = uint8(math.Round(sum[0] / alpha))
+					want.G = uint8(math.Round(sum[1] / alpha))
+					want.B = uint8(math.Round(sum[2] / alpha))
+				}
+				if c := got.NRGBAAt(ox, oy); c != want {
+					t.Fatalf("%d×%d box (%d, %d) = %v, want %v", fx, fy, ox, oy, c, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkThumbnailTwoStep is the thumbnail of a 6 MP photo (a JPEG
+// decoded at full size: the pure-Go path, or a PNG) in one step and in two.
+func BenchmarkThumbnailTwoStep(b *testing.B) {
+	src := makePhoto(3000, 2000, 1)
+	tw, th := thumbnailSize(3000, 2000, 256, 256)
+	for _, reduce := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reduce=%v", reduce), func(b *testing.B) {
+			for b.Loop() {
+				resample(src, tw, th, Lanczos3, reduce)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "thumbnails/s")
+		})
 	}
 }
