@@ -57,21 +57,41 @@ func NewRoot() (*Root, error) {
 		dir:    dir,
 		prefix: fmt.Sprintf("ppool-%d-%d-", os.Getpid(), roots.Add(1)),
 	}
-	// The probe: clone3 may be refused (ENOSYS from a container's seccomp
-	// filter), or the cgroup unusable (EBUSY, EOPNOTSUPP in some modes),
-	// and a failed start cannot be tried again without the cgroup.
-	probe := exec.Command("/bin/sh", "-c", ":")
-	probe.SysProcAttr = &syscall.SysProcAttr{}
-	g, err := r.Prepare(probe.SysProcAttr)
-	if g == nil {
-		return nil, err
-	}
-	err = probe.Run()
-	g.Kill(time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("starting a process in a cgroup: %w", err)
+	probed.Do(func() { probed.err = probe(r) })
+	if probed.err != nil {
+		return nil, probed.err
 	}
 	return r, nil
+}
+
+// probed is the outcome of the one probe a process makes: whether a
+// process can start in a cgroup here does not change, and a probe costs a
+// process start, which every pool's New would otherwise pay.
+var probed struct {
+	sync.Once
+	err error
+}
+
+// probe starts /bin/sh in a cgroup of r. clone3 may be refused (ENOSYS from
+// a container's seccomp filter), or the cgroup unusable (EBUSY, EOPNOTSUPP
+// in some modes), and a failed start cannot be tried again without the
+// cgroup.
+func probe(r *Root) error {
+	cmd := exec.Command("/bin/sh", "-c", ":")
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	g, err := r.Prepare(cmd.SysProcAttr)
+	if g == nil {
+		if err == nil {
+			err = r.off
+		}
+		return err
+	}
+	err = cmd.Run()
+	g.Kill(time.Second)
+	if err != nil {
+		return fmt.Errorf("starting a process in a cgroup: %w", err)
+	}
+	return nil
 }
 
 // Group is the cgroup of one process and its descendants.
