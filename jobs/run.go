@@ -135,7 +135,6 @@ type runner struct {
 	hashMu    sync.Mutex
 	hashes    map[string]string // file hash cache, by path
 	ready     chan prepared     // tasks prepared off the run's goroutine
-	preparing int               // of running: tasks being prepared
 	prepCtx   context.Context   // ends preparations: on a first interrupt, a failure under --fail-fast, or the run's end
 	endPrep   context.CancelFunc
 	split     map[*Task]*splitState
@@ -561,7 +560,6 @@ type prepared struct {
 func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 	r.running++
 	r.perJob[t.Job]++
-	r.preparing++
 	if k := pj.Kind; !r.opts.Resume && k.Split == nil && k.Call == nil {
 		// Nothing to read: the common task goes out at once, without two
 		// goroutine hand-offs.
@@ -617,7 +615,6 @@ func partHash(taskHash string, p *Part) string {
 func (r *runner) launch(ctx context.Context, pr prepared) error {
 	r.running--
 	r.perJob[pr.t.Job]--
-	r.preparing--
 	t, pj := pr.t, pr.pj
 	switch {
 	case pr.skip:

@@ -698,12 +698,8 @@ func checkShutdown(k *checker) error {
 	if err != nil {
 		return fmt.Errorf("%s(0.3), running when shutdown arrived, must finish: %w", sleep, err)
 	}
-	code, running, how := p.exitStatus(k.opts.ExitWithin)
-	if running {
-		return fmt.Errorf("after shutdown and the answer to its running task, it is still running %v later; want it to exit with status 0", k.opts.ExitWithin)
-	}
-	if code != 0 {
-		return fmt.Errorf("after shutdown, %s; want exit status 0", how)
+	if err := exitsZero(p, k.opts.ExitWithin, "after shutdown and the answer to its running task", "after shutdown"); err != nil {
+		return err
 	}
 	switch m, err := p.next(k.opts.Settle); {
 	case err == nil:
@@ -749,14 +745,7 @@ func checkShutdownQueued(k *checker) error {
 			return fmt.Errorf("task %d, queued when shutdown arrived: a worker answers each queued task with type cancelled before it exits, so that the master never waits on it: %w", id, err)
 		}
 	}
-	code, stillRunning, how := p.exitStatus(k.opts.ExitWithin)
-	if stillRunning {
-		return fmt.Errorf("after shutdown and the answers to its running and queued tasks, it is still running %v later; want it to exit with status 0", k.opts.ExitWithin)
-	}
-	if code != 0 {
-		return fmt.Errorf("after shutdown, %s; want exit status 0", how)
-	}
-	return nil
+	return exitsZero(p, k.opts.ExitWithin, "after shutdown and the answers to its running and queued tasks", "after shutdown")
 }
 
 // checkReadWhileRunning: a worker reads fd 3 while a task runs, so that a
@@ -816,12 +805,20 @@ func checkEOF(k *checker) error {
 		return err
 	}
 	p.toW.Close()
-	code, running, how := p.exitStatus(k.opts.ExitWithin)
+	const after = "after its fd 3 reached end of input (the master is gone)"
+	return exitsZero(p, k.opts.ExitWithin, after, after)
+}
+
+// exitsZero checks that the worker exits with status 0 within the bound:
+// whileRunning says what came before, for a worker still running then, and
+// exited for one that exited otherwise.
+func exitsZero(p *proc, within time.Duration, whileRunning, exited string) error {
+	code, running, how := p.exitStatus(within)
 	if running {
-		return fmt.Errorf("after its fd 3 reached end of input (the master is gone), it is still running %v later; want it to exit with status 0", k.opts.ExitWithin)
+		return fmt.Errorf("%s, it is still running %v later; want it to exit with status 0", whileRunning, within)
 	}
 	if code != 0 {
-		return fmt.Errorf("after its fd 3 reached end of input (the master is gone), %s; want exit status 0", how)
+		return fmt.Errorf("%s, %s; want exit status 0", exited, how)
 	}
 	return nil
 }
