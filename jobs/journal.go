@@ -352,6 +352,9 @@ func (j *journal) key(output string) string {
 // jobs file was checked) cannot hang the master in open or read.
 func hashFile(path string) (string, error) { return hashFileCtx(context.Background(), path) }
 
+// hashBufs holds the read buffers of hashFileCtx.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // hashFileCtx is hashFile, stopping with ctx's error when ctx ends.
 func hashFileCtx(ctx context.Context, path string) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -367,7 +370,12 @@ func hashFileCtx(ctx context.Context, path string) (string, error) {
 		return "", fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
 	}
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
+	// One buffer per hashing goroutine, reused: a fresh 1 MiB slice for
+	// each file was most of what hashing a small input cost (allocated,
+	// zeroed and collected per task).
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", err

@@ -120,8 +120,14 @@ type runner struct {
 	results  *json.Encoder
 	partDir  string
 
-	running   int
-	perJob    map[string]int // running tasks per job
+	running int // tasks and parts sent to the pools
+	// Tasks are prepared ahead of a free worker (inputs hashed, splits
+	// planned: files read), at most opts.Workers of them, so that a worker
+	// that finishes is handed its next task at once rather than after
+	// that reading.
+	preparing int            // being prepared, off the run's goroutine
+	readyQ    []prepared     // prepared, waiting for a free worker
+	perJob    map[string]int // running, preparing and prepared tasks per job
 	jobLeft   map[string]int // unfinished tasks per job
 	jobFailed map[string]bool
 	queue     []*Task      // ready to run, in file order
@@ -337,8 +343,8 @@ func (r *runner) loop(ctx context.Context) error {
 				r.stop("cannot run tasks: " + err.Error())
 			}
 		}
-		if r.running == 0 {
-			if r.draining || len(r.queue) == 0 && len(r.waiting) == 0 {
+		if r.running == 0 && r.preparing == 0 {
+			if r.draining || len(r.queue) == 0 && len(r.waiting) == 0 && len(r.readyQ) == 0 {
 				break
 			}
 			// Everything dispatched finished on the spot (skipped by
@@ -361,7 +367,7 @@ func (r *runner) loop(ctx context.Context) error {
 			}
 			r.completed(c)
 		case pr := <-r.ready:
-			if err := r.launch(ctx, pr); err != nil {
+			if err := r.prepared(ctx, pr); err != nil {
 				runErr = err
 				r.stop("cannot run tasks: " + err.Error())
 			}
@@ -385,10 +391,12 @@ func (r *runner) loop(ctx context.Context) error {
 		}
 	}
 	// Whatever never ran is cancelled.
-	reason := "not run: the run was interrupted"
-	if !r.summary.Interrupted {
-		reason = "not run: an earlier task failed (--fail-fast)"
+	reason := r.notRunReason()
+	for _, pr := range r.readyQ {
+		r.perJob[pr.t.Job]--
+		r.finish(pr.t, &Result{Status: StatusCancelled, Error: reason}, "", "")
 	}
+	r.readyQ = nil
 	for _, t := range r.queue {
 		r.finish(t, &Result{Status: StatusCancelled, Error: reason}, "", "")
 	}
@@ -481,7 +489,7 @@ func (r *runner) release() {
 		}
 	}
 	r.waiting = keep
-	if len(r.waiting) > 0 && len(r.queue) == 0 && len(r.parts) == 0 && r.running == 0 {
+	if len(r.waiting) > 0 && len(r.queue) == 0 && len(r.parts) == 0 && r.running == 0 && r.preparing == 0 && len(r.readyQ) == 0 {
 		// Cannot happen for a checked file (after names earlier jobs only).
 		panic("jobs: jobs waiting with nothing running")
 	}
@@ -493,20 +501,53 @@ func (r *runner) release() {
 // input), and --fail-fast must not start the next one.
 func (r *runner) dispatch(ctx context.Context) error {
 	r.sendParts()
-	for i := 0; i < len(r.queue) && r.running < r.opts.Workers && !r.draining; {
+	// Prepared tasks first, in the order they became ready.
+	for len(r.readyQ) > 0 && r.running < r.opts.Workers && !r.draining {
+		pr := r.readyQ[0]
+		r.readyQ[0] = prepared{}
+		r.readyQ = r.readyQ[1:]
+		if err := r.launch(ctx, pr); err != nil {
+			return err
+		}
+		r.sendParts() // a split task's parts go before the next task
+	}
+	for i := 0; i < len(r.queue) && !r.draining; {
 		t := r.queue[i]
 		pj := r.jobOf[t.Job]
 		if pj.Workers > 0 && r.perJob[t.Job] >= pj.Workers {
 			i++
 			continue
 		}
-		r.queue = slices.Delete(r.queue, i, i+1)
+		direct := !needsPreparing(pj.Kind, r.opts.Resume)
+		if direct && r.running >= r.opts.Workers || !direct && r.preparing+len(r.readyQ) >= r.opts.Workers {
+			break // in file order: no task overtakes one that waits
+		}
+		r.takeQueued(i)
 		if err := r.start(ctx, t, pj); err != nil {
 			return err
 		}
-		r.sendParts() // a split task's parts go before the next task
+		r.sendParts()
 	}
 	return nil
+}
+
+// takeQueued removes the i'th queued task. The first is the usual one, and
+// taking it is O(1), so that a queue of a million tasks is not shifted
+// once per task.
+func (r *runner) takeQueued(i int) {
+	if i == 0 {
+		r.queue[0] = nil
+		r.queue = r.queue[1:]
+		return
+	}
+	r.queue = slices.Delete(r.queue, i, i+1)
+}
+
+// needsPreparing says whether a task of kind k reads files before it can
+// be sent: to hash its inputs (for --resume, and for custom workers, which
+// do not report hashes) or to plan a split.
+func needsPreparing(k *Kind, resume bool) bool {
+	return resume || k.Split != nil || k.Call != nil
 }
 
 // sendParts sends queued parts of split tasks while the budget allows.
@@ -558,15 +599,34 @@ type prepared struct {
 // signal must always be heard meanwhile. The task holds its place in the
 // budget while it is prepared; launch takes it from there.
 func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
-	r.running++
 	r.perJob[t.Job]++
-	if k := pj.Kind; !r.opts.Resume && k.Split == nil && k.Call == nil {
-		// Nothing to read: the common task goes out at once, without two
+	if !needsPreparing(pj.Kind, r.opts.Resume) {
+		// Nothing to read: the task goes out at once, without two
 		// goroutine hand-offs.
 		return r.launch(ctx, prepared{t: t, pj: pj})
 	}
+	r.preparing++
 	go func() { r.ready <- r.prepare(r.prepCtx, t, pj) }()
 	return nil
+}
+
+// prepared takes a task back from its preparation: to a free worker, or
+// to wait for one.
+func (r *runner) prepared(ctx context.Context, pr prepared) error {
+	r.preparing--
+	if pr.skip || pr.err != nil || r.draining || r.running < r.opts.Workers {
+		return r.launch(ctx, pr) // finished here, or sent
+	}
+	r.readyQ = append(r.readyQ, pr)
+	return nil
+}
+
+// notRunReason says why a task that never ran was cancelled.
+func (r *runner) notRunReason() string {
+	if r.summary.Interrupted {
+		return "not run: the run was interrupted"
+	}
+	return "not run: an earlier task failed (--fail-fast)"
 }
 
 func (r *runner) prepare(ctx context.Context, t *Task, pj *PlannedJob) prepared {
@@ -574,11 +634,14 @@ func (r *runner) prepare(ctx context.Context, t *Task, pj *PlannedJob) prepared 
 	k := pj.Kind
 	// The content hash is computed here only when it decides something now
 	// (--resume) or no worker will (split tasks, custom workers); otherwise
-	// the worker sends its input and output hashes with the result.
-	if r.opts.Resume || k.Split != nil || k.Call != nil {
-		if pr.hash, pr.err = taskHash(t, k, func(path string) (string, error) { return r.fileHash(ctx, path) }); pr.err != nil {
-			return pr
-		}
+	// the worker sends its input and output hashes with the result, and
+	// the master does not read the inputs a second time.
+	hash := func() bool {
+		pr.hash, pr.err = taskHash(t, k, func(path string) (string, error) { return r.fileHash(ctx, path) })
+		return pr.err == nil
+	}
+	if (r.opts.Resume || k.Call != nil) && !hash() {
+		return pr
 	}
 	if r.opts.Resume && r.journal.finished(ctx, t.Output, pr.hash) {
 		pr.skip = true
@@ -586,6 +649,10 @@ func (r *runner) prepare(ctx context.Context, t *Task, pj *PlannedJob) prepared 
 	}
 	if k.Split != nil {
 		if pr.parts, pr.err = k.Split(t); pr.err != nil || len(pr.parts) < 2 {
+			pr.parts = nil
+			return pr
+		}
+		if pr.hash == "" && !hash() {
 			return pr
 		}
 		dir := filepath.Join(r.partDir, t.Job, fmt.Sprint(t.Index))
@@ -613,7 +680,6 @@ func partHash(taskHash string, p *Part) string {
 // launch sends a prepared task: skipped, failed, or to its pool whole or
 // in parts.
 func (r *runner) launch(ctx context.Context, pr prepared) error {
-	r.running--
 	r.perJob[pr.t.Job]--
 	t, pj := pr.t, pr.pj
 	switch {
@@ -621,11 +687,7 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 		r.finish(t, &Result{Status: StatusSkipped, Output: t.Output}, "", "")
 		return nil
 	case r.draining && (pr.err == nil || r.prepCtx.Err() != nil):
-		reason := "not run: the run was interrupted"
-		if !r.summary.Interrupted {
-			reason = "not run: an earlier task failed (--fail-fast)"
-		}
-		r.finish(t, &Result{Status: StatusCancelled, Error: reason}, "", "")
+		r.finish(t, &Result{Status: StatusCancelled, Error: r.notRunReason()}, "", "")
 		return nil
 	case pr.err != nil:
 		r.finish(t, &Result{Status: StatusFailed, Error: pr.err.Error()}, "", "")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
@@ -83,6 +84,10 @@ func Save(path string, img image.Image, opts SaveOptions) error {
 	return nil
 }
 
+// writers are the output buffers of save, reused: a fresh 256 KiB buffer
+// per output was most of what writing a small image allocated.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+
 func save(path string, img image.Image, opts SaveOptions) (err error) {
 	format, err := FormatOf(path)
 	if err != nil {
@@ -101,7 +106,9 @@ func save(path string, img image.Image, opts SaveOptions) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 256<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(tmp)
+	defer func() { bw.Reset(nil); writers.Put(bw) }()
 	if err := Encode(bw, img, format, opts); err != nil {
 		return err
 	}
