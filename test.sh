@@ -36,6 +36,9 @@ go test -race -count=1 -timeout 8m ./...
 # Allocation counts mean nothing under the race detector (sync.Pool drops
 # items at random there): the tests that count them run without it too.
 go test -count=1 -run 'TestEncodeReusesBuffers' ./jobs/image/fastpng
+# Under a limited address space, which the race detector's shadow memory
+# cannot live in: a master out of memory must not exit 2.
+go test -count=1 -run 'TestRuntimeOutOfMemoryIsNotExit2' ./internal/cli
 
 # The chaos suite: workers SIGKILLed under load, memory hogs, hangs,
 # malformed frames, a jobs run killed 20 times and resumed.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,12 @@ type IO struct {
 
 // Main runs the command line and returns the process's exit code.
 func Main(args []string, in io.Reader, out, errw io.Writer) int {
+	// A fatal error of the Go runtime (out of memory, a broken invariant)
+	// or an unrecovered panic would exit with status 2, which to a script
+	// means "bad usage or jobs file". Crash with SIGABRT instead (status
+	// 134 in a shell, with the runtime's report on stderr): whatever ppool
+	// itself gets wrong cannot be mistaken for the user's mistake.
+	debug.SetTraceback("crash")
 	root := NewRoot(&IO{In: in, Out: out, Err: errw})
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())

@@ -42,6 +42,9 @@ import (
 
 func TestMain(m *testing.M) {
 	workerproc.Main() // first: in a worker process this serves tasks and exits
+	if mib := os.Getenv(envAddressSpace); mib != "" {
+		os.Exit(limitedMain(mib))
+	}
 	testscript.RunMain(m, map[string]func() int{
 		"ppool":                 func() int { return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) },
 		"exits":                 exitsMain,

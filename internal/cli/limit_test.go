@@ -1,0 +1,60 @@
+package cli_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ppool/ppool/internal/cli"
+)
+
+// envAddressSpace makes the test binary run ppool (cli.Main on its
+// arguments) with its address space limited to what it has mapped plus
+// this many MiB.
+const envAddressSpace = "PPOOL_TEST_ADDRESS_SPACE_MIB"
+
+// limitedMain runs ppool under envAddressSpace's limit.
+func limitedMain(mib string) int {
+	extra, err := strconv.Atoi(mib)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bad", envAddressSpace, err)
+		return 100
+	}
+	size, err := vmSize()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 100
+	}
+	limit := uint64(size + extra<<20)
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		fmt.Fprintln(os.Stderr, "setrlimit:", err)
+		return 100
+	}
+	// The crash this provokes must not leave a core file behind.
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{}); err != nil {
+		fmt.Fprintln(os.Stderr, "setrlimit:", err)
+		return 100
+	}
+	return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+// vmSize is this process's mapped address space, in bytes.
+func vmSize() (int, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmSize:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("/proc/self/status has no VmSize")
+}
