@@ -331,9 +331,9 @@ func (a *Agent) slot(stop, runCtx context.Context, cons jetstream.Consumer, ackW
 func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) {
 	start := time.Now()
 	var wait time.Duration
-	var delivery uint64
+	var delivery, seq uint64
 	if meta, err := msg.Metadata(); err == nil {
-		wait, delivery = start.Sub(meta.Timestamp), meta.NumDelivered
+		wait, delivery, seq = start.Sub(meta.Timestamp), meta.NumDelivered, meta.Sequence.Stream
 	}
 	a.metrics.bytesIn.Add(float64(len(msg.Data())))
 	a.metrics.started(wait)
@@ -368,9 +368,13 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 			return
 		}
 	}
-	res.Delivery, res.Agent, res.Host = delivery, a.cfg.Name, a.host
+	res.Delivery, res.Seq, res.Agent, res.Host = delivery, seq, a.cfg.Name, a.host
 	res.QueueWait, res.RunTime = wait, time.Since(start)
-	a.report(msg, res)
+	subject := ResultSubject
+	if tm.Run != "" && validRunID(tm.Run) {
+		subject += "." + tm.Run
+	}
+	a.report(msg, subject, res)
 }
 
 // heartbeat tells the server every third of AckWait that the task is still
@@ -421,7 +425,8 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	}
 	ar := pool.ApplyAsync(ctx, a.pool, taskFunc, t, opts...)
 	out, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
-	res.Runs = ar.Info().Attempts
+	info := ar.Info()
+	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
 		return res
@@ -463,7 +468,7 @@ func errorType(err error) string {
 
 // report publishes a result, then acks the task. A result that cannot be
 // published leaves the task unacked, so that it is delivered again.
-func (a *Agent) report(msg jetstream.Msg, res *ResultMessage) {
+func (a *Agent) report(msg jetstream.Msg, subject string, res *ResultMessage) {
 	data, err := msgpack.Marshal(res)
 	if err == nil && len(data) > InlineOutputLimit*2 {
 		res.Output = nil // the Outcome's own info made it large: send without
@@ -473,10 +478,10 @@ func (a *Agent) report(msg jetstream.Msg, res *ResultMessage) {
 		a.log.Error("encoding a result", "task", res.ID, "err", err)
 		return
 	}
-	msgID := res.ID + ":" + strconv.FormatUint(res.Delivery, 10)
+	msgID := res.ID + ":" + strconv.FormatUint(res.Seq, 10) + ":" + strconv.FormatUint(res.Delivery, 10)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = a.js.Publish(ctx, ResultSubject, data, jetstream.WithMsgID(msgID))
+		_, err = a.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
 		cancel()
 		if err == nil {
 			break

@@ -19,7 +19,9 @@ import (
 // The work queue and the results, as JetStream names them. One durable
 // consumer serves every agent: a work-queue stream allows one consumer per
 // subject, so whoever publishes tasks creates it (CreateQueue) and agents
-// only bind to it.
+// only bind to it. A run's tasks go on TaskSubject.RUN and their results
+// on ResultSubject.RUN, so that runs sharing a server and its agents never
+// see each other's.
 const (
 	TaskStream    = "PPOOL_TASKS"
 	TaskSubject   = "ppool.tasks"
@@ -56,7 +58,7 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      TaskStream,
-		Subjects:  []string{TaskSubject},
+		Subjects:  []string{TaskSubject, TaskSubject + ".>"},
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.FileStorage,
 	}); err != nil {
@@ -64,8 +66,11 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:     ResultStream,
-		Subjects: []string{ResultSubject},
+		Subjects: []string{ResultSubject, ResultSubject + ".>"},
 		Storage:  jetstream.FileStorage,
+		// A run purges its results when it ends; these are the results of
+		// runs killed and never resumed.
+		MaxAge: 7 * 24 * time.Hour,
 	}); err != nil {
 		return fmt.Errorf("creating stream %s: %w", ResultStream, err)
 	}
@@ -88,7 +93,10 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 // cache folder, whatever paths the task names.
 type TaskMessage struct {
 	// ID names the task in its run; its result carries it back.
-	ID      string        `msgpack:"id"`
+	ID string `msgpack:"id"`
+	// Run names the run that sent it (see RunID): its result goes on
+	// ResultSubject.RUN. Empty: on ResultSubject.
+	Run     string        `msgpack:"run,omitempty"`
 	Task    jobs.Task     `msgpack:"task"`
 	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
 	Timeout time.Duration `msgpack:"timeout,omitempty"`
@@ -113,6 +121,9 @@ func DecodeTask(data []byte) (*TaskMessage, error) {
 func (m *TaskMessage) check() error {
 	if !validID(m.ID) {
 		return fmt.Errorf("task message: bad id %q", truncate(m.ID, 64))
+	}
+	if m.Run != "" && !validRunID(m.Run) {
+		return fmt.Errorf("task %s: bad run %q", m.ID, truncate(m.Run, 64))
 	}
 	t := &m.Task
 	k, ok := jobs.LookupKind(t.Kind)
@@ -190,9 +201,17 @@ type ResultMessage struct {
 	// was lost with the task. Runs counts the agent pool's own attempts
 	// (the job's retries).
 	Delivery uint64 `msgpack:"delivery"`
-	Runs     int    `msgpack:"runs"`
-	Agent    string `msgpack:"agent"`
-	Host     string `msgpack:"host"`
+	// Seq is the task message's stream sequence: a task published again
+	// (a resumed run) is a new message, and its result must not be taken
+	// for a duplicate of the old one's.
+	Seq  uint64 `msgpack:"seq"`
+	Runs int    `msgpack:"runs"`
+	// PID is the agent's worker that ran it last; Duration its run time
+	// there, as the agent's pool measured it.
+	PID      int           `msgpack:"pid,omitempty"`
+	Duration time.Duration `msgpack:"duration,omitempty"`
+	Agent    string        `msgpack:"agent"`
+	Host     string        `msgpack:"host"`
 	// Outcome is the kind's report; its Output is the path the task asked
 	// for, not where the agent wrote it.
 	Outcome jobs.Outcome `msgpack:"outcome"`
