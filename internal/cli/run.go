@@ -215,7 +215,7 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 		if err != nil {
 			return failed(err)
 		}
-		opts.Executor = ex // closed by the run
+		opts.Executor = ex                   // closed by the run
 		defer ex.Close(context.Background()) // or here, if it never starts
 		if ex.Slots() == 0 {
 			log.Warn("no agent is connected yet: the run waits for one", "server", nc.ConnectedUrlRedacted())
