@@ -20,10 +20,12 @@
 //
 // A task message (TaskMessage) carries data, never code: a jobs.Task of a
 // kind built into the agent's binary. The agent chooses where outputs go,
-// inside its cache folder, whatever the task names; small outputs travel
-// back inline in the result (ResultMessage). For now a task's inputs must
-// be generated, not files: moving files through the Object Store is the
-// next step.
+// inside its cache folder, whatever the task names. Files move by content
+// (FileRef, named by SHA-256): inline in the message when small, else
+// through the Object Store bucket FileBucket; the agent fetches a task's
+// input files into its cache (once per file), and its output comes back
+// in the result (ResultMessage) or the bucket. Split tasks' parts and
+// merges run on agents like whole tasks.
 //
 // Delivery is at least once: a task whose agent dies is delivered again
 // after AckWait, and its result says which delivery it came from; the

@@ -91,6 +91,7 @@ type Executor struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	stream   jetstream.Stream
+	obs      jetstream.ObjectStore
 	taskSubj string
 	resSubj  string
 	nonce    string // this process's: task message IDs of a resumed run differ from the killed one's
@@ -105,6 +106,8 @@ type Executor struct {
 	lastEarly uint64                    // the results stream's sequence of the last result collectEarly read
 	acks      chan pubAck               // publications awaiting the server's ack
 	closed    bool
+	stored    map[string]bool // files known to be in the bucket, by hash
+	prepSeq   int
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	sub       *nats.Subscription
@@ -112,10 +115,11 @@ type Executor struct {
 }
 
 type pendingTask struct {
-	id   string
-	task jobs.Task
-	done func(jobs.Completion)
-	seq  uint64
+	id        string
+	task      jobs.Task
+	done      func(jobs.Completion)
+	seq       uint64
+	preparing bool // its files are being stored: not published yet
 }
 
 type pubAck struct {
@@ -137,7 +141,7 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		taskSubj: TaskSubject + "." + cfg.RunID, resSubj: ResultSubject + "." + cfg.RunID,
 		changed: make(chan struct{}, 1),
 		pending: map[string]*pendingTask{}, bySeq: map[uint64]string{}, early: map[string]*ResultMessage{},
-		acks: make(chan pubAck, 4096),
+		acks: make(chan pubAck, 4096), stored: map[string]bool{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -150,6 +154,9 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		return nil, err
 	}
 	if err := CreateQueue(ctx, e.js, cfg.Queue); err != nil {
+		return nil, err
+	}
+	if e.obs, err = fileBucket(ctx, e.js, true); err != nil {
 		return nil, err
 	}
 	if e.stream, err = e.js.Stream(ctx, TaskStream); err != nil {
@@ -342,35 +349,36 @@ func (e *Executor) completion(p *pendingTask, res *ResultMessage) jobs.Completio
 // task's output path: through a temporary file beside it, renamed into
 // place when whole.
 func (e *Executor) writeOutput(p *pendingTask, res *ResultMessage) error {
-	if res.Output == nil && res.OutputSize > 0 {
-		return fmt.Errorf("an output of %d bytes did not travel inline (over %d bytes, files do not travel yet)", res.OutputSize, InlineOutputLimit)
+	path := p.task.Output
+	if p.task.Part != nil {
+		path = p.task.Part.Path
 	}
-	if h := res.Outcome.OutputHash; h != "" {
-		sum := sha256.Sum256(res.Output)
-		if got := hex.EncodeToString(sum[:]); got != h {
-			return fmt.Errorf("output hash %s, the agent reported %s", got, h)
+	hash := res.Outcome.OutputHash
+	if ref := res.OutputRef; ref != nil {
+		if err := ref.check(); err != nil {
+			return err
 		}
-	}
-	return writeAtomic(p.task.Output, res.Output)
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
+		if hash != "" && hash != ref.SHA256 {
+			return fmt.Errorf("output stored as %s, the agent reported %s", ref.SHA256, hash)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		err := getFile(ctx, e.obs, ref.SHA256, path)
+		if err == nil {
+			e.mu.Lock()
+			e.stored[ref.SHA256] = true // a merge may send it back
+			e.mu.Unlock()
+		}
 		return err
 	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if res.Output == nil && res.OutputSize > 0 {
+		return fmt.Errorf("an output of %d bytes came neither inline nor stored", res.OutputSize)
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
+	if hash == "" {
+		sum := sha256.Sum256(res.Output)
+		hash = hex.EncodeToString(sum[:])
 	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return writeChecked(path, hash, bytes.NewReader(res.Output))
 }
 
 // exhausted handles the server's advisory for a task delivered MaxDeliver
@@ -441,38 +449,152 @@ func (e *Executor) Prepare(_ context.Context, pj *jobs.PlannedJob) error {
 // result.
 func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.Completion)) {
 	m := &TaskMessage{Run: e.cfg.RunID, Task: *task, Retries: pj.Retries, Timeout: pj.Timeout}
-	fail := func(err error) { go done(jobs.Completion{Err: err}) }
+	p := &pendingTask{task: *task, done: done}
+	paths := taskFiles(task)
+	if len(paths) == 0 {
+		e.send(p, m)
+		return
+	}
+	// Files are hashed and stored off the run's goroutine. Meanwhile the
+	// task waits under a provisional ID, for Withdraw and Kill to find.
+	e.mu.Lock()
+	e.prepSeq++
+	p.id, p.preparing = fmt.Sprintf("preparing %d", e.prepSeq), true
+	e.pending[p.id] = p
+	e.mu.Unlock()
+	go func() {
+		m.Files = make(map[string]*FileRef, len(paths))
+		for _, path := range paths {
+			hash, size, err := hashFile(path)
+			if err != nil {
+				e.drop(p, err)
+				return
+			}
+			m.Files[path] = &FileRef{SHA256: hash, Size: size}
+		}
+		e.mu.Lock()
+		still := e.pending[p.id] == p
+		delete(e.pending, p.id)
+		e.mu.Unlock()
+		if still {
+			e.send(p, m)
+		}
+	}()
+}
+
+// send names a task by its content, takes its earlier result if a killed
+// process of the run left one, else stores its files and publishes it.
+func (e *Executor) send(p *pendingTask, m *TaskMessage) {
 	key, err := taskKey(m)
 	if err != nil {
-		fail(err)
+		go p.done(jobs.Completion{Err: err})
 		return
 	}
 	m.ID = e.cfg.RunID + "." + key
-	if err := m.check(); err != nil {
-		fail(err)
-		return
-	}
-	p := &pendingTask{id: m.ID, task: *task, done: done}
+	p.id = m.ID
 	e.mu.Lock()
 	if res := e.early[m.ID]; res != nil {
 		// Finished by an agent while no process of this run was there.
 		delete(e.early, m.ID)
 		e.mu.Unlock()
-		go done(e.completion(p, res))
+		go p.done(e.completion(p, res))
 		return
 	}
 	e.pending[m.ID] = p
+	p.preparing = len(m.Files) > 0
 	e.mu.Unlock()
+	if !p.preparing {
+		e.publish(p, m)
+		return
+	}
+	go func() {
+		err := e.storeFiles(m)
+		e.mu.Lock()
+		withdrawn := e.pending[p.id] != p
+		p.preparing = false
+		e.mu.Unlock()
+		if withdrawn {
+			return
+		}
+		if err != nil {
+			e.drop(p, err)
+			return
+		}
+		e.publish(p, m)
+	}()
+}
+
+// taskFiles lists the files a task reads: its inputs, a merge's parts.
+func taskFiles(t *jobs.Task) []string {
+	var paths []string
+	for _, in := range t.Inputs {
+		if in.Path != "" {
+			paths = append(paths, in.Path)
+		}
+	}
+	for _, p := range t.Parts {
+		paths = append(paths, p.Path)
+	}
+	return paths
+}
+
+// drop fails a pending task.
+func (e *Executor) drop(p *pendingTask, err error) {
+	e.mu.Lock()
+	still := e.pending[p.id] == p
+	delete(e.pending, p.id)
+	e.mu.Unlock()
+	if still {
+		p.done(jobs.Completion{Err: err})
+	}
+}
+
+// storeFiles makes the files a task reads travel with it: small ones
+// inline, others stored in the bucket under their hash (once).
+func (e *Executor) storeFiles(m *TaskMessage) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	inline := 0
+	for path, f := range m.Files {
+		if f.Size <= InlineFileLimit && inline+int(f.Size) <= InlineTaskLimit {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			f.SHA256, f.Size, f.Data = hex.EncodeToString(sum[:]), int64(len(data)), data
+			inline += len(data)
+			continue
+		}
+		e.mu.Lock()
+		stored := e.stored[f.SHA256]
+		e.mu.Unlock()
+		if stored {
+			continue
+		}
+		if err := putFile(ctx, e.obs, path, f.SHA256); err != nil {
+			return fmt.Errorf("storing %s: %w", path, err)
+		}
+		e.mu.Lock()
+		e.stored[f.SHA256] = true
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+// publish puts a task on the queue.
+func (e *Executor) publish(p *pendingTask, m *TaskMessage) {
+	if err := m.check(); err != nil {
+		e.drop(p, err)
+		return
+	}
 	data, err := EncodeTask(m)
 	var fut jetstream.PubAckFuture
 	if err == nil {
 		fut, err = e.publishAsync(data, m.ID+":"+e.nonce)
 	}
 	if err != nil {
-		e.mu.Lock()
-		delete(e.pending, m.ID)
-		e.mu.Unlock()
-		fail(fmt.Errorf("publishing the task: %w", err))
+		e.drop(p, fmt.Errorf("publishing the task: %w", err))
 		return
 	}
 	e.acks <- pubAck{id: m.ID, fut: fut}
@@ -549,8 +671,14 @@ func (e *Executor) Withdraw() {
 	delivered := info.Delivered.Stream
 	e.mu.Lock()
 	var queued []*pendingTask
-	for _, p := range e.pending {
-		if p.seq > delivered {
+	for id, p := range e.pending {
+		switch {
+		case p.preparing:
+			// Not published yet, and now never: its goroutine finds it
+			// gone.
+			delete(e.pending, id)
+			go p.done(jobs.Completion{Err: jobs.ErrWithdrawn})
+		case p.seq > delivered:
 			queued = append(queued, p)
 		}
 	}
@@ -576,7 +704,7 @@ func (e *Executor) syncAcks(ctx context.Context) {
 		e.mu.Lock()
 		n := 0
 		for _, p := range e.pending {
-			if p.seq == 0 {
+			if p.seq == 0 && !p.preparing {
 				n++
 			}
 		}

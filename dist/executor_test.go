@@ -1,6 +1,7 @@
 package dist_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ppool/ppool/dist"
 	"github.com/ppool/ppool/jobs"
+	_ "github.com/ppool/ppool/jobs/image"
 )
 
 // planOf expands a jobs file written in a folder of the test's.
@@ -211,5 +213,122 @@ func TestResumeCollectsFinished(t *testing.T) {
 	}
 	if info.Delivered.Consumer != 12 {
 		t.Errorf("%d deliveries, want 12: the resumed run ran finished tasks again", info.Delivered.Consumer)
+	}
+}
+
+// copyTree copies the files of src (one level) into dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// outputsOf reads every file under dir/out, by path relative to dir.
+func outputsOf(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(filepath.Join(dir, "out"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		data, err := os.ReadFile(path)
+		out[rel] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// filesJobs is examples/jobs.yaml made small enough for the race
+// detector: image files in, a split render (strips are parts), jobs
+// reading what earlier ones wrote.
+const filesJobs = `jobs:
+  - name: mandelbrot
+    kind: image.mandelbrot
+    params: {width: 2900, height: 2900, max_iter: 4}
+    output: out/mandelbrot.png
+  - name: thumbnails
+    kind: image.thumbnail
+    inputs: images/*
+    params: {max_width: 64, max_height: 64}
+    output: out/thumbnails/{stem}.png
+  - name: blur
+    kind: image.blur
+    after: [thumbnails]
+    inputs: out/thumbnails/photo.png
+    params: {sigma: 1}
+    output: out/blur.jpg
+  - name: products
+    kind: matrix.multiply
+    count: 3
+    inputs:
+      a: {random: [200, 200], seed: 1}
+      b: {random: [200, 200], seed: 101}
+  - name: product-stats
+    kind: matrix.stats
+    after: [products]
+    inputs: out/products/*.npy
+`
+
+// Files travel: the same jobs through a server and two agents write
+// byte-identical outputs to a local run's, split tasks included.
+func TestFilesThroughAgents(t *testing.T) {
+	root := t.TempDir()
+	var plans [2]*jobs.Plan
+	for i, sub := range []string{"local", "dist"} {
+		dir := filepath.Join(root, sub)
+		copyTree(t, "../examples/images", filepath.Join(dir, "images"))
+		if err := os.WriteFile(filepath.Join(dir, "jobs.yaml"), []byte(filesJobs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := jobs.ReadFile(filepath.Join(dir, "jobs.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plans[i], err = f.Expand(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := jobs.Run(context.Background(), plans[0], jobs.Options{Workers: 2, NoJournal: true})
+	if err != nil || sum.OK != sum.Failed+sum.OK || sum.OK == 0 {
+		t.Fatalf("local run: %+v, %v", sum, err)
+	}
+	s := startServer(t, dist.ServerConfig{})
+	startAgent(t, s.URL(), "a1", 2)
+	startAgent(t, s.URL(), "a2", 2)
+	dsum, res := runOn(t, s.URL(), plans[1], filepath.Join(root, "dist"), dist.RunConfig{}, false)
+	if dsum.OK != sum.OK || dsum.Failed != 0 {
+		for _, r := range res {
+			if r.Status != jobs.StatusOK {
+				t.Logf("%s/%s: %s", r.Job, r.Task, r.Error)
+			}
+		}
+		t.Fatalf("through agents: %d ok, %d failed; locally %d ok", dsum.OK, dsum.Failed, sum.OK)
+	}
+	local, remote := outputsOf(t, filepath.Join(root, "local")), outputsOf(t, filepath.Join(root, "dist"))
+	if len(local) != len(remote) || len(local) < 9 {
+		t.Errorf("%d outputs through agents, %d locally", len(remote), len(local))
+	}
+	for name, data := range local {
+		if !bytes.Equal(data, remote[name]) {
+			t.Errorf("%s: %d bytes through agents, %d locally, not the same", name, len(remote[name]), len(data))
+		}
 	}
 }

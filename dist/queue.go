@@ -96,10 +96,13 @@ type TaskMessage struct {
 	ID string `msgpack:"id"`
 	// Run names the run that sent it (see RunID): its result goes on
 	// ResultSubject.RUN. Empty: on ResultSubject.
-	Run     string        `msgpack:"run,omitempty"`
-	Task    jobs.Task     `msgpack:"task"`
-	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
-	Timeout time.Duration `msgpack:"timeout,omitempty"`
+	Run  string    `msgpack:"run,omitempty"`
+	Task jobs.Task `msgpack:"task"`
+	// Files are the files the task reads (its inputs; a merge's parts), by
+	// the path the task names each with.
+	Files   map[string]*FileRef `msgpack:"files,omitempty"`
+	Retries int                 `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
+	Timeout time.Duration       `msgpack:"timeout,omitempty"`
 }
 
 // maxIDLen bounds a task ID: it becomes part of a message ID.
@@ -133,12 +136,31 @@ func (m *TaskMessage) check() error {
 	if k.Call != nil || k.NeedsWorker {
 		return fmt.Errorf("task %s: kind %s runs a custom worker binary, which agents do not run yet", m.ID, t.Kind)
 	}
-	if t.Mode != "run" || t.Part != nil || len(t.Parts) > 0 {
-		return fmt.Errorf("task %s: mode %q: agents run whole tasks only for now", m.ID, truncate(t.Mode, 16))
+	switch {
+	case t.Mode == "run" && t.Part == nil && len(t.Parts) == 0:
+	case t.Mode == "part" && t.Part != nil && len(t.Parts) == 0:
+	case t.Mode == "merge" && t.Part == nil && len(t.Parts) > 0 && k.Merge != nil:
+	default:
+		return fmt.Errorf("task %s: mode %q with %d parts: not a task the agent can run", m.ID, truncate(t.Mode, 16), len(t.Parts))
 	}
+	// Every file the task reads travels with it, by content: the agent
+	// reads nothing of its own machine's by the names a message gives.
 	for slot, in := range t.Inputs {
-		if in.Path != "" {
-			return fmt.Errorf("task %s: input %s is a file (%s): agents take generated inputs only for now", m.ID, slot, truncate(in.Path, 128))
+		if in.Path != "" && m.Files[in.Path] == nil {
+			return fmt.Errorf("task %s: input %s names file %s, which the task message does not carry", m.ID, slot, truncate(in.Path, 128))
+		}
+	}
+	for _, p := range t.Parts {
+		if m.Files[p.Path] == nil {
+			return fmt.Errorf("task %s: part %d (%s) is not carried by the task message", m.ID, p.Index, truncate(p.Path, 128))
+		}
+	}
+	for path, f := range m.Files {
+		if f == nil {
+			return fmt.Errorf("task %s: file %s without content", m.ID, truncate(path, 128))
+		}
+		if err := f.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
 		}
 	}
 	if m.Retries < 0 || m.Timeout < 0 {
@@ -215,9 +237,11 @@ type ResultMessage struct {
 	// Outcome is the kind's report; its Output is the path the task asked
 	// for, not where the agent wrote it.
 	Outcome jobs.Outcome `msgpack:"outcome"`
-	// Output holds the output's bytes when small enough to travel inline.
-	Output     []byte `msgpack:"output,omitempty"`
-	OutputSize int64  `msgpack:"output_size"`
+	// Output holds the output's bytes when small enough to travel inline
+	// (a part's output, for a part); else OutputRef names it in FileBucket.
+	Output     []byte   `msgpack:"output,omitempty"`
+	OutputRef  *FileRef `msgpack:"output_ref,omitempty"`
+	OutputSize int64    `msgpack:"output_size"`
 	// Error is the failure's message; ErrorType its pool type
 	// ("RemoteError", "WorkerExitError", "TimeoutError",
 	// "MemoryLimitError") or "" for others.
