@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +91,9 @@ type Agent struct {
 	// running tasks without waiting out ShutdownGrace.
 	hurry     chan struct{}
 	hurryOnce sync.Once
+	obsMu     sync.Mutex
+	obs       jetstream.ObjectStore
+	fetching  map[string]*sync.Mutex // by cache path
 }
 
 var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
@@ -331,9 +336,9 @@ func (a *Agent) slot(stop, runCtx context.Context, cons jetstream.Consumer, ackW
 func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) {
 	start := time.Now()
 	var wait time.Duration
-	var delivery uint64
+	var delivery, seq uint64
 	if meta, err := msg.Metadata(); err == nil {
-		wait, delivery = start.Sub(meta.Timestamp), meta.NumDelivered
+		wait, delivery, seq = start.Sub(meta.Timestamp), meta.NumDelivered, meta.Sequence.Stream
 	}
 	a.metrics.bytesIn.Add(float64(len(msg.Data())))
 	a.metrics.started(wait)
@@ -368,9 +373,13 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 			return
 		}
 	}
-	res.Delivery, res.Agent, res.Host = delivery, a.cfg.Name, a.host
+	res.Delivery, res.Seq, res.Agent, res.Host = delivery, seq, a.cfg.Name, a.host
 	res.QueueWait, res.RunTime = wait, time.Since(start)
-	a.report(msg, res)
+	subject := ResultSubject
+	if tm.Run != "" && validRunID(tm.Run) {
+		subject += "." + tm.Run
+	}
+	a.report(msg, subject, res)
 }
 
 // heartbeat tells the server every third of AckWait that the task is still
@@ -398,7 +407,9 @@ func (a *Agent) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()
 	return func() { close(done); wg.Wait() }
 }
 
-// execute runs a checked task on the pool, its output in the agent's cache.
+// execute runs a checked task on the pool. Every path it names is
+// rewritten into the agent's cache: the files it reads are fetched by
+// content (once per agent), its output goes to a folder of its own.
 func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	res := &ResultMessage{ID: tm.ID}
 	sum := sha256.Sum256([]byte(tm.ID))
@@ -415,29 +426,156 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		res.Error = fmt.Sprintf("agent cache: %v", err)
 		return res
 	}
+	local := map[string]string{} // cache path → the path the task named
+	if len(t.Inputs) > 0 {
+		inputs := make(map[string]jobs.Input, len(t.Inputs))
+		for slot, in := range t.Inputs {
+			if in.Path != "" {
+				p, err := a.fetch(ctx, tm.Files[in.Path], in.Path)
+				if err != nil {
+					res.Error = fmt.Sprintf("input %s: %v", slot, err)
+					return res
+				}
+				local[p] = in.Path
+				in.Path = p
+			}
+			inputs[slot] = in
+		}
+		t.Inputs = inputs
+	}
+	if len(t.Parts) > 0 {
+		parts := slices.Clone(t.Parts)
+		for i := range parts {
+			p, err := a.fetch(ctx, tm.Files[parts[i].Path], parts[i].Path)
+			if err != nil {
+				res.Error = fmt.Sprintf("part %d: %v", parts[i].Index, err)
+				return res
+			}
+			parts[i].Path = p
+		}
+		t.Parts = parts
+	}
+	out := t.Output
+	if t.Part != nil {
+		part := *t.Part
+		part.Path = filepath.Join(dir, "part"+cacheExt(part.Path))
+		t.Part, out = &part, part.Path
+	}
 	opts := []pool.Option{pool.Retries(tm.Retries), pool.Timeout(tm.Timeout)}
 	if t.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(t.Memory))
 	}
 	ar := pool.ApplyAsync(ctx, a.pool, taskFunc, t, opts...)
-	out, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
-	res.Runs = ar.Info().Attempts
+	o, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
+	info := ar.Info()
+	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
 		return res
 	}
-	out.Output = requested
-	res.Outcome = out
-	if fi, err := os.Stat(t.Output); err == nil {
-		res.OutputSize = fi.Size()
-		if fi.Size() <= InlineOutputLimit {
-			if res.Output, err = os.ReadFile(t.Output); err == nil {
-				// It travels in the result: nothing to keep.
-				os.RemoveAll(dir)
+	o.Output = requested
+	if len(o.InputHashes) > 0 {
+		named := make(map[string]string, len(o.InputHashes))
+		for p, h := range o.InputHashes {
+			if orig, ok := local[p]; ok {
+				p = orig
 			}
+			named[p] = h
+		}
+		o.InputHashes = named
+	}
+	res.Outcome = o
+	defer os.RemoveAll(dir) // sent: nothing to keep
+	fi, err := os.Stat(out)
+	if err != nil {
+		res.Error = fmt.Sprintf("the task succeeded but wrote no output: %v", err)
+		return res
+	}
+	res.OutputSize = fi.Size()
+	if fi.Size() <= InlineOutputLimit {
+		if res.Output, err = os.ReadFile(out); err != nil {
+			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
+		}
+		return res
+	}
+	hash := o.OutputHash
+	if hash == "" {
+		if hash, _, err = hashFile(out); err != nil {
+			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
+			return res
 		}
 	}
+	obs, err := a.files(ctx)
+	if err == nil {
+		err = putFile(ctx, obs, out, hash)
+	}
+	if err != nil {
+		res.Error = fmt.Sprintf("the task succeeded but its output could not be stored: %v", err)
+		return res
+	}
+	res.OutputRef = &FileRef{SHA256: hash, Size: fi.Size()}
 	return res
+}
+
+// files returns the files' bucket, which the run creates.
+func (a *Agent) files(ctx context.Context) (jetstream.ObjectStore, error) {
+	a.obsMu.Lock()
+	defer a.obsMu.Unlock()
+	if a.obs != nil {
+		return a.obs, nil
+	}
+	obs, err := fileBucket(ctx, a.js, false)
+	if err != nil {
+		return nil, err
+	}
+	a.obs = obs
+	return obs, nil
+}
+
+// fetch returns the cache path of a file the task reads, fetching it if
+// the cache does not have it yet. The path is the file's hash with the
+// named path's extension: content-addressed, so that a file shared by
+// tasks is fetched once, and chosen by the agent, never by the message.
+func (a *Agent) fetch(ctx context.Context, f *FileRef, named string) (string, error) {
+	dir := filepath.Join(a.cfg.CacheDir, "in")
+	path := filepath.Join(dir, f.SHA256+cacheExt(named))
+	mu := a.fetchLock(path)
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := os.Stat(path); err == nil {
+		return path, nil // written whole and checked, or not at all
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if f.Data != nil {
+		return path, writeChecked(path, f.SHA256, bytes.NewReader(f.Data))
+	}
+	obs, err := a.files(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := getFile(ctx, obs, f.SHA256, path); err != nil {
+		return "", err
+	}
+	a.metrics.bytesIn.Add(float64(f.Size))
+	return path, nil
+}
+
+// fetchLock returns the lock of one cache file: two workers reading the
+// same input wait for one fetch.
+func (a *Agent) fetchLock(path string) *sync.Mutex {
+	a.obsMu.Lock()
+	defer a.obsMu.Unlock()
+	if a.fetching == nil {
+		a.fetching = map[string]*sync.Mutex{}
+	}
+	mu := a.fetching[path]
+	if mu == nil {
+		mu = new(sync.Mutex)
+		a.fetching[path] = mu
+	}
+	return mu
 }
 
 // errorType names a failure's pool type for the results file.
@@ -463,7 +601,7 @@ func errorType(err error) string {
 
 // report publishes a result, then acks the task. A result that cannot be
 // published leaves the task unacked, so that it is delivered again.
-func (a *Agent) report(msg jetstream.Msg, res *ResultMessage) {
+func (a *Agent) report(msg jetstream.Msg, subject string, res *ResultMessage) {
 	data, err := msgpack.Marshal(res)
 	if err == nil && len(data) > InlineOutputLimit*2 {
 		res.Output = nil // the Outcome's own info made it large: send without
@@ -473,10 +611,10 @@ func (a *Agent) report(msg jetstream.Msg, res *ResultMessage) {
 		a.log.Error("encoding a result", "task", res.ID, "err", err)
 		return
 	}
-	msgID := res.ID + ":" + strconv.FormatUint(res.Delivery, 10)
+	msgID := res.ID + ":" + strconv.FormatUint(res.Seq, 10) + ":" + strconv.FormatUint(res.Delivery, 10)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = a.js.Publish(ctx, ResultSubject, data, jetstream.WithMsgID(msgID))
+		_, err = a.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
 		cancel()
 		if err == nil {
 			break

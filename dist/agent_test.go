@@ -163,7 +163,7 @@ func TestAgentResults(t *testing.T) {
 	if r := byID["fails"]; r == nil || r.ErrorType != "RemoteError" || !strings.Contains(r.Error, "failing as asked") || r.Agent != "solo" {
 		t.Errorf("a failing task: %+v", r)
 	}
-	if r := byID["file"]; r == nil || r.ErrorType != "TaskMessageError" || !strings.Contains(r.Error, "generated inputs only") {
+	if r := byID["file"]; r == nil || r.ErrorType != "TaskMessageError" || !strings.Contains(r.Error, "which the task message does not carry") {
 		t.Errorf("a task with a file input: %+v", r)
 	}
 }

@@ -1,7 +1,6 @@
 // Package dist runs ppool's tasks on other machines, over NATS JetStream.
 //
-// This is the first step of the multi-machine mode: the plumbing, without
-// `ppool run --nats` yet. It has
+// It has
 //
 //   - an embedded NATS server with JetStream (StartServer), for a laptop or
 //     a first cluster; real deployments use their own NATS servers;
@@ -13,19 +12,25 @@
 //     long tasks (InProgress every third of AckWait), publishes a result
 //     per task on a results stream, then acks it (DoubleAck);
 //   - a registry of live agents, a KV bucket with a TTL that each agent
-//     refreshes every quarter of it (ListAgents).
+//     refreshes every quarter of it (ListAgents);
+//   - the run's side (NewExecutor, a jobs.Executor): it creates the queue,
+//     publishes a run's tasks on a subject of its own (RunID), no more than
+//     the live agents' workers, and collects one result per task, writing
+//     its output where the task asked.
 //
 // A task message (TaskMessage) carries data, never code: a jobs.Task of a
 // kind built into the agent's binary. The agent chooses where outputs go,
-// inside its cache folder, whatever the task names; small outputs travel
-// back inline in the result (ResultMessage). For now a task's inputs must
-// be generated, not files: moving files through the Object Store is the
-// next step, as is `ppool run --nats`, which will create the queue
-// (CreateQueue), publish a run's tasks and collect their results.
+// inside its cache folder, whatever the task names. Files move by content
+// (FileRef, named by SHA-256): inline in the message when small, else
+// through the Object Store bucket FileBucket; the agent fetches a task's
+// input files into its cache (once per file), and its output comes back
+// in the result (ResultMessage) or the bucket. Split tasks' parts and
+// merges run on agents like whole tasks.
 //
 // Delivery is at least once: a task whose agent dies is delivered again
-// after AckWait, and its result says which delivery it came from, so that
-// the collector can keep one result per task.
+// after AckWait, and its result says which delivery it came from; the
+// Executor keeps one result per task. A task delivered MaxDeliver times
+// without a result fails (ErrDeliveriesExhausted) and leaves the queue.
 //
 // Packages pool and jobs never import dist.
 package dist

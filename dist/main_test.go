@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,14 +52,22 @@ func TestMain(m *testing.M) {
 
 // A job kind of the test binary: it sleeps for param ms (honouring
 // cancellation), then writes a line naming the task, or fails if told.
+// With marks, it first leaves a file there named AGENTPID-TASK.
 func init() {
 	jobs.Register(&jobs.Kind{
 		Name: "test.sleep", Summary: "sleeps, then writes a line", Version: 1, Outputs: []string{"txt"},
 		Params: []jobs.Param{
 			{Name: "ms", Type: jobs.TypeInt, Default: 0},
 			{Name: "fail", Type: jobs.TypeBool, Default: false},
+			{Name: "marks", Type: jobs.TypeString, Default: ""},
 		},
 		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+			if dir, _ := t.Params["marks"].(string); dir != "" {
+				// PARENT-TASK: the worker's parent is the agent that runs it.
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d-%s", os.Getppid(), t.Name)), nil, 0o644); err != nil {
+					return nil, err
+				}
+			}
 			select {
 			case <-time.After(time.Duration(t.Int("ms")) * time.Millisecond):
 			case <-ctx.Done():

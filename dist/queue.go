@@ -19,7 +19,9 @@ import (
 // The work queue and the results, as JetStream names them. One durable
 // consumer serves every agent: a work-queue stream allows one consumer per
 // subject, so whoever publishes tasks creates it (CreateQueue) and agents
-// only bind to it.
+// only bind to it. A run's tasks go on TaskSubject.RUN and their results
+// on ResultSubject.RUN, so that runs sharing a server and its agents never
+// see each other's.
 const (
 	TaskStream    = "PPOOL_TASKS"
 	TaskSubject   = "ppool.tasks"
@@ -56,7 +58,7 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      TaskStream,
-		Subjects:  []string{TaskSubject},
+		Subjects:  []string{TaskSubject, TaskSubject + ".>"},
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.FileStorage,
 	}); err != nil {
@@ -64,8 +66,11 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:     ResultStream,
-		Subjects: []string{ResultSubject},
+		Subjects: []string{ResultSubject, ResultSubject + ".>"},
 		Storage:  jetstream.FileStorage,
+		// A run purges its results when it ends; these are the results of
+		// runs killed and never resumed.
+		MaxAge: 7 * 24 * time.Hour,
 	}); err != nil {
 		return fmt.Errorf("creating stream %s: %w", ResultStream, err)
 	}
@@ -88,10 +93,16 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 // cache folder, whatever paths the task names.
 type TaskMessage struct {
 	// ID names the task in its run; its result carries it back.
-	ID      string        `msgpack:"id"`
-	Task    jobs.Task     `msgpack:"task"`
-	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
-	Timeout time.Duration `msgpack:"timeout,omitempty"`
+	ID string `msgpack:"id"`
+	// Run names the run that sent it (see RunID): its result goes on
+	// ResultSubject.RUN. Empty: on ResultSubject.
+	Run  string    `msgpack:"run,omitempty"`
+	Task jobs.Task `msgpack:"task"`
+	// Files are the files the task reads (its inputs; a merge's parts), by
+	// the path the task names each with.
+	Files   map[string]*FileRef `msgpack:"files,omitempty"`
+	Retries int                 `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
+	Timeout time.Duration       `msgpack:"timeout,omitempty"`
 }
 
 // maxIDLen bounds a task ID: it becomes part of a message ID.
@@ -114,6 +125,9 @@ func (m *TaskMessage) check() error {
 	if !validID(m.ID) {
 		return fmt.Errorf("task message: bad id %q", truncate(m.ID, 64))
 	}
+	if m.Run != "" && !validRunID(m.Run) {
+		return fmt.Errorf("task %s: bad run %q", m.ID, truncate(m.Run, 64))
+	}
 	t := &m.Task
 	k, ok := jobs.LookupKind(t.Kind)
 	if !ok {
@@ -122,12 +136,31 @@ func (m *TaskMessage) check() error {
 	if k.Call != nil || k.NeedsWorker {
 		return fmt.Errorf("task %s: kind %s runs a custom worker binary, which agents do not run yet", m.ID, t.Kind)
 	}
-	if t.Mode != "run" || t.Part != nil || len(t.Parts) > 0 {
-		return fmt.Errorf("task %s: mode %q: agents run whole tasks only for now", m.ID, truncate(t.Mode, 16))
+	switch {
+	case t.Mode == "run" && t.Part == nil && len(t.Parts) == 0:
+	case t.Mode == "part" && t.Part != nil && len(t.Parts) == 0:
+	case t.Mode == "merge" && t.Part == nil && len(t.Parts) > 0 && k.Merge != nil:
+	default:
+		return fmt.Errorf("task %s: mode %q with %d parts: not a task the agent can run", m.ID, truncate(t.Mode, 16), len(t.Parts))
 	}
+	// Every file the task reads travels with it, by content: the agent
+	// reads nothing of its own machine's by the names a message gives.
 	for slot, in := range t.Inputs {
-		if in.Path != "" {
-			return fmt.Errorf("task %s: input %s is a file (%s): agents take generated inputs only for now", m.ID, slot, truncate(in.Path, 128))
+		if in.Path != "" && m.Files[in.Path] == nil {
+			return fmt.Errorf("task %s: input %s names file %s, which the task message does not carry", m.ID, slot, truncate(in.Path, 128))
+		}
+	}
+	for _, p := range t.Parts {
+		if m.Files[p.Path] == nil {
+			return fmt.Errorf("task %s: part %d (%s) is not carried by the task message", m.ID, p.Index, truncate(p.Path, 128))
+		}
+	}
+	for path, f := range m.Files {
+		if f == nil {
+			return fmt.Errorf("task %s: file %s without content", m.ID, truncate(path, 128))
+		}
+		if err := f.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
 		}
 	}
 	if m.Retries < 0 || m.Timeout < 0 {
@@ -190,15 +223,25 @@ type ResultMessage struct {
 	// was lost with the task. Runs counts the agent pool's own attempts
 	// (the job's retries).
 	Delivery uint64 `msgpack:"delivery"`
-	Runs     int    `msgpack:"runs"`
-	Agent    string `msgpack:"agent"`
-	Host     string `msgpack:"host"`
+	// Seq is the task message's stream sequence: a task published again
+	// (a resumed run) is a new message, and its result must not be taken
+	// for a duplicate of the old one's.
+	Seq  uint64 `msgpack:"seq"`
+	Runs int    `msgpack:"runs"`
+	// PID is the agent's worker that ran it last; Duration its run time
+	// there, as the agent's pool measured it.
+	PID      int           `msgpack:"pid,omitempty"`
+	Duration time.Duration `msgpack:"duration,omitempty"`
+	Agent    string        `msgpack:"agent"`
+	Host     string        `msgpack:"host"`
 	// Outcome is the kind's report; its Output is the path the task asked
 	// for, not where the agent wrote it.
 	Outcome jobs.Outcome `msgpack:"outcome"`
-	// Output holds the output's bytes when small enough to travel inline.
-	Output     []byte `msgpack:"output,omitempty"`
-	OutputSize int64  `msgpack:"output_size"`
+	// Output holds the output's bytes when small enough to travel inline
+	// (a part's output, for a part); else OutputRef names it in FileBucket.
+	Output     []byte   `msgpack:"output,omitempty"`
+	OutputRef  *FileRef `msgpack:"output_ref,omitempty"`
+	OutputSize int64    `msgpack:"output_size"`
 	// Error is the failure's message; ErrorType its pool type
 	// ("RemoteError", "WorkerExitError", "TimeoutError",
 	// "MemoryLimitError") or "" for others.

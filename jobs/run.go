@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/pool"
-	"github.com/ppool/ppool/pool/goplugin"
-	"github.com/ppool/ppool/workerproc"
 )
 
 // Status is how a task ended.
@@ -42,6 +40,9 @@ type Result struct {
 	WorkerPID  int     `json:"worker_pid"`
 	Output     string  `json:"output"`
 	Error      string  `json:"error"`
+	// Agent names the machine that ran the task, when an Executor ran it
+	// elsewhere.
+	Agent string `json:"agent,omitempty"`
 	// Retried says why each earlier attempt failed, when there were any
 	// (a crash, a timeout, a memory kill).
 	Retried []string `json:"retried,omitempty"`
@@ -63,8 +64,11 @@ type Observer interface {
 
 // Options says how to run a plan.
 type Options struct {
-	Workers int    // worker processes; 0: one per core
-	Journal string // the journal's path; "" for DefaultJournal
+	Workers int // worker processes; 0: one per core (local pools only)
+	// Executor runs the tasks; nil for local pools of Workers processes.
+	// Run closes it when it ends.
+	Executor Executor
+	Journal  string // the journal's path; "" for DefaultJournal
 	// NoJournal runs without a journal: nothing is recorded, and Resume
 	// cannot be used.
 	NoJournal bool
@@ -111,18 +115,19 @@ func (s *Summary) Utilisation() float64 {
 
 // runner holds a run's state; only Run's goroutine touches it.
 type runner struct {
-	plan     *Plan
-	opts     Options
-	log      *slog.Logger
-	pools    map[string]*pool.Pool // by worker spec; "" is the built-in worker
-	poolErrs map[string]error      // by worker spec: pools that could not start
-	journal  *journal
-	results  *json.Encoder
-	partDir  string
+	plan       *Plan
+	opts       Options
+	log        *slog.Logger
+	exec       Executor
+	slots      int // exec.Slots(), as of the last dispatch
+	execClosed bool
+	journal    *journal
+	results    *json.Encoder
+	partDir    string
 
 	running int // tasks and parts sent to the pools
 	// Tasks are prepared ahead of a free worker (inputs hashed, splits
-	// planned: files read), at most opts.Workers of them, so that a worker
+	// planned: files read), at most one per slot of the executor, so that a worker
 	// that finishes is handed its next task at once rather than after
 	// that reading.
 	preparing int            // being prepared, off the run's goroutine
@@ -147,18 +152,18 @@ type runner struct {
 }
 
 type completion struct {
-	t    *Task
-	part *Part // set for one part of a split task
-	out  Outcome
-	err  error
-	info pool.TaskInfo
+	t     *Task
+	part  *Part // set for one part of a split task
+	out   Outcome
+	err   error
+	info  pool.TaskInfo
+	where string
 }
 
 // queuedPart is a part of a split task waiting for a free worker. Parts go
 // through the runner's budget like tasks, so that a first Ctrl-C or a
 // failed part stops the parts not yet started.
 type queuedPart struct {
-	p    *pool.Pool
 	sent Task
 	t    *Task
 	part *Part
@@ -216,7 +221,6 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}()
 	r := &runner{
 		plan: plan, opts: opts, log: opts.Logger, journal: jr,
-		pools:     map[string]*pool.Pool{},
 		perJob:    map[string]int{},
 		jobLeft:   map[string]int{},
 		jobFailed: map[string]bool{},
@@ -226,15 +230,19 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		ready:     make(chan prepared),
 		split:     map[*Task]*splitState{},
 		partDir:   partDir,
-		poolErrs:  map[string]error{},
 	}
 	r.prepCtx, r.endPrep = context.WithCancel(ctx)
 	defer r.endPrep()
 	if opts.Results != nil {
 		r.results = json.NewEncoder(opts.Results)
 	}
-	r.summary.Workers = opts.Workers
-	defer r.closePools()
+	r.exec = opts.Executor
+	if r.exec == nil {
+		r.exec = newLocalExecutor(plan, opts.Workers, r.log)
+	}
+	r.slots = r.exec.Slots()
+	r.summary.Workers = r.slots
+	defer r.closeExec()
 	sweepTemps(plan) // a killed run's half-written outputs
 	if !opts.Resume {
 		// Parts a killed or interrupted run left are reused only by
@@ -244,7 +252,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}
 	start := time.Now()
 	if opts.Observer != nil {
-		opts.Observer.Started(plan, opts.Workers)
+		opts.Observer.Started(plan, r.slots)
 	}
 	for _, pj := range plan.Jobs {
 		r.summary.Jobs = append(r.summary.Jobs, JobSummary{Name: pj.Name})
@@ -254,7 +262,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}
 	err := r.loop(ctx)
 	r.summary.Wall = time.Since(start)
-	r.closePools() // no worker writes any more
+	r.closeExec() // no worker writes any more
 	sweepTemps(plan)
 	if opts.NoJournal || r.summary.Failed+r.summary.Cancelled == 0 {
 		os.RemoveAll(r.partDir)
@@ -347,12 +355,16 @@ func (r *runner) loop(ctx context.Context) error {
 			if r.draining || len(r.queue) == 0 && len(r.waiting) == 0 && len(r.readyQ) == 0 {
 				break
 			}
-			// Everything dispatched finished on the spot (skipped by
-			// --resume, or failed before it ran): release what that
-			// unblocked rather than wait for completions that won't come.
-			continue
+			if r.slots > 0 {
+				// Everything dispatched finished on the spot (skipped by
+				// --resume, or failed before it ran): release what that
+				// unblocked rather than wait for completions that won't
+				// come.
+				continue
+			} // else no worker yet: wait for one (SlotsChanged)
 		}
 		select {
+		case <-r.exec.SlotsChanged():
 		case c := <-r.done:
 			r.running--
 			r.perJob[c.t.Job]--
@@ -375,6 +387,7 @@ func (r *runner) loop(ctx context.Context) error {
 			drain = nil
 			r.summary.Interrupted = true
 			r.dropParts(nil, "not run: the run was interrupted")
+			r.exec.Withdraw()
 			r.stop(fmt.Sprintf("interrupted: waiting for %s to finish; interrupt again (Ctrl-C) to kill %s", plural(len(r.split), "running task"), them(len(r.split))))
 		case <-ctx.Done():
 			// Kill now: the pools are terminated, and every running task
@@ -384,9 +397,7 @@ func (r *runner) loop(ctx context.Context) error {
 			if !r.draining {
 				r.stop("interrupted")
 			}
-			for _, p := range r.pools {
-				go p.Terminate()
-			}
+			r.exec.Kill()
 			ctx = context.Background()
 		}
 	}
@@ -500,9 +511,11 @@ func (r *runner) release() {
 // the run is draining: a task can fail in start itself (an unreadable
 // input), and --fail-fast must not start the next one.
 func (r *runner) dispatch(ctx context.Context) error {
+	r.slots = r.exec.Slots()
+	r.summary.Workers = max(r.summary.Workers, r.slots)
 	r.sendParts()
 	// Prepared tasks first, in the order they became ready.
-	for len(r.readyQ) > 0 && r.running < r.opts.Workers && !r.draining {
+	for len(r.readyQ) > 0 && r.running < r.slots && !r.draining {
 		pr := r.readyQ[0]
 		r.readyQ[0] = prepared{}
 		r.readyQ = r.readyQ[1:]
@@ -519,7 +532,7 @@ func (r *runner) dispatch(ctx context.Context) error {
 			continue
 		}
 		direct := !needsPreparing(pj.Kind, r.opts.Resume)
-		if direct && r.running >= r.opts.Workers || !direct && r.preparing+len(r.readyQ) >= r.opts.Workers {
+		if direct && r.running >= r.slots || !direct && r.preparing+len(r.readyQ) >= r.slots {
 			break // in file order: no task overtakes one that waits
 		}
 		r.takeQueued(i)
@@ -552,7 +565,7 @@ func needsPreparing(k *Kind, resume bool) bool {
 
 // sendParts sends queued parts of split tasks while the budget allows.
 func (r *runner) sendParts() {
-	for i := 0; i < len(r.parts) && r.running < r.opts.Workers && !r.draining; {
+	for i := 0; i < len(r.parts) && r.running < r.slots && !r.draining; {
 		qp := r.parts[i]
 		pj := r.jobOf[qp.t.Job]
 		if pj.Workers > 0 && r.perJob[qp.t.Job] >= pj.Workers {
@@ -560,7 +573,7 @@ func (r *runner) sendParts() {
 			continue
 		}
 		r.parts = slices.Delete(r.parts, i, i+1)
-		r.send(qp.p, &qp.sent, qp.t, qp.part, pj)
+		r.send(&qp.sent, qp.t, qp.part, pj)
 	}
 }
 
@@ -614,7 +627,7 @@ func (r *runner) start(ctx context.Context, t *Task, pj *PlannedJob) error {
 // to wait for one.
 func (r *runner) prepared(ctx context.Context, pr prepared) error {
 	r.preparing--
-	if pr.skip || pr.err != nil || r.draining || r.running < r.opts.Workers {
+	if pr.skip || pr.err != nil || r.draining || r.running < r.slots {
 		return r.launch(ctx, pr) // finished here, or sent
 	}
 	r.readyQ = append(r.readyQ, pr)
@@ -694,8 +707,7 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 		return nil
 	}
 	hash := pr.hash
-	p, err := r.poolFor(ctx, pj)
-	if err != nil {
+	if err := r.exec.Prepare(ctx, pj); err != nil {
 		if ctx.Err() != nil {
 			return err // interrupted while the workers started
 		}
@@ -721,7 +733,7 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 			}
 			pt := *t
 			pt.Mode, pt.Part, pt.Parts = "part", part, nil
-			r.parts = append(r.parts, queuedPart{p: p, sent: pt, t: t, part: part})
+			r.parts = append(r.parts, queuedPart{sent: pt, t: t, part: part})
 		}
 		if st.left == 0 {
 			r.merge(t)
@@ -729,45 +741,18 @@ func (r *runner) launch(ctx context.Context, pr prepared) error {
 		return nil
 	}
 	r.split[t] = &splitState{hash: hash}
-	r.send(p, t, t, nil, pj)
+	r.send(t, t, nil, pj)
 	return nil
 }
 
-// send submits a task (or a part, or a merge) to the pool. Its completion
-// comes back to the loop through r.done.
-func (r *runner) send(p *pool.Pool, sent, t *Task, part *Part, pj *PlannedJob) {
+// send submits a task (or a part, or a merge) to the executor. Its
+// completion comes back to the loop through r.done.
+func (r *runner) send(sent, t *Task, part *Part, pj *PlannedJob) {
 	r.running++
 	r.perJob[t.Job]++
-	opts := []pool.Option{pool.Retries(pj.Retries), pool.Timeout(pj.Timeout)}
-	if pj.Memory > 0 {
-		opts = append(opts, pool.MemoryLimit(pj.Memory))
-	}
-	if call := pj.Kind.Call; call != nil {
-		// A function of the job's own worker binary; the handle works as
-		// below.
-		fn, arg := call(sent)
-		handle := make(chan *pool.AsyncResult[any], 1)
-		report := func(err error) {
-			res := <-handle
-			r.done <- completion{t: t, part: part, out: Outcome{Output: t.Output}, err: err, info: res.Info()}
-		}
-		opts = append(opts, pool.Callback(func(any) { report(nil) }), pool.ErrorCallback(report))
-		handle <- pool.ApplyAsync(context.Background(), p, workerproc.Remote[any, any](fn), arg, opts...)
-		return
-	}
-	// A callback can run before ApplyAsync returns (the task finished, or
-	// failed to submit, first), on the pool's callback goroutine: it takes
-	// the handle from this channel, which is filled once ApplyAsync returns.
-	// Size 1 so that filling it never waits for the callback.
-	handle := make(chan *pool.AsyncResult[Outcome], 1)
-	report := func(out Outcome, err error) {
-		res := <-handle
-		r.done <- completion{t: t, part: part, out: out, err: err, info: res.Info()}
-	}
-	opts = append(opts,
-		pool.Callback(func(o Outcome) { report(o, nil) }),
-		pool.ErrorCallback(func(err error) { report(Outcome{}, err) }))
-	handle <- pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
+	r.exec.Submit(pj, sent, func(c Completion) {
+		r.done <- completion{t: t, part: part, out: c.Outcome, err: c.Err, info: c.Info, where: c.Where}
+	})
 }
 
 // completed handles a task's (or part's, or merge's) outcome.
@@ -779,6 +764,7 @@ func (r *runner) completed(c completion) {
 		DurationMS: ms(c.info.Duration),
 		QueuedMS:   ms(c.info.Queued),
 		WorkerPID:  c.info.PID,
+		Agent:      c.where,
 	}
 	for _, err := range c.info.RetriedAfter {
 		res.Retried = append(res.Retried, err.Error())
@@ -797,7 +783,7 @@ func (r *runner) completed(c completion) {
 			}
 		}
 		if c.err != nil && st.failed == nil {
-			if r.killed {
+			if r.killed || errors.Is(c.err, ErrWithdrawn) {
 				st.dropped++ // stopped by the second interrupt: not the part's fault
 			} else {
 				st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.err)
@@ -824,6 +810,11 @@ func (r *runner) completed(c completion) {
 			res.DurationMS = ms(time.Since(st.first))
 		}
 		res.QueuedMS = ms(st.queued)
+	}
+	if errors.Is(c.err, ErrWithdrawn) {
+		res.Status, res.Error = StatusCancelled, "not run: the run was interrupted"
+		r.finish(t, res, "", "")
+		return
 	}
 	if c.err != nil && r.killed {
 		res.Status, res.Error = StatusCancelled, "stopped: the run was interrupted twice ("+c.err.Error()+")"
@@ -868,8 +859,7 @@ func (r *runner) merge(t *Task) {
 	mt := *t
 	mt.Mode = "merge"
 	pj := r.jobOf[t.Job]
-	p, _ := r.poolFor(context.Background(), pj)
-	r.send(p, &mt, t, nil, pj)
+	r.send(&mt, t, nil, pj)
 }
 
 func plural(n int, what string) string {
@@ -955,70 +945,15 @@ func (r *runner) jobSummary(name string) *JobSummary {
 	return &r.summary.Jobs[len(r.summary.Jobs)-1]
 }
 
-// poolFor returns the pool that runs a job's tasks, starting it on first
-// use: the built-in workers, or the job's own worker binary.
-func (r *runner) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error) {
-	key := ""
-	cfg := pool.Config{Workers: r.opts.Workers, Logger: r.log}
-	if w := pj.Worker; w != nil {
-		cmd := w.Command // a name without a slash is looked up in PATH
-		if strings.Contains(cmd, "/") {
-			// Absolute, so that "./x" stays a path: cleaned to "x" it
-			// would become a PATH lookup.
-			abs, err := filepath.Abs(resolve(r.plan.File.Dir, cmd))
-			if err != nil {
-				return nil, fmt.Errorf("job %q: worker command: %w", pj.Name, err)
-			}
-			cmd = abs
-		}
-		key = strings.Join(append([]string{cmd, w.SHA256}, w.Args...), "\x00")
-		cfg.Command = append([]string{cmd}, w.Args...)
-		for k, v := range w.Env {
-			cfg.Env = append(cfg.Env, k+"="+v)
-		}
-		slices.Sort(cfg.Env)
-		key += "\x00" + strings.Join(cfg.Env, "\x00")
-		cfg.SHA256 = w.SHA256
-		if w.Plugin {
-			cfg.Launcher = goplugin.Launcher{}
-			key += "\x00plugin"
-		}
+// closeExec closes the executor, once.
+func (r *runner) closeExec() {
+	if r.execClosed {
+		return
 	}
-	if p, ok := r.pools[key]; ok {
-		return p, nil
+	r.execClosed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.exec.Close(ctx); err != nil {
+		r.log.Error("closing the executor", "err", err)
 	}
-	if err, ok := r.poolErrs[key]; ok {
-		return nil, err
-	}
-	p, err := pool.New(ctx, cfg)
-	if err != nil {
-		if pj.Worker != nil {
-			err = fmt.Errorf("job %q: %w", pj.Name, err)
-		}
-		// Tried once: every task of every job on these workers fails with
-		// this error rather than start them again.
-		r.poolErrs[key] = err
-		r.log.Error("workers could not start", "err", err)
-		return nil, err
-	}
-	r.pools[key] = p
-	return p, nil
-}
-
-func (r *runner) closePools() {
-	var wg sync.WaitGroup
-	pools := r.pools
-	r.pools = map[string]*pool.Pool{}
-	for _, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := p.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				r.log.Error("closing the pool", "err", err)
-			}
-		}()
-	}
-	wg.Wait()
 }

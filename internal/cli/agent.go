@@ -36,8 +36,7 @@ it runs. On SIGINT or SIGTERM it leaves the list, pulls no more tasks, lets
 running ones finish for --grace and hands them back to the queue if they
 have not; a second signal hands them back at once.
 
-This is the first step of the multi-machine mode: ppool run --nats, which
-will send a jobs file's tasks to agents, is not there yet.`,
+ppool run --nats sends a jobs file's tasks to the agents.`,
 		Example: `  ppool agent --nats nats://10.0.0.5:4222
   ppool agent --nats tls://nats.example.com:4222 --creds agent.creds --workers 16 --metrics :9090`,
 		Args: cobra.NoArgs,

@@ -117,6 +117,38 @@ func TestServerAgentCommands(t *testing.T) {
 		t.Errorf("agents table:\n%s", table)
 	}
 
+	// ppool run --nats: the same outputs as a local run, each result
+	// naming the agent; run again with --resume, nothing is redone.
+	dir := t.TempDir()
+	jobsFile := "jobs:\n  - name: products\n    kind: matrix.multiply\n    count: 3\n    inputs:\n      a: {random: [24, 24], seed: 1}\n      b: {random: [24, 24], seed: 101}\n"
+	for _, sub := range []string{"local", "dist"} {
+		if err := os.MkdirAll(dir+"/"+sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+"/"+sub+"/jobs.yaml", []byte(jobsFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(nil, "run", "--progress", "none", "--workers", "1", dir+"/local/jobs.yaml")
+	resLines := run(nil, "run", "--progress", "none", "--results", "-", "--nats", url, dir+"/dist/jobs.yaml")
+	for _, line := range strings.Split(strings.TrimSpace(resLines), "\n") {
+		var r struct{ Status, Agent, Task string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Status != "ok" || r.Agent != "cli-agent" {
+			t.Errorf("run --nats result %s: %+v, %v", line, r, err)
+		}
+	}
+	for _, name := range []string{"0", "1", "2"} {
+		local, err1 := os.ReadFile(dir + "/local/out/products/" + name + ".npy")
+		remote, err2 := os.ReadFile(dir + "/dist/out/products/" + name + ".npy")
+		if err1 != nil || err2 != nil || !bytes.Equal(local, remote) {
+			t.Errorf("product %s: through the agent %d bytes (%v), locally %d (%v)", name, len(remote), err2, len(local), err1)
+		}
+	}
+	resumed := run([]string{"NATS_URL=" + url}, "run", "--progress", "none", "--results", "-", "--resume", "--nats", "", dir+"/dist/jobs.yaml")
+	if n := strings.Count(resumed, `"status":"skipped"`); n != 3 {
+		t.Errorf("run --nats --resume: %d skipped, want 3:\n%s", n, resumed)
+	}
+
 	agent.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-agentDone:

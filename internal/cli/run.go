@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppool/ppool/dist"
 	"github.com/ppool/ppool/jobs"
 )
 
@@ -29,6 +33,11 @@ type runOptions struct {
 	dryRun    bool
 	logFormat string
 	only      []string // --job: run these jobs and those they run after
+	// --nats: run the tasks on the agents of a NATS server
+	dist       bool
+	conn       dist.ConnOptions
+	ackWait    time.Duration
+	maxDeliver int
 }
 
 func newRunCmd(io *IO, runF func(*runOptions) error) *cobra.Command {
@@ -46,13 +55,19 @@ those whose inputs or parameters changed.
 
 The first Ctrl-C (or SIGTERM, SIGHUP) stops handing out tasks and lets
 running ones finish; a second kills the workers. Exit status: 0 all tasks
-succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
+succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.
+
+With --nats, the tasks run on the agents of a NATS server (ppool agent)
+instead of local workers, with the same scheduling, progress, results,
+journal and --resume; the first Ctrl-C withdraws the tasks no agent has
+taken yet.`,
 		Example: `  ppool run examples/jobs.yaml
   ppool run --workers 4 --results results.jsonl jobs.yaml
   ppool run --resume jobs.yaml            # after an interrupted run
   ppool run --dry-run jobs.yaml           # list the tasks, run nothing
   ppool run --job stats jobs.yaml         # one job, and the jobs it runs after
-  ppool run --results - --progress none jobs.yaml | jq .status`,
+  ppool run --results - --progress none jobs.yaml | jq .status
+  ppool run --nats nats://10.0.0.5:4222 jobs.yaml  # on the agents of a NATS server`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("run takes one jobs file, got %d arguments\nSee 'ppool run --help'.", len(args))
@@ -61,6 +76,7 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.file = args[0]
+			o.dist = cmd.Flags().Changed("nats")
 			if runF != nil {
 				return runF(o)
 			}
@@ -86,6 +102,10 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.`,
 	f.StringVar(&o.progress, "progress", "auto", "progress on stderr, `MODE`: auto (bars on a terminal, else plain), plain or none")
 	f.BoolVar(&o.failFast, "fail-fast", false, "stop handing out tasks after the first failure")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the expanded task list and exit")
+	addConnFlags(cmd, &o.conn)
+	f.Lookup("nats").Usage = "run the tasks on the agents of the NATS server at `URL`s, comma separated (--nats '' takes $NATS_URL); a user and password or a token go in the URL"
+	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "with --nats: how long an agent may go silent with a task before it goes to another")
+	f.IntVar(&o.maxDeliver, "max-deliver", 5, "with --nats: deliveries of one task (agents lost with it) before it fails; apart from the job's retries")
 	f.StringVar(&o.logFormat, "log-format", "text", "log `FORMAT` on stderr: text, or json (then progress, the summary and errors are JSON lines too)")
 	fixed := func(values ...cobra.Completion) cobra.CompletionFunc {
 		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
@@ -162,6 +182,45 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 	}
 
 	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: log}
+	if o.dist {
+		if o.workers != 0 {
+			return usageError("--workers cannot be used with --nats: the agents' workers run the tasks")
+		}
+		if o.ackWait < time.Second || o.maxDeliver < 1 {
+			return usageError("--ack-wait must be at least 1s and --max-deliver at least 1")
+		}
+		runID := ""
+		if o.noJournal {
+			var b [12]byte
+			rand.Read(b[:])
+			runID = hex.EncodeToString(b[:])
+		} else {
+			jpath := o.journal
+			if jpath == "" {
+				jpath = jobs.DefaultJournal(plan.File.Path)
+			}
+			runID = dist.RunID(jpath)
+		}
+		o.conn.Name = "ppool run"
+		o.conn.Reconnect = true // outlive a server restart
+		nc, err := dist.Connect(o.conn)
+		if err != nil {
+			return failed(err)
+		}
+		defer nc.Close()
+		ex, err := dist.NewExecutor(ctx, nc, dist.RunConfig{
+			RunID: runID, Resume: o.resume, Logger: log,
+			Queue: dist.QueueConfig{AckWait: o.ackWait, MaxDeliver: o.maxDeliver},
+		})
+		if err != nil {
+			return failed(err)
+		}
+		opts.Executor = ex                   // closed by the run
+		defer ex.Close(context.Background()) // or here, if it never starts
+		if ex.Slots() == 0 {
+			log.Warn("no agent is connected yet: the run waits for one", "server", nc.ConnectedUrlRedacted())
+		}
+	}
 	switch o.results {
 	case "":
 	case "-":
