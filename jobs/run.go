@@ -127,9 +127,9 @@ type runner struct {
 
 	running int // tasks and parts sent to the pools
 	// Tasks are prepared ahead of a free worker (inputs hashed, splits
-	// planned: files read), at most one per slot of the executor, so that a worker
-	// that finishes is handed its next task at once rather than after
-	// that reading.
+	// planned: files read), at most one per slot of the executor, so
+	// that a worker that finishes is handed its next task at once rather
+	// than after that reading.
 	preparing int            // being prepared, off the run's goroutine
 	readyQ    []prepared     // prepared, waiting for a free worker
 	perJob    map[string]int // running, preparing and prepared tasks per job
