@@ -186,6 +186,7 @@ type splitState struct {
 // outcome. The error is for the run itself (workers that cannot start, an
 // unwritable journal); task failures are in the summary and results.
 func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
+	start := time.Now()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -250,7 +251,6 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		// clean.
 		os.RemoveAll(r.partDir)
 	}
-	start := time.Now()
 	if opts.Observer != nil {
 		opts.Observer.Started(plan, r.slots)
 	}
@@ -261,7 +261,6 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		r.waiting = append(r.waiting, pj)
 	}
 	err := r.loop(ctx)
-	r.summary.Wall = time.Since(start)
 	r.closeExec() // no worker writes any more
 	sweepTemps(plan)
 	if opts.NoJournal || r.summary.Failed+r.summary.Cancelled == 0 {
@@ -272,6 +271,9 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 		// The last group of entries may not be on disk.
 		r.unrecorded(cerr)
 	}
+	// The wall time counts everything the run did: the sweeps, starting
+	// and closing the workers, the last sync of the outputs and journal.
+	r.summary.Wall = time.Since(start)
 	return &r.summary, err
 }
 
