@@ -83,7 +83,8 @@ func init() {
 				tw, th := thumbnailSize(w, h, maxW, maxH)
 				return 2 * tw, 2 * th
 			}
-			img, err := load(t.Inputs["image"].Path, b)
+			in := hashInput(t, &b)
+			img, err := load(in.path, b)
 			if err != nil {
 				return nil, err
 			}
@@ -94,7 +95,7 @@ func init() {
 					return nil, err
 				}
 			}
-			return saveTask(t, out)
+			return in.record(saveTask(t, out))
 		},
 	})
 	filterKind("image.blur", "Gaussian blur (a true Gaussian, not a box approximation)", []jobs.Param{
@@ -170,7 +171,8 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 			f := filterOf(t)
 			// For a strip, img is only the strip's input rows.
 			b, strip := filterBudget(t, name, f, t.Part)
-			img, err := load(t.Inputs["image"].Path, b)
+			in := hashInput(t, &b)
+			img, err := load(in.path, b)
 			if err != nil {
 				return nil, err
 			}
@@ -179,7 +181,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 				if err != nil {
 					return nil, err
 				}
-				return saveTask(t, out)
+				return in.record(saveTask(t, out))
 			}
 			out, err := f.ApplyStrip(img, *strip)
 			if err != nil {
@@ -257,26 +259,57 @@ func merge(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 	return saveTask(t, full)
 }
 
+// An input is a task's image file, and the hash of its bytes as load read
+// them when the journal needs it.
+type input struct {
+	path string
+	sum  string
+}
+
+// hashInput names t's image and, for a whole task (whose input hashes the
+// journal records), has b's load hash the bytes it reads, so that the
+// worker need not read the file a second time for the journal.
+func hashInput(t *jobs.Task, b *budget) *input {
+	in := &input{path: t.Inputs["image"].Path}
+	if t.Mode == "run" {
+		b.inputHash = &in.sum
+	}
+	return in
+}
+
+// record adds the input's hash to a task's outcome.
+func (in *input) record(o *jobs.Outcome, err error) (*jobs.Outcome, error) {
+	if err != nil || in.sum == "" {
+		return o, err
+	}
+	o.InputHashes = map[string]string{in.path: in.sum}
+	return o, nil
+}
+
+// saveTask writes the task's output, hashing it as it is written for the
+// journal.
 func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 	level := t.Int("compression")
 	if level == 0 {
 		level = PNGStored
 	}
-	if err := Save(t.Output, img, SaveOptions{Quality: t.Int("quality"), Compression: level}); err != nil {
+	o := &jobs.Outcome{Output: t.Output}
+	if err := saveHashed(t.Output, img, SaveOptions{Quality: t.Int("quality"), Compression: level}, &o.OutputHash); err != nil {
 		return nil, err
 	}
 	b := img.Bounds()
-	return &jobs.Outcome{Output: t.Output, Info: map[string]any{"width": b.Dx(), "height": b.Dy()}}, nil
+	o.Info = map[string]any{"width": b.Dx(), "height": b.Dy()}
+	return o, nil
 }
 
 // savePart writes a strip losslessly, whatever the final format: the merge
 // encodes the stitched image once, as encoding the whole would.
 func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
-	path := t.Part.Path
-	if err := Save(path, img, SaveOptions{Compression: 1}); err != nil {
+	o := &jobs.Outcome{Output: t.Part.Path}
+	if err := saveHashed(o.Output, img, SaveOptions{Compression: 1}, &o.OutputHash); err != nil {
 		return nil, err
 	}
-	return &jobs.Outcome{Output: path}, nil
+	return o, nil
 }
 
 func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
@@ -306,7 +339,8 @@ func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 		}
 		return srcW, srcH
 	}
-	img, err := load(t.Inputs["image"].Path, b)
+	in := hashInput(t, &b)
+	img, err := load(in.path, b)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +349,7 @@ func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	return saveTask(t, out)
+	return in.record(saveTask(t, out))
 }
 
 // resizeTarget is the size image.resize scales an image srcW×srcH to for

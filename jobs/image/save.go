@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
@@ -77,13 +78,20 @@ const defaultQuality = 90
 // output of Grayscale or Edges) is written as a one-channel greyscale file.
 // Errors are *FileError values naming path.
 func Save(path string, img image.Image, opts SaveOptions) error {
-	if err := save(path, img, opts); err != nil {
+	return saveHashed(path, img, opts, nil)
+}
+
+// saveHashed is Save that, if sum is not nil, sets it to the hash of the
+// bytes written, as the jobs journal records it: computed as they are
+// written, so the file is not read back for it.
+func saveHashed(path string, img image.Image, opts SaveOptions, sum *string) error {
+	if err := save(path, img, opts, sum); err != nil {
 		return &FileError{Path: path, Err: err}
 	}
 	return nil
 }
 
-func save(path string, img image.Image, opts SaveOptions) (err error) {
+func save(path string, img image.Image, opts SaveOptions, sum *string) (err error) {
 	format, err := FormatOf(path)
 	if err != nil {
 		return err
@@ -102,7 +110,13 @@ func save(path string, img image.Image, opts SaveOptions) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(tmp, 256<<10)
-	if err := Encode(bw, img, format, opts); err != nil {
+	var w io.Writer = bw
+	var h *jobs.Hasher
+	if sum != nil {
+		h = jobs.NewHasher()
+		w = io.MultiWriter(bw, h)
+	}
+	if err := Encode(w, img, format, opts); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -119,7 +133,13 @@ func save(path string, img image.Image, opts SaveOptions) (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if h != nil {
+		*sum = h.Sum()
+	}
+	return nil
 }
 
 func (o SaveOptions) valid() error {
