@@ -177,6 +177,14 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 				return nil, err
 			}
 			if t.Part == nil {
+				if f, ok := f.(inPlaceFilter); ok {
+					// The output overwrites the input: one image
+					// in memory, not two.
+					if err := f.applyInPlace(img); err != nil {
+						return nil, err
+					}
+					return in.record(saveTask(t, img))
+				}
 				out, err := f.Apply(img)
 				if err != nil {
 					return nil, err
@@ -195,6 +203,12 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 		Merge:   merge,
 		PartExt: "png",
 	})
+}
+
+// An inPlaceFilter can filter a whole image into itself, with the same
+// result as Apply.
+type inPlaceFilter interface {
+	applyInPlace(img *image.NRGBA) error
 }
 
 // splitFilter plans a filter task's strips, and checks in the master, from

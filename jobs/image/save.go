@@ -163,7 +163,9 @@ func Encode(w io.Writer, img image.Image, format Format, opts SaveOptions) error
 	if n, ok := img.(*image.NRGBA); ok {
 		if g := asGray(n); g != nil {
 			img = g
-		} else if format == JPEG {
+		} else if format == JPEG && !useTurbo() {
+			// libjpeg-turbo reads NRGBA pixels as they are, alpha
+			// ignored; image/jpeg would convert them pixel by pixel.
 			img = dropAlpha(n)
 		}
 	}
