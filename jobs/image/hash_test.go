@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -108,5 +109,26 @@ func TestKindsReadInputOnce(t *testing.T) {
 		if len(o.InputHashes) != len(want) || o.InputHashes[c.in] != want[c.in] {
 			t.Errorf("%s of %s: input hashes %v, want %v", c.kind, c.in, o.InputHashes, want)
 		}
+	}
+}
+
+// TestLoadRejectsBeforeReading: a large file that is no image is refused
+// from its first bytes, without being read whole.
+func TestLoadRejectsBeforeReading(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts reads with /proc/self/io")
+	}
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := bytesRead(t)
+	_, err := Load(path)
+	read := bytesRead(t) - before
+	if !errors.Is(err, ErrNotImage) {
+		t.Fatalf("Load: %v, want ErrNotImage", err)
+	}
+	if read > 64<<10 {
+		t.Errorf("Load read %d bytes of an 8 MiB file that is no image", read)
 	}
 }

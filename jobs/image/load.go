@@ -107,7 +107,11 @@ func readImageFile(path string, sum *string) ([]byte, error) {
 	// second buffer; a file that grew since Stat still reads whole.
 	data := make([]byte, 0, max(st.Size(), int64(len(pngMagic)))+1)
 	for checked := false; ; {
-		n, err := f.Read(data[len(data):cap(data)])
+		end := cap(data)
+		if !checked {
+			end = min(end, 4096) // the magic bytes first
+		}
+		n, err := f.Read(data[len(data):end])
 		data = data[:len(data)+n]
 		if !checked && (len(data) >= len(pngMagic) || err != nil) {
 			checked = true
