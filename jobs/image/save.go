@@ -220,8 +220,12 @@ func asGray(img *image.NRGBA) *image.Gray {
 }
 
 // dropAlpha returns img's colours as an opaque *image.RGBA, which
-// image/jpeg encodes without per-pixel interface calls.
+// image/jpeg encodes without per-pixel interface calls. An opaque image
+// has the same bytes in both forms, and is viewed rather than copied.
 func dropAlpha(img *image.NRGBA) *image.RGBA {
+	if img.Opaque() {
+		return &image.RGBA{Pix: img.Pix, Stride: img.Stride, Rect: img.Rect}
+	}
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
