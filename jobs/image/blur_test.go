@@ -155,3 +155,33 @@ func BenchmarkGaussianBlur(b *testing.B) {
 		})
 	}
 }
+
+// TestBlurInPlace: blurring an image into itself gives Apply's bytes, for
+// images taller and shorter than the kernel, with and without alpha.
+func TestBlurInPlace(t *testing.T) {
+	photo, rgba, small := mustLoad(t, "photo.png"), mustLoad(t, "rgba.png"), mustLoad(t, "small.png")
+	for _, tc := range []struct {
+		src   *image.NRGBA
+		sigma float64
+	}{
+		{photo, 0.5}, {photo, 2}, {photo, 8}, {rgba, 2}, {small, 30},
+		{Crop(photo, image.Rect(0, 0, photo.Rect.Dx(), 1)), 2},
+		{Crop(photo, image.Rect(0, 0, 1, photo.Rect.Dy())), 2},
+		{Crop(photo, image.Rect(0, 0, 50, 9)), 2}, // fewer rows than the kernel's 13
+	} {
+		want, err := GaussianBlur{Sigma: tc.sigma}.Apply(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := Crop(tc.src, tc.src.Rect)
+		if err := (GaussianBlur{Sigma: tc.sigma}).applyInPlace(got); err != nil {
+			t.Fatal(err)
+		}
+		if !equalPix(got, want) {
+			t.Errorf("sigma %v on %v: blurring in place differs from Apply", tc.sigma, tc.src.Rect.Size())
+		}
+	}
+	if err := (GaussianBlur{Sigma: 0}).applyInPlace(Crop(small, small.Rect)); err == nil {
+		t.Error("sigma 0: no error")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
@@ -76,16 +77,64 @@ func Load(path string) (*image.NRGBA, error) {
 // load is Load within a budget, which can count what the task does with
 // the image after loading it.
 func load(path string, b budget) (*image.NRGBA, error) {
+	data, err := readImageFile(path, b.inputHash)
+	if err != nil {
+		return nil, err
+	}
+	img, err := decode(data, b)
+	if err != nil {
+		return nil, &FileError{Path: path, Err: err}
+	}
+	return img, nil
+}
+
+// readImageFile reads an image file whole into one buffer of its size
+// (no growing copies), after its first bytes showed it is a PNG or JPEG
+// file, so that a large file of the wrong kind is not read. If sum is not
+// nil, it is set to the hash of the bytes read, as the jobs journal
+// records it: the one read serves the decoder and the journal.
+func readImageFile(path string, sum *string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err // *os.PathError already names the file
 	}
 	defer f.Close()
-	img, err := decodeFrom(f, b)
+	st, err := f.Stat()
 	if err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
-	return img, nil
+	// One byte more than the size, so that reaching the end takes no
+	// second buffer; a file that grew since Stat still reads whole.
+	data := make([]byte, 0, max(st.Size(), int64(len(pngMagic)))+1)
+	for checked := false; ; {
+		end := cap(data)
+		if !checked {
+			end = min(end, 4096) // the magic bytes first
+		}
+		n, err := f.Read(data[len(data):end])
+		data = data[:len(data)+n]
+		if !checked && (len(data) >= len(pngMagic) || err != nil) {
+			checked = true
+			if _, err := sniff(data); err != nil && len(data) >= len(pngMagic) {
+				return nil, &FileError{Path: path, Err: err}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &FileError{Path: path, Err: err}
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
+	if sum != nil {
+		h := jobs.NewHasher()
+		h.Write(data)
+		*sum = h.Sum()
+	}
+	return data, nil
 }
 
 // Decode is Load for a reader. Its errors do not name a file.

@@ -43,6 +43,9 @@ type budget struct {
 	// upright size before any scaling.
 	decodeAtLeast func(w, h int) (minW, minH int)
 	full          *image.Point
+	// inputHash, if set, is given the hash of the file's bytes as read,
+	// for the jobs journal (see readImageFile).
+	inputHash *string
 }
 
 // loadBudget is the budget of a Load in this process.

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
 
 // The Pillow references are made by testdata/gen.sh.
@@ -457,5 +459,55 @@ func BenchmarkThumbnailTwoStep(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "thumbnails/s")
 		})
+	}
+}
+
+// TestThumbnailDCTScale: with libjpeg-turbo, image.thumbnail decodes a
+// 6 MP JPEG for a 256 px thumbnail at 1/8 scale (375×250), the smallest
+// that holds the thumbnail, and the result is within 45 dB PSNR of the
+// exact one-step Lanczos of the full-size image, as the two-step resize
+// promises for its box reduction.
+func TestThumbnailDCTScale(t *testing.T) {
+	if ok, why := turbojpeg.Available(); !ok {
+		t.Skip(why)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.jpg")
+	if err := Save(src, bigPhoto(), SaveOptions{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := turbojpeg.DecodeConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minW, minH := thumbnailDecodeAtLeast(cfg.Width, cfg.Height, 256, 256)
+	if w, h := turbojpeg.ScaledSize(cfg, minW, minH); w != 375 || h != 250 {
+		t.Errorf("a 3000×2000 JPEG is decoded at %d×%d for a 256 px thumbnail, want 375×250 (1/8)", w, h)
+	}
+
+	k, _ := jobs.LookupKind("image.thumbnail")
+	out := filepath.Join(dir, "thumb.png")
+	task := jobs.Task{Job: "t", Kind: k.Name, Name: "x", Mode: "run", Output: out,
+		Params: map[string]any{"max_width": 256, "max_height": 256}, Inputs: map[string]jobs.Input{"image": {Path: src}}}
+	if _, err := k.Run(context.Background(), &task); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := resample(full, got.Rect.Dx(), got.Rect.Dy(), Lanczos3, false)
+	p := psnr(t, got, exact)
+	t.Logf("thumbnail %v: %.1f dB PSNR vs the exact one-step Lanczos", got.Rect.Size(), p)
+	if p < 45 {
+		t.Errorf("thumbnail %v: %.1f dB PSNR vs the exact one-step Lanczos, want >= 45", got.Rect.Size(), p)
 	}
 }

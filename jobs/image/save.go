@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
@@ -78,7 +79,14 @@ const defaultQuality = 90
 // output of Grayscale or Edges) is written as a one-channel greyscale file.
 // Errors are *FileError values naming path.
 func Save(path string, img image.Image, opts SaveOptions) error {
-	if err := save(path, img, opts); err != nil {
+	return saveHashed(path, img, opts, nil)
+}
+
+// saveHashed is Save that, if sum is not nil, sets it to the hash of the
+// bytes written, as the jobs journal records it: computed as they are
+// written, so the file is not read back for it.
+func saveHashed(path string, img image.Image, opts SaveOptions, sum *string) error {
+	if err := save(path, img, opts, sum); err != nil {
 		return &FileError{Path: path, Err: err}
 	}
 	return nil
@@ -88,7 +96,7 @@ func Save(path string, img image.Image, opts SaveOptions) error {
 // per output was most of what writing a small image allocated.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
 
-func save(path string, img image.Image, opts SaveOptions) (err error) {
+func save(path string, img image.Image, opts SaveOptions, sum *string) (err error) {
 	format, err := FormatOf(path)
 	if err != nil {
 		return err
@@ -109,7 +117,13 @@ func save(path string, img image.Image, opts SaveOptions) (err error) {
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(tmp)
 	defer func() { bw.Reset(nil); writers.Put(bw) }()
-	if err := Encode(bw, img, format, opts); err != nil {
+	var w io.Writer = bw
+	var h *jobs.Hasher
+	if sum != nil {
+		h = jobs.NewHasher()
+		w = io.MultiWriter(bw, h)
+	}
+	if err := Encode(w, img, format, opts); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -126,7 +140,13 @@ func save(path string, img image.Image, opts SaveOptions) (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if h != nil {
+		*sum = h.Sum()
+	}
+	return nil
 }
 
 func (o SaveOptions) valid() error {
@@ -150,7 +170,9 @@ func Encode(w io.Writer, img image.Image, format Format, opts SaveOptions) error
 	if n, ok := img.(*image.NRGBA); ok {
 		if g := asGray(n); g != nil {
 			img = g
-		} else if format == JPEG {
+		} else if format == JPEG && !useTurbo() {
+			// libjpeg-turbo reads NRGBA pixels as they are, alpha
+			// ignored; image/jpeg would convert them pixel by pixel.
 			img = dropAlpha(n)
 		}
 	}
@@ -205,8 +227,12 @@ func asGray(img *image.NRGBA) *image.Gray {
 }
 
 // dropAlpha returns img's colours as an opaque *image.RGBA, which
-// image/jpeg encodes without per-pixel interface calls.
+// image/jpeg encodes without per-pixel interface calls. An opaque image
+// has the same bytes in both forms, and is viewed rather than copied.
 func dropAlpha(img *image.NRGBA) *image.RGBA {
+	if img.Opaque() {
+		return &image.RGBA{Pix: img.Pix, Stride: img.Stride, Rect: img.Rect}
+	}
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
