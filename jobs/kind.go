@@ -192,7 +192,9 @@ type Outcome struct {
 	Warnings []string `msgpack:"warnings,omitempty"`
 	// The SHA-256 of the output and of each input file, for the journal:
 	// computed in the worker, in parallel, rather than by the master on
-	// its dispatch path. Filled in by the jobs.task function itself.
+	// its dispatch path. A kind may fill them in from the bytes it read
+	// and wrote (with a Hasher), so that no file is read twice; the
+	// jobs.task function hashes whatever it left out.
 	OutputHash  string            `msgpack:"output_hash,omitempty"`
 	InputHashes map[string]string `msgpack:"input_hashes,omitempty"`
 }
