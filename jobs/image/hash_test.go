@@ -132,3 +132,34 @@ func TestLoadRejectsBeforeReading(t *testing.T) {
 		t.Errorf("Load read %d bytes of an 8 MiB file that is no image", read)
 	}
 }
+
+// TestSplitReadsHeaderOnce: planning a split kind's task reads the start
+// of its input once (the master does this for every such task), however
+// many budgets it checks the header against.
+func TestSplitReadsHeaderOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts reads with /proc/self/io")
+	}
+	path := filepath.Join(t.TempDir(), "in.png")
+	if err := Save(path, makePhoto(1200, 900, 5), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const headRead = 256 << 10 // what inspect reads first
+	if st.Size() < 2*headRead {
+		t.Fatalf("the test image is %d bytes: too small to tell one read of its head from two", st.Size())
+	}
+	k, _ := jobs.LookupKind("image.blur")
+	task := jobs.Task{Job: "t", Kind: "image.blur", Name: "x", Mode: "run", Output: filepath.Join(t.TempDir(), "out.png"),
+		Params: map[string]any{"sigma": 2.0}, Inputs: map[string]jobs.Input{"image": {Path: path}}}
+	before := bytesRead(t)
+	if _, err := k.Split(&task); err != nil {
+		t.Fatal(err)
+	}
+	if read := bytesRead(t) - before; read > headRead+headRead/4 {
+		t.Errorf("planning the split read %d bytes of a %d-byte file; its head is %d", read, st.Size(), headRead)
+	}
+}

@@ -228,7 +228,7 @@ type inPlaceFilter interface {
 // too large to filter fails once, here, rather than in every part.
 func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part, error) {
 	size := budget{maxPixels: MaxPixels, maxMemory: math.MaxUint64}
-	hd, err := inspect(path, size)
+	hd, head, err := inspectHead(path, size)
 	if err != nil {
 		return nil, err
 	}
@@ -237,9 +237,11 @@ func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part,
 	if len(parts) > 0 {
 		part = &parts[len(parts)/2]
 	}
+	// The same header, checked against what this task may use: the file
+	// is read once for both.
 	b, _ := filterBudget(t, name, f, part)
-	if _, err := inspect(path, b); err != nil {
-		return nil, err
+	if _, err := readHeader(head.bytes, head.size, b); err != nil {
+		return nil, &FileError{Path: path, Err: err}
 	}
 	if len(parts) > 0 {
 		// The merge holds the whole output and one strip.
@@ -402,33 +404,45 @@ func Size(path string) (w, h int, err error) {
 // inspect reads an image file's header and checks it against a budget,
 // without decoding the pixels.
 func inspect(path string, b budget) (header, error) {
+	hd, _, err := inspectHead(path, b)
+	return hd, err
+}
+
+// fileHead is the start of a file that holds its image header.
+type fileHead struct {
+	bytes []byte
+	size  int // the whole file's
+}
+
+// inspectHead is inspect, returning also the bytes it read the header
+// from, to check it again under another budget without reading the file.
+func inspectHead(path string, b budget) (header, fileHead, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return header{}, err
+		return header{}, fileHead{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return header{}, err
+		return header{}, fileHead{}, err
 	}
 	// The header is usually in the first few KiB, but APP segments (EXIF,
 	// ICC profiles) can push a JPEG's frame header further: read more
 	// until the header is whole or the file is.
-	var hd header
 	for size := int64(256 << 10); ; size *= 4 {
 		head := make([]byte, min(st.Size(), size))
 		n, err := f.ReadAt(head, 0)
 		if err != nil && err != io.EOF { // EOF: shrunk since Stat
-			return header{}, &FileError{Path: path, Err: err}
+			return header{}, fileHead{}, &FileError{Path: path, Err: err}
 		}
-		hd, err = readHeader(head[:n], int(st.Size()), b)
+		fh := fileHead{bytes: head[:n], size: int(st.Size())}
+		hd, err := readHeader(fh.bytes, fh.size, b)
 		if errors.Is(err, ErrTruncated) && int64(n) == size && size < st.Size() {
 			continue
 		}
 		if err != nil {
-			return header{}, &FileError{Path: path, Err: err}
+			return header{}, fileHead{}, &FileError{Path: path, Err: err}
 		}
-		break
+		return hd, fh, nil
 	}
-	return hd, nil
 }
