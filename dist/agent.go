@@ -121,7 +121,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, cfg AgentConfig) (*Agent, erro
 		}
 		a.cfg.CacheDir = filepath.Join(dir, "ppool", "agent")
 	}
-	if err := os.MkdirAll(a.cfg.CacheDir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(a.cfg.CacheDir, "out"), 0o700); err != nil {
 		return nil, fmt.Errorf("agent cache: %w", err)
 	}
 	if a.cfg.ShutdownGrace <= 0 {
@@ -379,6 +379,8 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	if tm.Run != "" && validRunID(tm.Run) {
 		subject += "." + tm.Run
 	}
+	// Reported before the slot pulls again: an agent holds no more
+	// unacked tasks than it has workers.
 	a.report(msg, subject, res)
 }
 
@@ -413,19 +415,24 @@ func (a *Agent) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()
 func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	res := &ResultMessage{ID: tm.ID}
 	sum := sha256.Sum256([]byte(tm.ID))
-	dir := filepath.Join(a.cfg.CacheDir, "out", hex.EncodeToString(sum[:16]))
+	// Files of their own in one folder, not a folder per task: creating
+	// and removing folders costs milliseconds a task on a busy machine.
+	base := filepath.Join(a.cfg.CacheDir, "out", hex.EncodeToString(sum[:16]))
 	t := tm.Task
 	requested := t.Output
-	t.Output = filepath.Join(dir, outputName(&t))
-	// A stale output of an earlier delivery must not pass for this one's.
-	err := os.RemoveAll(dir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o700)
+	t.Output = base + "-" + outputName(&t)
+	out := t.Output
+	if t.Part != nil {
+		part := *t.Part
+		part.Path = base + "-part" + cacheExt(part.Path)
+		t.Part, out = &part, part.Path
 	}
-	if err != nil {
+	// A stale output of an earlier delivery must not pass for this one's.
+	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		res.Error = fmt.Sprintf("agent cache: %v", err)
 		return res
 	}
+	defer os.Remove(out)         // in the result or the bucket once sent; a failure's is of no use
 	local := map[string]string{} // cache path → the path the task named
 	if len(t.Inputs) > 0 {
 		inputs := make(map[string]jobs.Input, len(t.Inputs))
@@ -455,12 +462,6 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		}
 		t.Parts = parts
 	}
-	out := t.Output
-	if t.Part != nil {
-		part := *t.Part
-		part.Path = filepath.Join(dir, "part"+cacheExt(part.Path))
-		t.Part, out = &part, part.Path
-	}
 	opts := []pool.Option{pool.Retries(tm.Retries), pool.Timeout(tm.Timeout)}
 	if t.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(t.Memory))
@@ -485,7 +486,6 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		o.InputHashes = named
 	}
 	res.Outcome = o
-	defer os.RemoveAll(dir) // sent: nothing to keep
 	fi, err := os.Stat(out)
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but wrote no output: %v", err)

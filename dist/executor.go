@@ -310,7 +310,10 @@ func (e *Executor) collect(ctx context.Context) error {
 		if p == nil {
 			return
 		}
-		p.done(e.completion(p, res))
+		// Writing the output (a file create and rename, about a
+		// millisecond) goes on beside the next results, as the local
+		// pool's workers write theirs side by side.
+		go p.done(e.completion(p, res))
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		e.log.Debug("reading results", "err", err)
 	}))

@@ -17,7 +17,7 @@ import (
 )
 
 // planOf expands a jobs file written in a folder of the test's.
-func planOf(t *testing.T, yaml string) (*jobs.Plan, string) {
+func planOf(t testing.TB, yaml string) (*jobs.Plan, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jobs.yaml")
