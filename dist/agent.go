@@ -255,12 +255,15 @@ func (a *Agent) CancelRunning() { a.hurryOnce.Do(func() { close(a.hurry) }) }
 func (a *Agent) refresh(ctx context.Context) {
 	tick := time.NewTicker(a.ttl / 4)
 	defer tick.Stop()
+	retry := time.NewTimer(0)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-tick.C:
-			if err := a.register(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("agent registry", "err", err)
-			}
+			a.reregister(ctx, retry)
+		case <-retry.C:
+			a.reregister(ctx, retry)
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
@@ -269,6 +272,25 @@ func (a *Agent) refresh(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// reregister refreshes the agent's entry. The registry lives in memory: a
+// restarted server has lost it, so it is made again, and until that works
+// it is retried every quarter second, for runs to see their workers back
+// at once.
+func (a *Agent) reregister(ctx context.Context, retry *time.Timer) {
+	err := a.register(ctx)
+	if err != nil && ctx.Err() == nil {
+		var kv jetstream.KeyValue
+		if kv, err = agentBucket(ctx, a.js, a.ttl); err == nil {
+			a.kv = kv
+			err = a.register(ctx)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("agent registry", "err", err)
+		retry.Reset(250 * time.Millisecond)
 	}
 }
 

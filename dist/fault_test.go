@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -251,5 +252,64 @@ func TestInterruptWithdrawsQueued(t *testing.T) {
 	}
 	if a.err != nil || a.sum.Cancelled != 1 {
 		t.Fatalf("run A: %+v, %v; want its task given up", a.sum, a.err)
+	}
+}
+
+// The server stopped mid-run and started again on the same store: no
+// task lost, none with two results, and the run finishes.
+func TestServerRestartMidRun(t *testing.T) {
+	for _, down := range []time.Duration{500 * time.Millisecond, 5 * time.Second} {
+		t.Run(down.String(), func(t *testing.T) {
+			store := t.TempDir()
+			s, err := dist.StartServer(dist.ServerConfig{Listen: "127.0.0.1:0", StoreDir: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := s.URL()
+			u, _ := neturl.Parse(url)
+			startAgent(t, url, "a1", 2)
+			startAgent(t, url, "a2", 2)
+			plan, dir := planOf(t, "jobs:\n  - name: s\n    kind: test.sleep\n    count: 200\n    params: {ms: 20}\n")
+			res, wait := runAsync(t, url, plan, dir, dist.RunConfig{Queue: dist.QueueConfig{AckWait: 3 * time.Second}})
+			waitFor(t, waitTimeout, "50 tasks done", func() (bool, string) {
+				n := len(res.results(t))
+				return n >= 50, fmt.Sprint(n)
+			})
+			s.Shutdown()
+			time.Sleep(down) // the outage itself, not a synchronisation
+			s2, err := dist.StartServer(dist.ServerConfig{Listen: u.Host, StoreDir: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Shutdown()
+			back, before := time.Now(), len(res.results(t))
+			waitFor(t, waitTimeout, "progress after the restart", func() (bool, string) {
+				n := len(res.results(t))
+				return n > before, fmt.Sprint(n)
+			})
+			// The target is 1.5 s; the bound here is generous, as
+			// the suite runs beside other work.
+			if resumed := time.Since(back); resumed > 10*time.Second {
+				t.Errorf("progress resumed %v after the server was back", resumed)
+			} else {
+				t.Logf("progress resumed %v after the server was back", resumed)
+			}
+			sum := wait()
+			seen := map[string]int{}
+			for _, r := range res.results(t) {
+				seen[r.Task]++
+				if r.Status != jobs.StatusOK {
+					t.Errorf("task %s: %s", r.Task, r.Error)
+				}
+			}
+			if sum.OK != 200 || len(seen) != 200 {
+				t.Errorf("after the restart: %+v, %d tasks in the results", sum, len(seen))
+			}
+			for task, n := range seen {
+				if n != 1 {
+					t.Errorf("task %s: %d results", task, n)
+				}
+			}
+		})
 	}
 }
