@@ -161,7 +161,16 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 	if e.js, err = jetstream.New(nc); err != nil {
 		return nil, err
 	}
-	if err := CreateQueue(ctx, e.js, cfg.Queue); err != nil {
+	if err := e.pollSlots(ctx); err != nil {
+		return nil, err
+	}
+	// Every worker of every agent may hold a task, and wait in a pull.
+	q := cfg.Queue
+	if q.MaxAckPending <= 0 {
+		q.MaxAckPending = 1024
+	}
+	q.MaxAckPending = max(q.MaxAckPending, 2*e.Slots())
+	if err := CreateQueue(ctx, e.js, q); err != nil {
 		return nil, err
 	}
 	if e.obs, err = fileBucket(ctx, e.js, true); err != nil {
@@ -179,9 +188,6 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		if err := e.purgeResults(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if err := e.pollSlots(ctx); err != nil {
-		return nil, err
 	}
 	if err := e.collectEarly(ctx); err != nil {
 		return nil, err
