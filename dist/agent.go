@@ -91,6 +91,8 @@ type Agent struct {
 	// running tasks without waiting out ShutdownGrace.
 	hurry     chan struct{}
 	hurryOnce sync.Once
+	runMu     sync.Mutex
+	running   map[*TaskMessage]runningTask
 	obsMu     sync.Mutex
 	obs       jetstream.ObjectStore
 	fetching  map[string]*sync.Mutex // by cache path
@@ -214,6 +216,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { a.refresh(ctx) })
+	if sub, err := a.nc.Subscribe(CancelSubject+".*", a.giveUp); err != nil {
+		a.log.Warn("runs cannot cancel their tasks here", "err", err)
+	} else {
+		defer sub.Unsubscribe()
+	}
 	cons, err := a.bind(ctx)
 	if err == nil {
 		ackWait := cons.CachedInfo().Config.AckWait
@@ -386,7 +393,19 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	if err != nil {
 		res = &ResultMessage{ID: tm.ID, Error: err.Error(), ErrorType: "TaskMessageError"}
 	} else {
-		res = a.execute(ctx, tm)
+		tctx, cancel := context.WithCancel(ctx)
+		given := a.track(tm, cancel)
+		res = a.execute(tctx, tm)
+		a.untrack(tm)
+		cancel()
+		if given.Load() {
+			// Its run gave it up (a second Ctrl-C): no result, and never
+			// delivered again.
+			if err := msg.TermWithReason("the run gave it up"); err != nil {
+				a.log.Warn("dropping a task its run gave up", "task", tm.ID, "err", err)
+			}
+			return
+		}
 		if res.Error != "" && ctx.Err() != nil {
 			// Cancelled by the agent's own shutdown: not the task's fault.
 			if err := msg.Nak(); err != nil {
@@ -404,6 +423,49 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	// Reported before the slot pulls again: an agent holds no more
 	// unacked tasks than it has workers.
 	a.report(msg, subject, res)
+}
+
+// runningTask is a task an agent runs, for its run to give up.
+type runningTask struct {
+	run    string
+	cancel context.CancelFunc
+	given  *atomic.Bool // set when its run gave it up
+}
+
+// track records a running task; the flag returned is set if its run
+// gives it up.
+func (a *Agent) track(tm *TaskMessage, cancel context.CancelFunc) *atomic.Bool {
+	given := new(atomic.Bool)
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	if a.running == nil {
+		a.running = map[*TaskMessage]runningTask{}
+	}
+	a.running[tm] = runningTask{run: tm.Run, cancel: cancel, given: given}
+	return given
+}
+
+func (a *Agent) untrack(tm *TaskMessage) {
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	delete(a.running, tm)
+}
+
+// giveUp cancels the running tasks of a run that gave them up
+// (CancelSubject.RUN).
+func (a *Agent) giveUp(m *nats.Msg) {
+	run := strings.TrimPrefix(m.Subject, CancelSubject+".")
+	if !validRunID(run) {
+		return
+	}
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	for _, rt := range a.running {
+		if rt.run == run {
+			rt.given.Store(true)
+			rt.cancel()
+		}
+	}
 }
 
 // heartbeat tells the server every third of AckWait that the task is still

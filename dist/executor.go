@@ -782,11 +782,17 @@ func (e *Executor) syncAcks(ctx context.Context) {
 }
 
 // Kill gives up on every task of the run: they complete with an error,
-// and those still queued are removed. Tasks already running on agents run
-// to their end; their results are dropped.
+// those still queued are removed, and agents cancel those they run.
 func (e *Executor) Kill() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	err := e.nc.Publish(CancelSubject+"."+e.cfg.RunID, nil)
+	if err == nil {
+		err = e.nc.FlushWithContext(ctx)
+	}
+	if err != nil {
+		e.log.Warn("cancelling the run's running tasks", "err", err)
+	}
 	if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(e.taskSubj)); err != nil {
 		e.log.Warn("removing the run's queued tasks", "err", err)
 	}

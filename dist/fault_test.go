@@ -181,7 +181,8 @@ func TestDeliveriesExhausted(t *testing.T) {
 // Two-stage interrupt through the queue. Run A's long task holds the only
 // agent's only worker, so run B's task waits in the queue undelivered: a
 // first interrupt of B withdraws it (cancelled, gone from the queue, B
-// ends at once); cancelling A's run gives up on its running task.
+// ends at once); cancelling A's run gives up on its running task, which
+// the agent cancels and drops from the queue.
 func TestInterruptWithdrawsQueued(t *testing.T) {
 	s := startServer(t, dist.ServerConfig{})
 	marks := t.TempDir()
@@ -252,6 +253,18 @@ func TestInterruptWithdrawsQueued(t *testing.T) {
 	}
 	if a.err != nil || a.sum.Cancelled != 1 {
 		t.Fatalf("run A: %+v, %v; want its task given up", a.sum, a.err)
+	}
+	// The agent's only worker is free again at once, not in a minute.
+	planC, dirC := planOf(t, "jobs:\n  - name: c\n    kind: test.sleep\n")
+	exC := newEx(dirC)
+	ctxC, cancelC := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancelC()
+	sumC, err := jobs.Run(ctxC, planC, jobs.Options{Executor: exC, Journal: filepath.Join(dirC, "j.jsonl")})
+	if err != nil || sumC.OK != 1 {
+		t.Fatalf("a run after A was killed: %+v, %v; the agent still runs A's task", sumC, err)
+	}
+	if _, err := os.Stat(planA.Jobs[0].Tasks[0].Output); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("A's cancelled task wrote its output: %v", err)
 	}
 }
 
