@@ -91,6 +91,8 @@ type Agent struct {
 	// running tasks without waiting out ShutdownGrace.
 	hurry     chan struct{}
 	hurryOnce sync.Once
+	runMu     sync.Mutex
+	running   map[*TaskMessage]runningTask
 	obsMu     sync.Mutex
 	obs       jetstream.ObjectStore
 	fetching  map[string]*sync.Mutex // by cache path
@@ -121,7 +123,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, cfg AgentConfig) (*Agent, erro
 		}
 		a.cfg.CacheDir = filepath.Join(dir, "ppool", "agent")
 	}
-	if err := os.MkdirAll(a.cfg.CacheDir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(a.cfg.CacheDir, "out"), 0o700); err != nil {
 		return nil, fmt.Errorf("agent cache: %w", err)
 	}
 	if a.cfg.ShutdownGrace <= 0 {
@@ -214,6 +216,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { a.refresh(ctx) })
+	if sub, err := a.nc.Subscribe(CancelSubject+".*", a.giveUp); err != nil {
+		a.log.Warn("runs cannot cancel their tasks here", "err", err)
+	} else {
+		defer sub.Unsubscribe()
+	}
 	cons, err := a.bind(ctx)
 	if err == nil {
 		ackWait := cons.CachedInfo().Config.AckWait
@@ -255,12 +262,15 @@ func (a *Agent) CancelRunning() { a.hurryOnce.Do(func() { close(a.hurry) }) }
 func (a *Agent) refresh(ctx context.Context) {
 	tick := time.NewTicker(a.ttl / 4)
 	defer tick.Stop()
+	retry := time.NewTimer(0)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-tick.C:
-			if err := a.register(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("agent registry", "err", err)
-			}
+			a.reregister(ctx, retry)
+		case <-retry.C:
+			a.reregister(ctx, retry)
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
@@ -269,6 +279,25 @@ func (a *Agent) refresh(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// reregister refreshes the agent's entry. The registry lives in memory: a
+// restarted server has lost it, so it is made again, and until that works
+// it is retried every quarter second, for runs to see their workers back
+// at once.
+func (a *Agent) reregister(ctx context.Context, retry *time.Timer) {
+	err := a.register(ctx)
+	if err != nil && ctx.Err() == nil {
+		var kv jetstream.KeyValue
+		if kv, err = agentBucket(ctx, a.js, a.ttl); err == nil {
+			a.kv = kv
+			err = a.register(ctx)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("agent registry", "err", err)
+		retry.Reset(250 * time.Millisecond)
 	}
 }
 
@@ -364,7 +393,19 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	if err != nil {
 		res = &ResultMessage{ID: tm.ID, Error: err.Error(), ErrorType: "TaskMessageError"}
 	} else {
-		res = a.execute(ctx, tm)
+		tctx, cancel := context.WithCancel(ctx)
+		given := a.track(tm, cancel)
+		res = a.execute(tctx, tm)
+		a.untrack(tm)
+		cancel()
+		if given.Load() {
+			// Its run gave it up (a second Ctrl-C): no result, and never
+			// delivered again.
+			if err := msg.TermWithReason("the run gave it up"); err != nil {
+				a.log.Warn("dropping a task its run gave up", "task", tm.ID, "err", err)
+			}
+			return
+		}
 		if res.Error != "" && ctx.Err() != nil {
 			// Cancelled by the agent's own shutdown: not the task's fault.
 			if err := msg.Nak(); err != nil {
@@ -379,7 +420,52 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	if tm.Run != "" && validRunID(tm.Run) {
 		subject += "." + tm.Run
 	}
+	// Reported before the slot pulls again: an agent holds no more
+	// unacked tasks than it has workers.
 	a.report(msg, subject, res)
+}
+
+// runningTask is a task an agent runs, for its run to give up.
+type runningTask struct {
+	run    string
+	cancel context.CancelFunc
+	given  *atomic.Bool // set when its run gave it up
+}
+
+// track records a running task; the flag returned is set if its run
+// gives it up.
+func (a *Agent) track(tm *TaskMessage, cancel context.CancelFunc) *atomic.Bool {
+	given := new(atomic.Bool)
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	if a.running == nil {
+		a.running = map[*TaskMessage]runningTask{}
+	}
+	a.running[tm] = runningTask{run: tm.Run, cancel: cancel, given: given}
+	return given
+}
+
+func (a *Agent) untrack(tm *TaskMessage) {
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	delete(a.running, tm)
+}
+
+// giveUp cancels the running tasks of a run that gave them up
+// (CancelSubject.RUN).
+func (a *Agent) giveUp(m *nats.Msg) {
+	run := strings.TrimPrefix(m.Subject, CancelSubject+".")
+	if !validRunID(run) {
+		return
+	}
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	for _, rt := range a.running {
+		if rt.run == run {
+			rt.given.Store(true)
+			rt.cancel()
+		}
+	}
 }
 
 // heartbeat tells the server every third of AckWait that the task is still
@@ -413,19 +499,24 @@ func (a *Agent) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()
 func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	res := &ResultMessage{ID: tm.ID}
 	sum := sha256.Sum256([]byte(tm.ID))
-	dir := filepath.Join(a.cfg.CacheDir, "out", hex.EncodeToString(sum[:16]))
+	// Files of their own in one folder, not a folder per task: creating
+	// and removing folders costs milliseconds a task on a busy machine.
+	base := filepath.Join(a.cfg.CacheDir, "out", hex.EncodeToString(sum[:16]))
 	t := tm.Task
 	requested := t.Output
-	t.Output = filepath.Join(dir, outputName(&t))
-	// A stale output of an earlier delivery must not pass for this one's.
-	err := os.RemoveAll(dir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o700)
+	t.Output = base + "-" + outputName(&t)
+	out := t.Output
+	if t.Part != nil {
+		part := *t.Part
+		part.Path = base + "-part" + cacheExt(part.Path)
+		t.Part, out = &part, part.Path
 	}
-	if err != nil {
+	// A stale output of an earlier delivery must not pass for this one's.
+	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		res.Error = fmt.Sprintf("agent cache: %v", err)
 		return res
 	}
+	defer os.Remove(out)         // in the result or the bucket once sent; a failure's is of no use
 	local := map[string]string{} // cache path → the path the task named
 	if len(t.Inputs) > 0 {
 		inputs := make(map[string]jobs.Input, len(t.Inputs))
@@ -455,12 +546,6 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		}
 		t.Parts = parts
 	}
-	out := t.Output
-	if t.Part != nil {
-		part := *t.Part
-		part.Path = filepath.Join(dir, "part"+cacheExt(part.Path))
-		t.Part, out = &part, part.Path
-	}
 	opts := []pool.Option{pool.Retries(tm.Retries), pool.Timeout(tm.Timeout)}
 	if t.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(t.Memory))
@@ -485,7 +570,6 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		o.InputHashes = named
 	}
 	res.Outcome = o
-	defer os.RemoveAll(dir) // sent: nothing to keep
 	fi, err := os.Stat(out)
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but wrote no output: %v", err)

@@ -127,3 +127,48 @@ func BenchmarkLocalPoolTask(b *testing.B) {
 	})
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "tasks/s")
 }
+
+// Tiny tasks (test.sleep of 0 ms: write a line) through `ppool run`'s
+// runner, on a local pool of 2 workers and on 2 agent processes of 1
+// worker each through the work queue: tasks/s end to end, results file
+// and journal included, the two figures side by side.
+func BenchmarkRunTinyTasks(b *testing.B) {
+	const n = 2000
+	yaml := fmt.Sprintf("jobs:\n  - name: tiny\n    kind: test.sleep\n    count: %d\n", n)
+	run := func(b *testing.B, opts func(dir string) jobs.Options) {
+		var total time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			plan, dir := planOf(b, yaml)
+			o := opts(dir)
+			o.Journal = filepath.Join(dir, "journal.jsonl")
+			b.StartTimer()
+			start := time.Now()
+			sum, err := jobs.Run(context.Background(), plan, o)
+			total += time.Since(start)
+			if err != nil || sum.OK != n {
+				b.Fatalf("%+v, %v", sum, err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/total.Seconds(), "tasks/s")
+	}
+	b.Run("local", func(b *testing.B) {
+		run(b, func(string) jobs.Options { return jobs.Options{Workers: 2} })
+	})
+	b.Run("nats", func(b *testing.B) {
+		s := startServer(b, dist.ServerConfig{})
+		startAgent(b, s.URL(), "a1", 1)
+		startAgent(b, s.URL(), "a2", 1)
+		nc, _ := connect(b, dist.ConnOptions{URL: s.URL()})
+		run(b, func(dir string) jobs.Options {
+			ex, err := dist.NewExecutor(context.Background(), nc, dist.RunConfig{RunID: dist.RunID(filepath.Join(dir, "journal.jsonl"))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for ex.Slots() < 2 { // both agents registered
+				time.Sleep(10 * time.Millisecond)
+			}
+			return jobs.Options{Executor: ex}
+		})
+	})
+}

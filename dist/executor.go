@@ -25,6 +25,10 @@ import (
 	"github.com/ppool/ppool/pool"
 )
 
+// slotGrace is how long the registry must show fewer workers before a
+// run's slots go down.
+const slotGrace = 5 * time.Second
+
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // validRunID reports whether id can name a run: it is a subject token.
@@ -96,8 +100,9 @@ type Executor struct {
 	resSubj  string
 	nonce    string // this process's: task message IDs of a resumed run differ from the killed one's
 
-	slots   atomic.Int64
-	changed chan struct{}
+	slots      atomic.Int64
+	fewerSince time.Time // since when the registry has shown fewer workers than slots; slotLoop's
+	changed    chan struct{}
 
 	mu        sync.Mutex
 	pending   map[string]*pendingTask   // by task ID
@@ -109,6 +114,7 @@ type Executor struct {
 	stored    map[string]bool // files known to be in the bucket, by hash
 	prepSeq   int
 	stop      context.CancelFunc
+	runCtx    context.Context // ends at Close
 	wg        sync.WaitGroup
 	sub       *nats.Subscription
 	results   jetstream.ConsumeContext
@@ -123,8 +129,10 @@ type pendingTask struct {
 }
 
 type pubAck struct {
-	id  string
-	fut jetstream.PubAckFuture
+	id    string
+	fut   jetstream.PubAckFuture
+	data  []byte // to publish again if it failed
+	msgID string
 }
 
 // NewExecutor creates the work queue (if need be) and starts collecting
@@ -153,7 +161,16 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 	if e.js, err = jetstream.New(nc); err != nil {
 		return nil, err
 	}
-	if err := CreateQueue(ctx, e.js, cfg.Queue); err != nil {
+	if err := e.pollSlots(ctx); err != nil {
+		return nil, err
+	}
+	// Every worker of every agent may hold a task, and wait in a pull.
+	q := cfg.Queue
+	if q.MaxAckPending <= 0 {
+		q.MaxAckPending = 1024
+	}
+	q.MaxAckPending = max(q.MaxAckPending, 2*e.Slots())
+	if err := CreateQueue(ctx, e.js, q); err != nil {
 		return nil, err
 	}
 	if e.obs, err = fileBucket(ctx, e.js, true); err != nil {
@@ -172,14 +189,11 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 			return nil, err
 		}
 	}
-	if err := e.pollSlots(ctx); err != nil {
-		return nil, err
-	}
 	if err := e.collectEarly(ctx); err != nil {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	e.stop = stop
+	e.runCtx, e.stop = runCtx, stop
 	if e.sub, err = nc.Subscribe(fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", TaskStream, TaskConsumer), e.exhausted); err != nil {
 		stop()
 		return nil, err
@@ -216,6 +230,19 @@ func (e *Executor) pollSlots(ctx context.Context) error {
 	for _, a := range agents {
 		n += a.Workers
 	}
+	// Fewer workers count only once seen for slotGrace: agents re-register
+	// a moment after a server restart (the registry lives in memory), and
+	// the run must not stall meanwhile. A lost agent's share meanwhile
+	// waits in the queue, undelivered.
+	if old := int(e.slots.Load()); n < old {
+		if e.fewerSince.IsZero() {
+			e.fewerSince = time.Now()
+		}
+		if time.Since(e.fewerSince) < slotGrace {
+			return nil
+		}
+	}
+	e.fewerSince = time.Time{}
 	if e.slots.Swap(int64(n)) != int64(n) {
 		select {
 		case e.changed <- struct{}{}:
@@ -310,7 +337,10 @@ func (e *Executor) collect(ctx context.Context) error {
 		if p == nil {
 			return
 		}
-		p.done(e.completion(p, res))
+		// Writing the output (a file create and rename, about a
+		// millisecond) goes on beside the next results, as the local
+		// pool's workers write theirs side by side.
+		go p.done(e.completion(p, res))
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		e.log.Debug("reading results", "err", err)
 	}))
@@ -589,15 +619,50 @@ func (e *Executor) publish(p *pendingTask, m *TaskMessage) {
 		return
 	}
 	data, err := EncodeTask(m)
-	var fut jetstream.PubAckFuture
-	if err == nil {
-		fut, err = e.publishAsync(data, m.ID+":"+e.nonce)
-	}
 	if err != nil {
-		e.drop(p, fmt.Errorf("publishing the task: %w", err))
+		e.drop(p, fmt.Errorf("encoding the task: %w", err))
 		return
 	}
-	e.acks <- pubAck{id: m.ID, fut: fut}
+	msgID := m.ID + ":" + e.nonce
+	fut, err := e.publishAsync(data, msgID)
+	if err != nil {
+		e.wg.Go(func() { e.republish(p, data, msgID, err) })
+		return
+	}
+	e.acks <- pubAck{id: m.ID, fut: fut, data: data, msgID: msgID}
+}
+
+// republishFor bounds how long a task's publication is retried (the
+// server restarting, the connection lost) before the task fails.
+const republishFor = 2 * time.Minute
+
+// republish publishes a task whose publication failed, until the server
+// takes it, the task is no longer pending, or the executor closes. The
+// message ID is the same: the server drops a copy it already has.
+func (e *Executor) republish(p *pendingTask, data []byte, msgID string, err error) {
+	deadline := time.Now().Add(republishFor)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		still := e.pending[p.id] == p
+		e.mu.Unlock()
+		if !still || !sleepCtx(e.runCtx, 250*time.Millisecond) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.runCtx, 5*time.Second)
+		var ack *jetstream.PubAck
+		ack, err = e.js.Publish(ctx, e.taskSubj, data, jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil {
+			e.mu.Lock()
+			if e.pending[p.id] == p {
+				p.seq = ack.Sequence
+				e.bySeq[ack.Sequence] = p.id
+			}
+			e.mu.Unlock()
+			return
+		}
+	}
+	e.drop(p, fmt.Errorf("publishing the task for %v: %w", republishFor, err))
 }
 
 // publishAsync publishes, waiting out the library's back-pressure (too
@@ -631,17 +696,13 @@ func (e *Executor) ackLoop(ctx context.Context) {
 		}
 		e.mu.Lock()
 		p := e.pending[a.id]
-		if p != nil {
-			if err != nil {
-				delete(e.pending, a.id)
-			} else {
-				p.seq = seq
-				e.bySeq[seq] = a.id
-			}
+		if p != nil && err == nil {
+			p.seq = seq
+			e.bySeq[seq] = a.id
 		}
 		e.mu.Unlock()
 		if p != nil && err != nil {
-			p.done(jobs.Completion{Err: fmt.Errorf("publishing the task: %w", err)})
+			e.wg.Go(func() { e.republish(p, a.data, a.msgID, err) })
 		}
 	}
 }
@@ -721,11 +782,17 @@ func (e *Executor) syncAcks(ctx context.Context) {
 }
 
 // Kill gives up on every task of the run: they complete with an error,
-// and those still queued are removed. Tasks already running on agents run
-// to their end; their results are dropped.
+// those still queued are removed, and agents cancel those they run.
 func (e *Executor) Kill() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	err := e.nc.Publish(CancelSubject+"."+e.cfg.RunID, nil)
+	if err == nil {
+		err = e.nc.FlushWithContext(ctx)
+	}
+	if err != nil {
+		e.log.Warn("cancelling the run's running tasks", "err", err)
+	}
 	if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(e.taskSubj)); err != nil {
 		e.log.Warn("removing the run's queued tasks", "err", err)
 	}

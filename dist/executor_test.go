@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ppool/ppool/dist"
 	"github.com/ppool/ppool/jobs"
@@ -17,7 +18,7 @@ import (
 )
 
 // planOf expands a jobs file written in a folder of the test's.
-func planOf(t *testing.T, yaml string) (*jobs.Plan, string) {
+func planOf(t testing.TB, yaml string) (*jobs.Plan, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jobs.yaml")
@@ -330,5 +331,31 @@ func TestFilesThroughAgents(t *testing.T) {
 		if !bytes.Equal(data, remote[name]) {
 			t.Errorf("%s: %d bytes through agents, %d locally, not the same", name, len(remote[name]), len(data))
 		}
+	}
+}
+
+// A run started before any agent waits for one, and an agent that joins
+// late gets work.
+func TestRunWaitsForAgents(t *testing.T) {
+	s := startServer(t, dist.ServerConfig{})
+	// 40 tasks of 100 ms: 4 s for one agent, time enough for a second.
+	plan, dir := planOf(t, "jobs:\n  - name: s\n    kind: test.sleep\n    count: 40\n    params: {ms: 100}\n")
+	res, wait := runAsync(t, s.URL(), plan, dir, dist.RunConfig{SlotPoll: 50 * time.Millisecond})
+	startAgent(t, s.URL(), "early", 1)
+	waitFor(t, waitTimeout, "a first task done", func() (bool, string) {
+		n := len(res.results(t))
+		return n > 0, fmt.Sprint(n)
+	})
+	startAgent(t, s.URL(), "late", 1)
+	sum := wait()
+	if sum.OK != 40 {
+		t.Fatalf("summary %+v", sum)
+	}
+	byAgent := map[string]int{}
+	for _, r := range res.results(t) {
+		byAgent[r.Agent]++
+	}
+	if byAgent["early"] == 0 || byAgent["late"] == 0 {
+		t.Errorf("tasks by agent: %v, want work for both", byAgent)
 	}
 }

@@ -1,6 +1,7 @@
 package dist_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ppool/ppool/dist"
@@ -8,13 +9,16 @@ import (
 )
 
 // Task messages come from the network: any bytes decode to a checked task
-// or an error, never a panic, and a checked task names a built-in kind
-// and no file.
+// or an error, never a panic, and a checked task names a built-in kind and
+// carries every file it reads, each named by a SHA-256.
 func FuzzDecodeTask(f *testing.F) {
 	for _, m := range []*dist.TaskMessage{
 		sleepTask("a", 5, false),
 		{ID: "mm", Task: jobs.Task{Kind: "matrix.inverse", Mode: "run", Inputs: map[string]jobs.Input{"a": {Gen: &jobs.Generator{Kind: "identity", Shape: []int{2, 2}}}}}},
 		{ID: "file", Task: jobs.Task{Kind: "matrix.inverse", Mode: "run", Inputs: map[string]jobs.Input{"a": {Path: "/etc/passwd"}}}},
+		{ID: "carried", Task: jobs.Task{Kind: "matrix.inverse", Mode: "run", Inputs: map[string]jobs.Input{"a": {Path: "a.npy"}}},
+			Files: map[string]*dist.FileRef{"a.npy": {SHA256: strings.Repeat("ab", 32), Size: 2, Data: []byte("hi")}}},
+		{ID: "part", Task: jobs.Task{Kind: "image.mandelbrot", Mode: "part", Part: &jobs.Part{Index: 1, Path: "../../x.png"}}},
 	} {
 		data, err := dist.EncodeTask(m)
 		if err != nil {
@@ -28,12 +32,17 @@ func FuzzDecodeTask(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, ok := jobs.LookupKind(m.Task.Kind); !ok || m.ID == "" || m.Task.Mode != "run" {
+		if _, ok := jobs.LookupKind(m.Task.Kind); !ok || m.ID == "" {
 			t.Fatalf("accepted %+v", m)
 		}
+		switch m.Task.Mode {
+		case "run", "part", "merge":
+		default:
+			t.Fatalf("accepted mode %q", m.Task.Mode)
+		}
 		for _, in := range m.Task.Inputs {
-			if in.Path != "" {
-				t.Fatalf("accepted a file input: %+v", m)
+			if f := m.Files[in.Path]; in.Path != "" && (f == nil || len(f.SHA256) != 64) {
+				t.Fatalf("accepted a file input it does not carry: %+v", m)
 			}
 		}
 	})

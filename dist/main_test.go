@@ -171,7 +171,7 @@ type agentProc struct {
 
 // startAgent starts an agent process, killed and waited for when the test
 // ends if it has not exited by then.
-func startAgent(t *testing.T, url, name string, workers int, env ...string) *agentProc {
+func startAgent(t testing.TB, url, name string, workers int, env ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{name: name, stderr: new(syncBuffer), exited: make(chan struct{})}
 	a.cmd = exec.Command(os.Args[0], "-test.run=^$")

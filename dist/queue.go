@@ -28,6 +28,10 @@ const (
 	TaskConsumer  = "ppool_agents"
 	ResultStream  = "PPOOL_RESULTS"
 	ResultSubject = "ppool.results"
+	// CancelSubject.RUN (core NATS, not a stream) tells agents that run
+	// RUN gave up its running tasks: they cancel them, and drop them
+	// without a result.
+	CancelSubject = "ppool.cancel"
 )
 
 // QueueConfig is the delivery policy of the work queue.

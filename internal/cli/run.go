@@ -60,7 +60,7 @@ succeeded, 1 some failed, 2 bad usage or jobs file, 130 interrupted.
 With --nats, the tasks run on the agents of a NATS server (ppool agent)
 instead of local workers, with the same scheduling, progress, results,
 journal and --resume; the first Ctrl-C withdraws the tasks no agent has
-taken yet.`,
+taken yet, the second cancels those the agents run.`,
 		Example: `  ppool run examples/jobs.yaml
   ppool run --workers 4 --results results.jsonl jobs.yaml
   ppool run --resume jobs.yaml            # after an interrupted run
