@@ -263,7 +263,7 @@ func (p *Pool) cancel(t *task, cause error, kill bool) {
 	if w != nil {
 		w.flush()
 	}
-	p.finish(t, nil, &CancelledError{Task: t.id, Function: t.fn, Cause: cause})
+	p.finish(t, nil, &CancelledError{TaskRef: t.ref(0), Cause: cause})
 }
 
 // wait blocks until t is resolved or ctx ends. A worker's answer wakes the
@@ -309,14 +309,18 @@ func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Worke
 // ctx's; under a ctx that has already ended, nothing is sent.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
 	var zero R
-	t, err := borrowTask(p, f.Name(), arg, p.options(opts))
+	o, err := p.options("Apply", optsApply, opts)
+	if err != nil {
+		return zero, err
+	}
+	t, err := borrowTask(p, f.Name(), arg, o)
 	if err != nil {
 		return zero, err
 	}
 	if err := ctx.Err(); err != nil {
 		// Sent now, the task would run for a caller who cannot be waiting
 		// for it: submit dispatches and writes at once.
-		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
+		return zero, &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
 	}
 	w, err := p.submit(t, true)
 	if err != nil {
@@ -328,7 +332,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
 		p.unborrow(t)
-		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: err}
+		return zero, &CancelledError{TaskRef: t.ref(0), Cause: err}
 	}
 	if t.err != nil {
 		p.unborrow(t)
@@ -363,35 +367,21 @@ type AsyncResult[R any] struct {
 // result, error, callbacks and context; a crash, memory kill or timeout of
 // a pack reruns its calls one by one, so that only the guilty call fails.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) *AsyncResult[R] {
-	o := p.options(opts)
-	var onSuccess func(R)
-	if o.onSuccess != nil {
-		var ok bool
-		if onSuccess, ok = o.onSuccess.(func(R)); !ok {
-			panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", f.Name(), o.onSuccess, *new(R)))
-		}
-	}
+	o, optErr := p.options("ApplyAsync", optsApplyAsync, opts)
 	c := new(asyncCall[R])
 	r, t := &c.r, &c.t
 	r.p, r.t = p, t
 	err := initTask(p, t, c.frame[:0], f.Name(), arg, o)
-	if onSuccess != nil || o.onError != nil {
-		t.onDone = func(*task) {
-			p.cb.push(func() {
-				v, err := r.result()
-				switch {
-				case err == nil && onSuccess != nil:
-					onSuccess(v)
-				case err != nil && o.onError != nil:
-					o.onError(err)
-				}
-			})
-		}
+	if err == nil {
+		err = optErr
+	}
+	if o.onSuccess != nil || o.onError != nil || o.onDone != nil {
+		t.onDone = callbacksOf(r, f.Name(), o)
 	}
 	if err == nil && ctx.Err() != nil {
 		// Queued, it could reach a worker before anyone cancelled it: the
 		// dispatcher may take it at once, on another thread.
-		err = &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
+		err = &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
 	}
 	if err != nil {
 		t.resolve(nil, err)
@@ -413,6 +403,35 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		p.cancel(t, context.Cause(ctx), true)
 	}
 	return r
+}
+
+// callbacksOf returns the onDone of r's task, which queues the call's
+// Callback, ErrorCallback and DoneCallback. A callback that does not take
+// the function's result type panics here, at the call.
+func callbacksOf[R any](r *AsyncResult[R], fn string, o *callOptions) func(*task) {
+	onSuccess, ok := o.onSuccess.(func(R))
+	if o.onSuccess != nil && !ok {
+		panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", fn, o.onSuccess, *new(R)))
+	}
+	onDone, ok := o.onDone.(func(R, error, TaskInfo))
+	if o.onDone != nil && !ok {
+		panic(fmt.Sprintf("ppool: ApplyAsync(%s): DoneCallback takes %T, but the function returns %T", fn, o.onDone, *new(R)))
+	}
+	onError := o.onError
+	return func(*task) {
+		r.p.cb.push(func() {
+			v, err := r.result()
+			switch {
+			case err == nil && onSuccess != nil:
+				onSuccess(v)
+			case err != nil && onError != nil:
+				onError(err)
+			}
+			if onDone != nil {
+				onDone(v, err, r.Info())
+			}
+		})
+	}
 }
 
 func (r *AsyncResult[R]) result() (R, error) {
@@ -483,6 +502,9 @@ type TaskInfo struct {
 	RetriedAfter []error
 }
 
+// ref names t in a failure on the worker with the given pid (0: none).
+func (t *task) ref(pid int) TaskRef { return TaskRef{Task: t.id, Function: t.fn, PID: pid} }
+
 func (t *task) info() TaskInfo {
 	ti := TaskInfo{ID: t.id, PID: int(t.pid), Attempts: int(t.attempts) + 1, Duration: t.duration}
 	if t.x != nil {
@@ -497,7 +519,7 @@ func (t *task) info() TaskInfo {
 // callCancelled is the error of a Map or Imap call whose ctx ended: the
 // call as a whole, not one of its tasks.
 func callCancelled(ctx context.Context, fn string) error {
-	return &CancelledError{Function: fn, Cause: context.Cause(ctx)}
+	return &CancelledError{TaskRef: TaskRef{Function: fn}, Cause: context.Cause(ctx)}
 }
 
 // batchCall is a group of items sent in chunks: the shared machinery of
@@ -600,10 +622,13 @@ func argDepth(fn string, arg []byte) error {
 // a *CancelledError whose cause is ctx's; under a ctx that has already
 // ended, nothing is sent.
 func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs []A, opts ...Option) ([]R, error) {
+	o, err := p.options("Map", optsMap, opts)
+	if err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil {
 		return nil, callCancelled(ctx, f.Name())
 	}
-	o := p.options(opts)
 	results := make([]R, len(inputs))
 	if len(inputs) == 0 {
 		return results, nil
@@ -705,8 +730,17 @@ type imapChunk[R any] struct {
 }
 
 func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], ordered bool, opts []Option) iter.Seq2[R, error] {
+	call := "Imap"
+	if !ordered {
+		call = "ImapUnordered"
+	}
 	return func(yield func(R, error) bool) {
-		o := p.options(opts)
+		var zero R
+		o, err := p.options(call, optsImap, opts)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
 		size := max(1, o.chunkSize)
 		window := o.window
 		if window <= 0 {
@@ -729,7 +763,6 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 		}()
 		exhausted, refilled := false, false
 		items := make([]A, 0, size)
-		var zero R
 		for {
 			if ctx.Err() != nil && (!exhausted || len(inflight) > 0) {
 				// Checked before every refill, so that nothing more is sent

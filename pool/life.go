@@ -266,7 +266,7 @@ func (p *Pool) watchMemory() {
 			if len(w.inflight) > 0 && !w.inflight[0].abandoned {
 				task, fn = w.inflight[0].t.id, w.inflight[0].t.fn
 			}
-			w.killCause = &MemoryLimitError{Task: task, Function: fn, PID: w.pid, Limit: x.limit, Seen: anon}
+			w.killCause = &MemoryLimitError{TaskRef: TaskRef{Task: task, Function: fn, PID: w.pid}, Limit: x.limit, Seen: anon}
 			p.mu.Unlock()
 			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", x.limit)
 			w.kill()

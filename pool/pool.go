@@ -535,7 +535,7 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 		t.pid, t.duration = int32(w.pid), m.Duration
 		if m.Err != nil && m.Err.Type == ipc.ErrTypeCancelled && t.opts.timeout > 0 {
 			// The worker's own deadline fired first: the same as ours.
-			err = &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
+			err = &TimeoutError{TaskRef: t.ref(w.pid), Timeout: t.timeout()}
 			requeued = p.retryLocked(t, err)
 		} else if m.Err != nil && t.opts.retryErrors {
 			requeued = p.retryLocked(t, err)
@@ -552,7 +552,7 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 
 // remoteError is the error a worker with the given pid answered for t.
 func remoteError(t *task, pid int, e *ipc.Error) error {
-	return &RemoteError{Task: t.id, Function: t.fn, PID: pid, Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	return &RemoteError{TaskRef: t.ref(pid), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 }
 
 // retryLocked re-queues t if it has attempts left, at the front of the
@@ -650,7 +650,7 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 		return
 	}
 	t := s.t
-	cause := &TimeoutError{Task: t.id, Function: t.fn, PID: w.pid, Timeout: t.timeout()}
+	cause := &TimeoutError{TaskRef: t.ref(w.pid), Timeout: t.timeout()}
 	t.pid, t.duration = int32(w.pid), time.Since(p.epoch)-t.started
 	p.abandonLocked(w, s)
 	fail, items := p.failOrRetryLocked(t, cause)
@@ -808,10 +808,7 @@ func (p *Pool) workerExited(w *worker, reason string) {
 			}
 			continue
 		}
-		var cause error = &WorkerExitError{
-			Task: t.id, Function: t.fn, PID: w.pid, ExitCode: exitErr.ExitCode,
-			Signal: exitErr.Signal, Stderr: exitErr.Stderr, Reason: exitErr.Reason,
-		}
+		var cause error = attach(exitErr, t.ref(w.pid))
 		switch {
 		case w.killCause != nil:
 			cause = w.killCause

@@ -305,7 +305,7 @@ func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
 
 // exitError describes how the worker process ended.
 func (w *worker) exitError(reason string) *WorkerExitError {
-	e := &WorkerExitError{PID: w.pid, Stderr: w.proc.Output.String(), Reason: reason}
+	e := &WorkerExitError{TaskRef: TaskRef{PID: w.pid}, Stderr: w.proc.Output.String(), Reason: reason}
 	e.ExitCode, e.Signal = w.proc.Status()
 	return e
 }
