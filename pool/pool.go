@@ -471,27 +471,56 @@ func (t *task) timeout() time.Duration {
 	return t.opts.timeout
 }
 
-// result handles a worker's answer to a task.
-// now is when the frame was read (shared by frames read in one go: the
-// clock is not free on these machines).
-func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
+// answer is a task's outcome, recorded under the lock and handed to the
+// task once it is released.
+type answer struct {
+	t     *task
+	value []byte
+	err   error
+}
+
+// answers handles a run of frames a worker's reader read in one go:
+// results and progress reports. The run takes the pool's lock once, not
+// once per frame; the tasks are resolved after it is released, and if
+// answers made room while tasks wait, the dispatcher is woken to send
+// them: a reader never writes. now is when the run was read. A non-empty
+// return is why the worker must go.
+func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
+	done := make([]answer, 0, len(msgs))
+	reason := ""
 	p.mu.Lock()
-	i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t.id == m.ID })
-	if i < 0 {
-		p.mu.Unlock()
+	for _, m := range msgs {
+		switch m.Kind {
+		case ipc.KindResult:
+			reason = p.resultLocked(w, m, now, &done)
+		case ipc.KindProgress:
+			p.log.Debug("progress", "worker", w.pid, "task", m.ID, "done", m.Done, "total", m.Total)
+		default:
+			reason = fmt.Sprintf("protocol error: unexpected %s frame", m.Kind)
+		}
+		if reason != "" {
+			break
+		}
+	}
+	waiting := p.queue.len() > 0
+	p.mu.Unlock()
+	for _, a := range done {
+		p.finish(a.t, a.value, a.err)
+	}
+	if waiting {
+		p.kickDispatcher()
+	}
+	return reason
+}
+
+// resultLocked records a worker's answer to a task, and appends the task
+// to done if it is resolved now (not abandoned, not to be retried).
+func (p *Pool) resultLocked(w *worker, m ipc.Msg, now time.Time, done *[]answer) string {
+	s, head := w.answeredLocked(m.ID)
+	if s == nil {
 		return fmt.Sprintf("protocol error: result for task %d, which it was not running", m.ID)
 	}
-	s := w.inflight[i]
-	if i == 0 {
-		// Answers come in order: dropping the head must not shift a long
-		// window of tasks behind it.
-		w.inflight[0] = nil
-		w.inflight = w.inflight[1:]
-	} else {
-		w.inflight = slices.Delete(w.inflight, i, i+1)
-	}
-	w.finished++
-	if i == 0 {
+	if head {
 		p.startHeadLocked(w, now)
 	}
 	if w.state == workerStalled && (len(w.inflight) == 0 || !w.inflight[0].abandoned) {
@@ -505,29 +534,13 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 	if s.init {
 		if err != nil {
 			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: "its initializer failed", Err: err}
-			p.mu.Unlock()
 			return "initializer failed"
 		}
 		p.readyLocked(w)
-		p.mu.Unlock()
 		return ""
 	}
 	if m.Err == nil {
-		// The window is in frames, so a batch counts whole: a chunk of
-		// many items is slow and rightly keeps the window small.
-		const alpha = 0.2
-		d := float64(m.Duration)
-		if p.avgTask == 0 {
-			p.avgTask = d
-		}
-		p.avgTask = (1-alpha)*p.avgTask + alpha*d
-		if n := t.calls(); n > 1 {
-			d /= float64(n)
-		}
-		if p.avgItem == 0 {
-			p.avgItem = d
-		}
-		p.avgItem = (1-alpha)*p.avgItem + alpha*d
+		p.timedLocked(t, m.Duration)
 	}
 	var requeued bool
 	if !s.abandoned {
@@ -542,12 +555,31 @@ func (p *Pool) result(w *worker, m ipc.Msg, now time.Time) string {
 		}
 	}
 	p.retireLocked(w)
-	p.mu.Unlock()
 	if !s.abandoned && !requeued {
 		t.frame = nil // answered for good: no retry needs it
-		p.finish(t, m.Value, err)
+		*done = append(*done, answer{t, m.Value, err})
 	}
 	return ""
+}
+
+// timedLocked adds a task's run time, d, to the moving averages the
+// windows and packs are sized by. The window is in frames, so a batch
+// counts whole: a chunk of many items is slow and rightly keeps the window
+// small; the average per call divides it among the calls.
+func (p *Pool) timedLocked(t *task, d time.Duration) {
+	const alpha = 0.2
+	x := float64(d)
+	if p.avgTask == 0 {
+		p.avgTask = x
+	}
+	p.avgTask = (1-alpha)*p.avgTask + alpha*x
+	if n := t.calls(); n > 1 {
+		x /= float64(n)
+	}
+	if p.avgItem == 0 {
+		p.avgItem = x
+	}
+	p.avgItem = (1-alpha)*p.avgItem + alpha*x
 }
 
 // remoteError is the error a worker with the given pid answered for t.
@@ -585,15 +617,15 @@ func (p *Pool) retireLocked(w *worker) {
 	if w.state == workerRetiring && len(w.inflight) == 0 {
 		w.state = workerStopping
 		w.out = ipc.AppendShutdown(w.out)
+		// Not on the reader's goroutine, which only reads; counted in
+		// p.wg like the worker's own goroutines, so stop waits for it.
+		p.wg.Add(1)
 		go func() {
+			defer p.wg.Done()
 			w.flush()
 			escalate([]*worker{w}, p.cfg.KillGrace) // one that ignores shutdown is stopped all the same
 		}()
 	}
-}
-
-func (p *Pool) progress(w *worker, m ipc.Msg) {
-	p.log.Debug("progress", "worker", w.pid, "task", m.ID, "done", m.Done, "total", m.Total)
 }
 
 // finish resolves t, or for a batch hands each item its outcome.
@@ -1057,7 +1089,7 @@ func (p *Pool) breakLocked(err error) []*task {
 	for _, o := range p.workers {
 		o.killedByPool = true
 		o.state = workerStopping
-		go o.kill()
+		o.kill() // a signal: nothing to wait for
 	}
 	return p.queue.drain()
 }

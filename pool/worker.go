@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,12 +57,13 @@ type worker struct {
 
 	wmu sync.Mutex // serialises writes to toW
 
-	// Reading: whoever holds rmu reads frames from frR with rd. That is
-	// the worker's reader goroutine, except when an Apply caller is the
-	// only one waiting on the worker: then the caller reads its own answer,
-	// on its own thread, which saves a wakeup of another thread per call.
+	// Reading: whoever holds rmu reads frames from frR (reading's fields
+	// are its alone). That is the worker's reader goroutine, except when
+	// an Apply caller is the only one waiting on the worker: then the
+	// caller reads its own answer, on its own thread, which saves a wakeup
+	// of another thread per call.
 	rmu  sync.Mutex
-	rd   *ipc.Reader
+	in   reading
 	wake chan struct{} // size 1: there may be something to read
 
 	// Guarded by p.mu.
@@ -110,12 +112,14 @@ func (p *Pool) start() (*worker, error) {
 	return &worker{
 		p: p, pid: proc.PID, proc: proc, toW: proc.Tasks, frR: proc.Results, exited: proc.Exited(),
 		ready: make(chan error, 1), wake: make(chan struct{}, 1),
-		rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame),
+		in: reading{rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame)},
 	}, nil
 }
 
 // run starts the worker's goroutines: the waiter (the launcher's copy of
-// its output ends with it) and the reader, which handles the worker's death when its pipe closes.
+// its output ends with it) and the reader, which handles the worker's
+// death when its pipe closes. Both are counted in p.wg, which stop waits
+// for.
 func (w *worker) run() {
 	p := w.p
 	p.wg.Add(2)
@@ -240,67 +244,123 @@ func (w *worker) readFor(ctx context.Context, t *task) {
 	p.pump()
 }
 
-// readFrames reads and handles frames while more() holds (checked whenever
-// nothing is buffered), and returns why reading failed, or "" if it just
-// stopped. A read deadline stops it if stopOnDeadline is set (an Apply
-// caller whose context ended); otherwise it is cleared and reading goes on.
+// reading is what only the holder of a worker's rmu touches: the frame
+// reader and what it has read.
+type reading struct {
+	rd      *ipc.Reader
+	greeted bool      // the hello has been read
+	msgs    []ipc.Msg // the run of frames read in one go, reused
+}
+
+// readFrames reads frames while more() holds, checked before each run of
+// frames, and hands each run to the pool at once (pool.answers: one lock
+// for the run, not one per frame). It returns why reading failed, or "" if
+// it just stopped. A read deadline stops it if stopOnDeadline is set (an
+// Apply caller whose context ended); otherwise it is cleared and reading
+// goes on. It only reads and records: new tasks are sent by the
+// dispatcher, or by a caller, never from here.
 func (w *worker) readFrames(stopOnDeadline bool, more func() bool) string {
-	p := w.p
-	var now time.Time
 	for more() {
-		fresh := w.rd.Buffered() == 0 // this read waits for the worker
-		frame, err := w.rd.ReadFrame()
-		if fresh || now.IsZero() {
-			now = time.Now()
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				if stopOnDeadline {
-					return ""
-				}
-				_ = w.frR.SetReadDeadline(time.Time{})
-				continue
-			case errors.Is(err, io.EOF):
-				return "its pipe closed"
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return "its pipe closed in the middle of a frame"
-			case errors.Is(err, os.ErrClosed):
-				return "the pool closed its pipe"
+		msgs, reason := w.readRun()
+		if len(msgs) > 0 {
+			// What was read before a failure is handled first: the last
+			// answers of a worker that then exited are its own.
+			if r := w.handle(msgs); r != "" {
+				return r
 			}
-			return "protocol error: " + err.Error()
 		}
-		m, err := ipc.Decode(frame)
-		if err != nil {
-			return "protocol error: malformed frame: " + err.Error()
-		}
-		p.mu.Lock()
-		first := !w.helloed
-		p.mu.Unlock()
-		if first {
-			if m.Kind != ipc.KindHello {
-				return fmt.Sprintf("protocol error: first frame was %s, not hello", m.Kind)
-			}
-			if reason := p.hello(w, m); reason != "" {
-				return reason
-			}
-			continue
-		}
-		switch m.Kind {
-		case ipc.KindResult:
-			if reason := p.result(w, m, now); reason != "" {
-				return reason
-			}
-		case ipc.KindProgress:
-			p.progress(w, m)
-		default:
-			return fmt.Sprintf("protocol error: unexpected %s frame", m.Kind)
-		}
-		if w.rd.Buffered() == 0 {
-			p.pump()
+		switch {
+		case reason == errDeadline && stopOnDeadline:
+			return ""
+		case reason == errDeadline:
+			_ = w.frR.SetReadDeadline(time.Time{})
+		case reason != "":
+			return reason
 		}
 	}
 	return ""
+}
+
+// errDeadline is readRun's reason for a read deadline that passed.
+const errDeadline = "read deadline"
+
+// readRun reads one frame, waiting for it, then every frame already
+// buffered behind it, and returns them decoded, with why reading stopped
+// early ("" if it did not).
+func (w *worker) readRun() ([]ipc.Msg, string) {
+	in := &w.in
+	clear(in.msgs)
+	in.msgs = in.msgs[:0]
+	for {
+		frame, err := in.rd.ReadFrame()
+		if err != nil {
+			return in.msgs, readError(err)
+		}
+		m, err := ipc.Decode(frame)
+		if err != nil {
+			return in.msgs, "protocol error: malformed frame: " + err.Error()
+		}
+		in.msgs = append(in.msgs, m)
+		if in.rd.Buffered() == 0 {
+			return in.msgs, ""
+		}
+	}
+}
+
+// readError says why a read failed.
+func readError(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errDeadline
+	case errors.Is(err, io.EOF):
+		return "its pipe closed"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "its pipe closed in the middle of a frame"
+	case errors.Is(err, os.ErrClosed):
+		return "the pool closed its pipe"
+	}
+	return "protocol error: " + err.Error()
+}
+
+// handle hands a run of frames to the pool: the hello, first of all, then
+// answers and progress reports.
+func (w *worker) handle(msgs []ipc.Msg) string {
+	p := w.p
+	if !w.in.greeted {
+		m := msgs[0]
+		if m.Kind != ipc.KindHello {
+			return fmt.Sprintf("protocol error: first frame was %s, not hello", m.Kind)
+		}
+		if reason := p.hello(w, m); reason != "" {
+			return reason
+		}
+		w.in.greeted = true
+		if msgs = msgs[1:]; len(msgs) == 0 {
+			return ""
+		}
+	}
+	return p.answers(w, msgs, time.Now())
+}
+
+// answeredLocked takes the slot of task id out of w's tasks in flight and
+// returns it, and whether it was the head, the task running; nil if w was
+// not running id.
+func (w *worker) answeredLocked(id uint64) (s *slot, head bool) {
+	i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t.id == id })
+	if i < 0 {
+		return nil, false
+	}
+	s = w.inflight[i]
+	if i == 0 {
+		// Answers come in order: dropping the head must not shift a long
+		// window of tasks behind it.
+		w.inflight[0] = nil
+		w.inflight = w.inflight[1:]
+	} else {
+		w.inflight = slices.Delete(w.inflight, i, i+1)
+	}
+	w.finished++
+	return s, i == 0
 }
 
 // exitError describes how the worker process ended.
