@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,140 +128,6 @@ func (p *Pool) checkFrame(fn string, size int) error {
 		return fmt.Errorf("ppool: the arguments of %s encode to %d bytes, over the frame limit of %d (Config.MaxFrame)", fn, size-4, p.maxFrame)
 	}
 	return nil
-}
-
-// submit queues t. With now set, it also dispatches and writes on the
-// calling goroutine, which is what a caller about to wait for the answer
-// wants: no handoff to another goroutine on the way out. If t went to an
-// idle worker, that worker is returned claimed: the caller reads t's answer
-// itself (worker.readFor), on its own thread.
-func (p *Pool) submit(t *task, now bool) (*worker, error) {
-	return p.enqueue(t, now, !now)
-}
-
-// enqueue is submit with the dispatch left to the caller when neither now
-// nor kick is set: Map and Imap queue a run of chunks, then pump once.
-func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
-	p.mu.Lock()
-	// Reading the clock is not free on these machines: during a burst of
-	// submissions the last reading serves up to 64 of them (a few µs
-	// stale at most); an idle pool reads it afresh.
-	if p.queue.len() == 0 || p.clockUses >= 64 {
-		p.clock, p.clockUses = time.Now(), 0
-	}
-	p.clockUses++
-	t.submitted = p.clock.Sub(p.epoch)
-	switch p.state {
-	case poolRunning:
-	case poolBroken:
-		err := p.brokenErr // a probe may change it once the lock is gone
-		p.mu.Unlock()
-		return nil, err
-	default:
-		p.mu.Unlock()
-		return nil, ErrPoolClosed
-	}
-	if !p.servesLocked(t.fn) {
-		err := p.unknownFunctionLocked(t.fn)
-		p.mu.Unlock()
-		return nil, err
-	}
-	p.pending.Add(1)
-	p.queue.pushBack(t)
-	if !now {
-		p.mu.Unlock()
-		if kick {
-			p.kickDispatcher()
-		}
-		return nil, nil
-	}
-	p.claimant = t
-	touched, ended := p.dispatchLocked()
-	claimed := p.claimed
-	p.claimant, p.claimed = nil, nil
-	p.mu.Unlock()
-	for _, w := range touched {
-		w.flush()
-	}
-	p.cancelEnded(ended)
-	return claimed, nil
-}
-
-// unknownFunctionLocked is the error of a call to fn, which the workers do
-// not serve, with the hint that fits them. Only a worker that re-executes
-// this program can be missing a function this process has: one registered
-// after package init. A Go worker (its hello's runtime says go1.x) is built
-// on workerproc and registers its functions itself; others list theirs.
-func (p *Pool) unknownFunctionLocked(fn string) error {
-	if len(p.cfg.Command) == 0 {
-		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
-	}
-	workers := fmt.Sprintf("%s, %s", strings.Join(p.cfg.Command, " "), p.runtime)
-	if strings.HasPrefix(p.runtime, "go1.") || strings.HasPrefix(p.runtime, "devel go1.") { // runtime.Version()
-		return fmt.Errorf("%w: the workers (%s) do not serve %q: register it in that program, with workerproc.Register in a package-level var", ErrUnknownFunction, workers, fn)
-	}
-	names := slices.Sorted(maps.Keys(p.functions))
-	const shown = 20
-	more := ""
-	if len(names) > shown {
-		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
-	}
-	return fmt.Errorf("%w: the workers (%s) do not serve %q; they serve %s%s", ErrUnknownFunction, workers, fn, strings.Join(names, ", "), more)
-}
-
-// cancel resolves t as cancelled. A task still in the pool's queue is simply
-// dropped; one sent to a worker is cancelled there too. With kill set, a
-// running task that does not stop within KillGrace costs its worker its
-// life; without, it is left to finish and its answer is discarded.
-func (p *Pool) cancel(t *task, cause error, kill bool) {
-	p.mu.Lock()
-	if t.x != nil && t.x.split != nil {
-		// A batch split into items: they are what runs.
-		items := t.x.split
-		p.mu.Unlock()
-		for _, it := range items {
-			p.cancel(it, cause, kill)
-		}
-		return
-	}
-	if t.claimed.Load() {
-		p.mu.Unlock()
-		return
-	}
-	var w *worker
-	if pk := t.packedIn; pk != nil && t.w != nil {
-		// Sent in a pack: the others in it must not suffer. If the pack is
-		// running, it is stopped like any running task and the others go
-		// back to the queue; if it is waiting in the worker, it runs, and
-		// this task's answer is dropped.
-		w = t.w
-		t.packedIn = nil
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == pk })
-		if i == 0 && kill {
-			p.abandonLocked(w, w.inflight[0])
-			p.unpackLocked(pk, false)
-		} else {
-			w = nil
-		}
-	} else if t.w != nil {
-		w = t.w
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == t })
-		if i >= 0 {
-			s := w.inflight[i]
-			if i == 0 && !kill {
-				s.abandoned = true // let it run; drop the answer
-				t.w = nil
-				w = nil
-			} else {
-				p.abandonLocked(w, s)
-			}
-		}
-	}
-	p.mu.Unlock()
-	if w != nil {
-		w.flush()
-	}
-	p.finish(t, nil, &CancelledError{TaskRef: t.ref(0), Cause: cause})
 }
 
 // wait blocks until t is resolved or ctx ends. A worker's answer wakes the

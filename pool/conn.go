@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ppool/ppool/internal/launch"
@@ -79,41 +78,6 @@ type worker struct {
 	helloed      bool   // its hello has been read
 	claimed      bool   // an Apply caller is reading
 	readFail     string // why reading stopped for good; the worker is finished
-}
-
-// start launches one worker process; the exec itself runs on the spawner's
-// thread.
-func (p *Pool) start() (*worker, error) {
-	// Execute what was hashed, not whatever is at the path now.
-	var binary *os.File
-	if p.binary != nil {
-		if err := p.binary.check(); err != nil {
-			return nil, err
-		}
-		binary = p.binary.f
-	}
-	var logPID atomic.Int64
-	proc, err := p.spawner.Start(&launch.Cmd{
-		Path: p.path, Args: p.args, Env: p.env, Binary: binary,
-		Cgroups: p.cgroups, Reaper: p.reaper,
-		PipeSize: launch.PipeSize, OOMScoreAdj: launch.OOMScoreAdj,
-		Output:    launch.Lines(func(line string) { p.log.Info(line, "worker", logPID.Load()) }),
-		KillGrace: p.cfg.KillGrace,
-		Starter:   p.cfg.Launcher, StartTimeout: p.cfg.StartTimeout,
-		Log: p.log,
-	})
-	if err != nil {
-		if errors.Is(err, launch.ErrStopped) {
-			return nil, err
-		}
-		return nil, &StartError{Command: p.path, Reason: "cannot start it", Err: err}
-	}
-	logPID.Store(int64(proc.PID))
-	return &worker{
-		p: p, pid: proc.PID, proc: proc, toW: proc.Tasks, frR: proc.Results, exited: proc.Exited(),
-		ready: make(chan error, 1), wake: make(chan struct{}, 1),
-		in: reading{rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame)},
-	}, nil
 }
 
 // run starts the worker's goroutines: the waiter (the launcher's copy of
