@@ -54,14 +54,10 @@ func (p *Pool) unborrow(t *task) {
 	}
 	p.mu.Lock()
 	workers := slices.Clone(p.workers)
-	for _, w := range workers {
-		for i, s := range w.segs {
-			if len(s) > 0 && &s[0] == &tail[0] {
-				w.segs[i] = slices.Clone(s)
-			}
-		}
-	}
 	p.mu.Unlock()
+	for _, w := range workers {
+		w.box.unshare(tail)
+	}
 	for _, w := range workers {
 		w.wmu.Lock() // a flush in progress has taken its frames from segs
 		w.wmu.Unlock()
@@ -493,78 +489,87 @@ func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs
 	if ctx.Err() != nil {
 		return nil, callCancelled(ctx, f.Name())
 	}
-	results := make([]R, len(inputs))
+	m := &mapCall[A, R]{b: batchCall[A, R]{p: p, fn: f.Name(), o: o}, results: make([]R, len(inputs)), done: make(chan struct{})}
 	if len(inputs) == 0 {
-		return results, nil
+		return m.results, nil
 	}
 	size := o.chunkSize
 	if size <= 0 {
 		size = max(1, (len(inputs)+4*p.cfg.Workers-1)/(4*p.cfg.Workers))
 	}
-	b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
-	var (
-		mu     sync.Mutex
-		failed []*ItemError
-		left   atomic.Int64
-		done   = make(chan struct{})
-	)
-	left.Store(int64(len(inputs)))
-	var tasks []*task
+	m.left.Store(int64(len(inputs)))
 	for base := 0; base < len(inputs); base += size {
-		end := min(base+size, len(inputs))
-		t, err := b.chunk(inputs[base:end], func(i int, raw []byte, err error) {
-			if err == nil {
-				if derr := codec.Decode(raw, &results[base+i]); derr != nil {
-					p.undecoded(false)
-					err = fmt.Errorf("decoding the result: %w", derr)
-				}
-			}
-			if err != nil {
-				mu.Lock()
-				failed = append(failed, &ItemError{Index: base + i, Err: err})
-				mu.Unlock()
-			}
-		}, func(n int) {
-			// Counted per batch, not per item: two readers hammering one
-			// counter for a million items cost more than the decoding.
-			if left.Add(-int64(n)) == 0 {
-				close(done)
-			}
-		})
-		if t == nil && err == nil {
-			continue // every item refused
-		}
-		if err == nil {
-			_, err = p.enqueue(t, false, false)
-		}
-		if err != nil {
-			for _, t := range tasks {
+		if err := m.send(inputs[base:min(base+size, len(inputs))], base); err != nil {
+			for _, t := range m.tasks {
 				p.cancel(t, err, true)
 			}
 			return nil, err
 		}
-		tasks = append(tasks, t)
 	}
 	finished := false
 	if ctx.Err() == nil { // again: encoding many inputs takes a while
 		p.pump()
 		select {
-		case <-done:
+		case <-m.done:
 			finished = true
 		case <-ctx.Done():
 		}
 	}
 	if !finished {
-		for _, t := range tasks {
+		for _, t := range m.tasks {
 			p.cancel(t, context.Cause(ctx), true)
 		}
-		return nil, callCancelled(ctx, b.fn)
+		return nil, callCancelled(ctx, m.b.fn)
 	}
-	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b *ItemError) int { return a.Index - b.Index })
-		return results, &MapError{Total: len(inputs), Failed: failed}
+	if len(m.failed) > 0 {
+		slices.SortFunc(m.failed, func(a, b *ItemError) int { return a.Index - b.Index })
+		return m.results, &MapError{Total: len(inputs), Failed: m.failed}
 	}
-	return results, nil
+	return m.results, nil
+}
+
+// mapCall is one Map call: its results, filled by the readers, and the
+// count of items still to come.
+type mapCall[A, R any] struct {
+	b       batchCall[A, R]
+	results []R
+	tasks   []*task
+	mu      sync.Mutex
+	failed  []*ItemError // guarded by mu
+	left    atomic.Int64
+	done    chan struct{} // closed once every item has its outcome
+}
+
+// send queues items, the inputs from base on, as one chunk.
+func (m *mapCall[A, R]) send(items []A, base int) error {
+	p := m.b.p
+	t, err := m.b.chunk(items, func(i int, raw []byte, err error) {
+		if err == nil {
+			if derr := codec.Decode(raw, &m.results[base+i]); derr != nil {
+				p.undecoded(false)
+				err = fmt.Errorf("decoding the result: %w", derr)
+			}
+		}
+		if err != nil {
+			m.mu.Lock()
+			m.failed = append(m.failed, &ItemError{Index: base + i, Err: err})
+			m.mu.Unlock()
+		}
+	}, func(n int) {
+		// Counted per batch, not per item: two readers hammering one
+		// counter for a million items cost more than the decoding.
+		if m.left.Add(-int64(n)) == 0 {
+			close(m.done)
+		}
+	})
+	if t == nil || err != nil {
+		return err // nil, nil: every item refused
+	}
+	if _, err := p.enqueue(t, false, false); err != nil {
+		return err
+	}
+	m.tasks = append(m.tasks, t)
+	return nil
 }
 
 // Imap applies f to each input lazily, yielding results in input order as
@@ -605,117 +610,157 @@ func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], input
 			yield(zero, err)
 			return
 		}
-		size := max(1, o.chunkSize)
 		window := o.window
 		if window <= 0 {
 			window = 4 * p.cfg.Workers
 		}
-		b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
 		next, stop := iter.Pull(inputs)
 		defer stop()
+		r := &imapRun[A, R]{
+			b: batchCall[A, R]{p: p, fn: f.Name(), o: o}, next: next, ordered: ordered,
+			size: max(1, o.chunkSize), window: window,
+			finished: make(chan *imapChunk[R], window), // never blocks: at most window chunks exist
+		}
+		defer r.abandon()
+		r.run(ctx, yield)
+	}
+}
 
-		var inflight []*imapChunk[R]                 // ordered: in submission order
-		finished := make(chan *imapChunk[R], window) // never blocks: at most window chunks exist
-		defer func() {
-			// Stop feeding: drop what is queued, let running items finish
-			// and discard them. Nothing waits on them afterwards.
-			for _, c := range inflight {
-				if c.t != nil {
-					p.cancel(c.t, context.Canceled, false)
-				}
-			}
-		}()
-		exhausted, refilled := false, false
-		items := make([]A, 0, size)
-		for {
-			if ctx.Err() != nil && (!exhausted || len(inflight) > 0) {
-				// Checked before every refill, so that nothing more is sent
-				// (the waits below may pick a finished chunk over ctx).
-				yield(zero, callCancelled(ctx, b.fn))
+// imapRun is one Imap or ImapUnordered loop, on the consumer's goroutine.
+type imapRun[A, R any] struct {
+	b         batchCall[A, R]
+	next      func() (A, bool)
+	ordered   bool
+	size      int // items per chunk
+	window    int // chunks in flight at most
+	inflight  []*imapChunk[R]
+	finished  chan *imapChunk[R] // unordered: chunks done
+	exhausted bool
+	items     []A
+}
+
+// abandon stops feeding: drop what is queued, let running items finish
+// and discard them. Nothing waits on them afterwards.
+func (r *imapRun[A, R]) abandon() {
+	for _, c := range r.inflight {
+		if c.t != nil {
+			r.b.p.cancel(c.t, context.Canceled, false)
+		}
+	}
+}
+
+func (r *imapRun[A, R]) run(ctx context.Context, yield func(R, error) bool) {
+	var zero R
+	for {
+		if ctx.Err() != nil && (!r.exhausted || len(r.inflight) > 0) {
+			// Checked before every refill, so that nothing more is sent
+			// (the waits below may pick a finished chunk over ctx).
+			yield(zero, callCancelled(ctx, r.b.fn))
+			return
+		}
+		if err := r.refill(); err != nil {
+			yield(zero, err)
+			return
+		}
+		if len(r.inflight) == 0 {
+			return
+		}
+		c := r.wait(ctx)
+		if c == nil {
+			yield(zero, callCancelled(ctx, r.b.fn))
+			return
+		}
+		for i := range c.results {
+			if !yield(c.results[i], c.errs[i]) {
 				return
-			}
-			for !exhausted && len(inflight) < window {
-				items = items[:0]
-				for len(items) < size {
-					v, ok := next()
-					if !ok {
-						exhausted = true
-						break
-					}
-					items = append(items, v)
-				}
-				if len(items) == 0 {
-					break
-				}
-				c := &imapChunk[R]{results: make([]R, len(items)), errs: make([]error, len(items)), done: make(chan struct{})}
-				c.left.Store(int32(len(items)))
-				t, err := b.chunk(items, func(i int, raw []byte, err error) {
-					if err == nil {
-						if derr := codec.Decode(raw, &c.results[i]); derr != nil {
-							p.undecoded(false)
-							err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
-						}
-					}
-					c.errs[i] = err
-				}, func(n int) {
-					if c.left.Add(-int32(n)) == 0 {
-						close(c.done)
-						if !ordered {
-							finished <- c
-						}
-					}
-				})
-				if err == nil && t != nil { // nil: every item refused
-					c.t = t
-					_, err = p.enqueue(t, false, false)
-				}
-				if err != nil {
-					yield(zero, err)
-					return
-				}
-				c.pos = len(inflight)
-				inflight = append(inflight, c)
-				refilled = true
-			}
-			if refilled {
-				// One dispatch for the whole refill, on this goroutine.
-				p.pump()
-				refilled = false
-			}
-			if len(inflight) == 0 {
-				return
-			}
-			var c *imapChunk[R]
-			if ordered {
-				c = inflight[0]
-				select {
-				case <-c.done:
-				case <-ctx.Done():
-					yield(zero, callCancelled(ctx, b.fn))
-					return
-				}
-			} else {
-				select {
-				case c = <-finished:
-				case <-ctx.Done():
-					yield(zero, callCancelled(ctx, b.fn))
-					return
-				}
-			}
-			if ordered { // c is the first
-				inflight[0] = nil
-				inflight = inflight[1:]
-			} else { // order does not matter: the last takes c's place
-				last := inflight[len(inflight)-1]
-				inflight[c.pos], last.pos = last, c.pos
-				inflight[len(inflight)-1] = nil
-				inflight = inflight[:len(inflight)-1]
-			}
-			for i := range c.results {
-				if !yield(c.results[i], c.errs[i]) {
-					return
-				}
 			}
 		}
 	}
+}
+
+// refill sends chunks until the window is full or the inputs run out,
+// then dispatches them at once, on this goroutine.
+func (r *imapRun[A, R]) refill() error {
+	refilled := false
+	for !r.exhausted && len(r.inflight) < r.window {
+		r.items = r.items[:0]
+		for len(r.items) < r.size {
+			v, ok := r.next()
+			if !ok {
+				r.exhausted = true
+				break
+			}
+			r.items = append(r.items, v)
+		}
+		if len(r.items) == 0 {
+			break
+		}
+		c, err := r.send(r.items)
+		if err != nil {
+			return err
+		}
+		c.pos = len(r.inflight)
+		r.inflight = append(r.inflight, c)
+		refilled = true
+	}
+	if refilled {
+		r.b.p.pump()
+	}
+	return nil
+}
+
+// send queues items as one chunk.
+func (r *imapRun[A, R]) send(items []A) (*imapChunk[R], error) {
+	p := r.b.p
+	c := &imapChunk[R]{results: make([]R, len(items)), errs: make([]error, len(items)), done: make(chan struct{})}
+	c.left.Store(int32(len(items)))
+	t, err := r.b.chunk(items, func(i int, raw []byte, err error) {
+		if err == nil {
+			if derr := codec.Decode(raw, &c.results[i]); derr != nil {
+				p.undecoded(false)
+				err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
+			}
+		}
+		c.errs[i] = err
+	}, func(n int) {
+		if c.left.Add(-int32(n)) == 0 {
+			close(c.done)
+			if !r.ordered {
+				r.finished <- c
+			}
+		}
+	})
+	if err == nil && t != nil { // nil: every item refused
+		c.t = t
+		_, err = p.enqueue(t, false, false)
+	}
+	return c, err
+}
+
+// wait returns the next chunk to yield, taken out of inflight: the first
+// sent (ordered) or the first done; nil if ctx ends first.
+func (r *imapRun[A, R]) wait(ctx context.Context) *imapChunk[R] {
+	if r.ordered {
+		c := r.inflight[0]
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil
+		}
+		r.inflight[0] = nil
+		r.inflight = r.inflight[1:]
+		return c
+	}
+	var c *imapChunk[R]
+	select {
+	case c = <-r.finished:
+	case <-ctx.Done():
+		return nil
+	}
+	// Order does not matter: the last takes c's place.
+	last := r.inflight[len(r.inflight)-1]
+	r.inflight[c.pos], last.pos = last, c.pos
+	r.inflight[len(r.inflight)-1] = nil
+	r.inflight = r.inflight[:len(r.inflight)-1]
+	return c
 }

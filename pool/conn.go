@@ -45,36 +45,44 @@ type slot struct {
 	init      bool // the initializer
 }
 
+// worker is the master's connection to one worker process: the process,
+// what waits to be written to it (its outbox, under its own lock), and
+// what its reader has read (reading, the holder of rmu's alone).
 type worker struct {
-	p      *Pool
+	p *Pool
+	workerProcess
+	wmu  sync.Mutex // serialises writes to toW
+	box  outbox
+	rmu  sync.Mutex // held by whoever reads: the reader goroutine, or an Apply caller (readFor)
+	in   reading
+	wake chan struct{} // size 1: there may be something to read
+
+	// Guarded by p.mu.
+	state     workerState
+	inflight  []*slot
+	sent      int   // tasks sent, for MaxTasksPerWorker
+	finished  int   // tasks answered
+	killCause error // why the pool killed it, blamed on its running task
+	headTimer *time.Timer
+	flags     // killedByPool, helloed, claimed, readFail
+}
+
+// workerProcess is the process behind a worker, set once at its start.
+type workerProcess struct {
 	pid    int
 	proc   *launch.Process
 	toW    *os.File        // master → worker (the worker's fd 3)
 	frR    *os.File        // worker → master (the worker's fd 4)
 	exited <-chan struct{} // closed once the process is waited for, and what it left behind killed
 	ready  chan error      // startup outcome, buffered; read by New only
+}
 
-	wmu sync.Mutex // serialises writes to toW
-
-	// Reading: whoever holds rmu reads frames from frR (reading's fields
-	// are its alone). That is the worker's reader goroutine, except when
-	// an Apply caller is the only one waiting on the worker: then the
-	// caller reads its own answer, on its own thread, which saves a wakeup
-	// of another thread per call.
-	rmu  sync.Mutex
-	in   reading
-	wake chan struct{} // size 1: there may be something to read
-
-	// Guarded by p.mu.
-	state        workerState
-	inflight     []*slot
-	segs         [][]byte // frames waiting to be written before out: large ones, and the out buffers queued ahead of them
-	out, spare   []byte   // small frames waiting to be written, and a buffer to swap in
-	sent         int      // tasks sent, for MaxTasksPerWorker
-	finished     int      // tasks answered
-	killCause    error    // why the pool killed it, blamed on its running task
+// flags are a worker's facts the pool's dispatcher and reader consult,
+// guarded by p.mu. An Apply caller that finds an idle worker reads its
+// own answer on its own thread (readFor), which saves a wakeup of another
+// thread per call; claimed says one is reading.
+type flags struct {
 	killedByPool bool
-	headTimer    *time.Timer
 	helloed      bool   // its hello has been read
 	claimed      bool   // an Apply caller is reading
 	readFail     string // why reading stopped for good; the worker is finished
@@ -335,52 +343,92 @@ func (w *worker) exitError(reason string) *WorkerExitError {
 }
 
 // flush writes the frames queued for the worker. Writes to one worker are
-// serialised by wmu, and the buffer is swapped under p.mu inside it, so
-// frames go out in the order they were queued.
+// serialised by wmu, and the outbox is emptied inside it, so frames go out
+// in the order they were queued. It takes no lock of the pool's.
 func (w *worker) flush() {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	p := w.p
-	p.mu.Lock()
-	segs, buf := w.segs, w.out
-	w.segs, w.out, w.spare = nil, w.spare[:0], nil
-	p.mu.Unlock()
+	segs, buf := w.box.take()
 	for _, b := range append(segs, buf) {
 		if len(b) == 0 {
 			continue
 		}
 		if _, err := w.toW.Write(b); err != nil {
 			// The worker is dying or dead; its reader reports why.
-			p.log.Debug("writing to worker", "worker", w.pid, "err", err)
+			w.p.log.Debug("writing to worker", "worker", w.pid, "err", err)
 			break
 		}
 	}
-	p.mu.Lock()
-	if cap(buf) <= 4<<20 && w.spare == nil {
-		w.spare = buf[:0]
-	}
-	p.mu.Unlock()
+	w.box.giveBack(buf)
 }
 
 // bigFrame is the size from which a task frame is written from its own
 // buffer rather than copied into the worker's output buffer.
 const bigFrame = 64 << 10
 
-// enqueueLocked queues a task frame for the worker, in order, and tail,
-// the rest of the frame, if any. Small frames are coalesced into one
-// buffer; a large one is queued as it is, so a 64 MiB argument is not
-// copied once more on its way out.
-func (w *worker) enqueueLocked(frame, tail []byte) {
+// outbox is what waits to be written to one worker, in order. It has a
+// lock of its own, taken after the pool's when both are held, so that a
+// flush never takes the pool's.
+type outbox struct {
+	mu         sync.Mutex
+	segs       [][]byte // frames waiting to be written before out: large ones, and the out buffers queued ahead of them
+	out, spare []byte   // small frames waiting to be written, and a buffer to swap in
+}
+
+// put queues a task frame, and tail, the rest of the frame, if any. Small
+// frames are coalesced into one buffer; a large one is queued as it is,
+// so a 64 MiB argument is not copied once more on its way out.
+func (o *outbox) put(frame, tail []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if len(frame) < bigFrame && tail == nil {
-		w.out = append(w.out, frame...)
+		o.out = append(o.out, frame...)
 		return
 	}
-	if len(w.out) > 0 {
-		w.segs = append(w.segs, w.out)
-		w.out = nil
+	if len(o.out) > 0 {
+		o.segs = append(o.segs, o.out)
+		o.out = nil
 	}
-	w.segs = append(w.segs, frame)
+	o.segs = append(o.segs, frame)
 	if tail != nil {
-		w.segs = append(w.segs, tail)
+		o.segs = append(o.segs, tail)
+	}
+}
+
+// control queues a small control frame (cancel, shutdown), which app
+// appends to a buffer.
+func (o *outbox) control(app func([]byte) []byte) {
+	o.mu.Lock()
+	o.out = app(o.out)
+	o.mu.Unlock()
+}
+
+// take empties the outbox, for a flush.
+func (o *outbox) take() (segs [][]byte, buf []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	segs, buf = o.segs, o.out
+	o.segs, o.out, o.spare = nil, o.spare[:0], nil
+	return segs, buf
+}
+
+// giveBack returns a written buffer, to be reused unless it grew large.
+func (o *outbox) giveBack(buf []byte) {
+	o.mu.Lock()
+	if cap(buf) <= 4<<20 && o.spare == nil {
+		o.spare = buf[:0]
+	}
+	o.mu.Unlock()
+}
+
+// unshare gives a queued frame that starts at tail's first byte a copy of
+// its own: its caller is about to reuse tail.
+func (o *outbox) unshare(tail []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, s := range o.segs {
+		if len(s) > 0 && &s[0] == &tail[0] {
+			o.segs[i] = slices.Clone(s)
+		}
 	}
 }

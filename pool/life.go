@@ -99,7 +99,7 @@ func (p *Pool) stop(kill bool) {
 		for _, w := range workers {
 			if !kill && w.state != workerDead {
 				w.state = workerStopping
-				w.out = ipc.AppendShutdown(w.out)
+				w.box.control(ipc.AppendShutdown)
 			}
 		}
 		p.mu.Unlock()

@@ -14,7 +14,7 @@ import (
 // each worker's window (how many tasks it may have in flight), the moving
 // averages that size windows and packs (pack.go), retries and the split
 // of a failed batch. Its state is guarded by the pool's mutex, p.mu; it
-// hands frames to a worker's connection (conn.go) through enqueueLocked
+// hands frames to a worker's connection (conn.go) through its outbox
 // and flush, and never reads.
 
 // scheduler is the scheduler's state, guarded by p.mu but for kick.
@@ -274,7 +274,7 @@ func (p *Pool) dispatchLocked() (touched []*worker, ended []*task) {
 			}
 		}
 		best.inflight = append(best.inflight, &slot{t: t})
-		best.enqueueLocked(t.frame, t.tail())
+		best.box.put(t.frame, t.tail())
 		if t.pack() != nil {
 			p.sentLocked(t, best)
 		}

@@ -65,9 +65,13 @@ func (p *Pool) start() (*worker, error) {
 	}
 	logPID.Store(int64(proc.PID))
 	return &worker{
-		p: p, pid: proc.PID, proc: proc, toW: proc.Tasks, frR: proc.Results, exited: proc.Exited(),
-		ready: make(chan error, 1), wake: make(chan struct{}, 1),
-		in: reading{rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame)},
+		p: p,
+		workerProcess: workerProcess{
+			pid: proc.PID, proc: proc, toW: proc.Tasks, frR: proc.Results, exited: proc.Exited(),
+			ready: make(chan error, 1),
+		},
+		wake: make(chan struct{}, 1),
+		in:   reading{rd: ipc.NewReader(proc.Results, 256<<10, p.maxFrame)},
 	}, nil
 }
 
@@ -168,7 +172,7 @@ func (p *Pool) sendInit(w *worker) {
 	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
 	p.mu.Lock()
 	w.inflight = append(w.inflight, &slot{t: t, init: true})
-	w.enqueueLocked(t.frame, nil)
+	w.box.put(t.frame, nil)
 	p.mu.Unlock()
 	w.flush()
 }
@@ -200,7 +204,7 @@ func (p *Pool) readyLocked(w *worker) {
 func (p *Pool) retireLocked(w *worker) {
 	if w.state == workerRetiring && len(w.inflight) == 0 {
 		w.state = workerStopping
-		w.out = ipc.AppendShutdown(w.out)
+		w.box.control(ipc.AppendShutdown)
 		// Not on the reader's goroutine, which only reads; counted in
 		// p.wg like the worker's own goroutines, so stop waits for it.
 		p.wg.Add(1)
@@ -237,7 +241,7 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 func (p *Pool) abandonLocked(w *worker, s *slot) {
 	s.abandoned = true
 	s.t.w = nil
-	w.out = ipc.AppendCancel(w.out, s.t.id)
+	w.box.control(func(b []byte) []byte { return ipc.AppendCancel(b, s.t.id) })
 	if w.inflight[0] != s {
 		return
 	}
@@ -279,12 +283,40 @@ func (p *Pool) workerExited(w *worker, reason string) {
 	if wasState != workerStarting && !byPool && w.killCause == nil {
 		p.log.Warn("worker died", "worker", w.pid, "reason", reason, "exit", exitErr.Error())
 	}
-
-	type outcome struct {
-		t     *task
-		cause error
+	failed := p.reclaimLocked(w, exitErr)
+	replaced := false
+	if wasState == workerStarting {
+		var more []answer
+		replaced, more = p.startFailedAtExitLocked(w, byPool, reason, exitErr)
+		failed = append(failed, more...)
+	} else {
+		replaced = p.state != poolStopped && p.state != poolBroken
 	}
-	var failed []outcome
+	if p.state == poolBroken {
+		// What went back to the queue (a split batch) has no worker to
+		// run it: it fails now, like everything queued when the pool broke.
+		for _, t := range p.queue.drain() {
+			failed = append(failed, answer{t: t, err: p.brokenErr})
+		}
+	}
+	p.mu.Unlock()
+
+	for _, a := range failed {
+		p.finish(a.t, nil, a.err)
+	}
+	if replaced {
+		p.stats.restarts.Add(1)
+	}
+	p.kickSupervisor()
+	p.kickDispatcher() // what went back to the queue goes to other workers
+}
+
+// reclaimLocked takes back the tasks a dead worker held: the one it was
+// running fails with the cause of its death or is retried; the ones only
+// queued there go back to the front of the queue, unless nothing will run
+// them now. It returns the tasks to fail.
+func (p *Pool) reclaimLocked(w *worker, exitErr *WorkerExitError) []answer {
+	var failed []answer
 	for i := len(w.inflight) - 1; i >= 0; i-- {
 		s := w.inflight[i]
 		if s.abandoned || s.init {
@@ -299,73 +331,62 @@ func (p *Pool) workerExited(w *worker, reason string) {
 				if cause == nil {
 					cause = fmt.Errorf("%w: task %d (%s) was waiting on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 				}
-				failed = append(failed, outcome{t, cause})
-				continue
-			}
-			if t.pack() != nil {
+				failed = append(failed, answer{t: t, err: cause})
+			} else if t.pack() != nil {
 				p.unpackLocked(t, false)
 			} else {
 				p.queue.pushFront(t)
 			}
 			continue
 		}
-		var cause error = attach(exitErr, t.ref(w.pid))
-		switch {
-		case w.killCause != nil:
-			cause = w.killCause
-		case w.killedByPool && p.brokenErr != nil:
-			cause = fmt.Errorf("%w; task %d (%s) was running on worker %d", p.brokenErr, t.id, t.fn, w.pid)
-		case p.state == poolStopped && w.killedByPool:
-			cause = fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
-		}
+		cause := p.deathCauseLocked(w, t, exitErr)
 		t.pid = int32(w.pid)
 		if t.started != 0 {
 			t.duration = time.Since(p.epoch) - t.started
 		}
 		if fail, _ := p.failOrRetryLocked(t, cause); fail {
-			failed = append(failed, outcome{t, cause})
+			failed = append(failed, answer{t: t, err: cause})
 		}
 	}
 	w.inflight = nil
+	return failed
+}
 
-	var startErr *StartError
-	if wasState == workerStarting {
-		startErr = p.startErrorLocked(w, reason, exitErr)
-		select {
-		case w.ready <- startErr:
-		default:
-		}
+// deathCauseLocked is the error of t, which w was running when it died.
+func (p *Pool) deathCauseLocked(w *worker, t *task, exitErr *WorkerExitError) error {
+	switch {
+	case w.killCause != nil:
+		return w.killCause
+	case w.killedByPool && p.brokenErr != nil:
+		return fmt.Errorf("%w; task %d (%s) was running on worker %d", p.brokenErr, t.id, t.fn, w.pid)
+	case p.state == poolStopped && w.killedByPool:
+		return fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 	}
-	replaced := false
+	return attach(exitErr, t.ref(w.pid))
+}
+
+// startFailedAtExitLocked handles the exit of w, which never became
+// ready: New hears of it, or it counts toward the crash loop. It returns
+// whether a replacement is due, and the tasks to fail if the pool broke.
+func (p *Pool) startFailedAtExitLocked(w *worker, byPool bool, reason string, exitErr *WorkerExitError) (replaced bool, failed []answer) {
+	startErr := p.startErrorLocked(w, reason, exitErr)
+	select {
+	case w.ready <- startErr:
+	default:
+	}
 	switch {
 	case p.state == poolStopped:
-	case wasState == workerStarting && !p.isStarted():
+	case !p.isStarted():
 		// New reports it.
-	case wasState == workerStarting && !byPool:
+	case !byPool:
 		for _, t := range p.startFailedLocked(startErr) {
-			failed = append(failed, outcome{t, p.brokenErr})
+			failed = append(failed, answer{t: t, err: p.brokenErr})
 		}
 		replaced = p.state != poolBroken
 	case p.state != poolBroken:
 		replaced = true
 	}
-	if p.state == poolBroken {
-		// What went back to the queue (a split batch) has no worker to
-		// run it: it fails now, like everything queued when the pool broke.
-		for _, t := range p.queue.drain() {
-			failed = append(failed, outcome{t, p.brokenErr})
-		}
-	}
-	p.mu.Unlock()
-
-	for _, o := range failed {
-		p.finish(o.t, nil, o.cause)
-	}
-	if replaced {
-		p.stats.restarts.Add(1)
-	}
-	p.kickSupervisor()
-	p.pump()
+	return replaced, failed
 }
 
 // startErrorLocked says why w, which never became ready, is gone.
