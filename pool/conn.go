@@ -58,13 +58,14 @@ type worker struct {
 	wake chan struct{} // size 1: there may be something to read
 
 	// Guarded by p.mu.
-	state     workerState
-	inflight  []*slot
-	sent      int   // tasks sent, for MaxTasksPerWorker
-	finished  int   // tasks answered
-	killCause error // why the pool killed it, blamed on its running task
-	headTimer *time.Timer
-	flags     // killedByPool, helloed, claimed, readFail
+	state      workerState
+	inflight   []*slot
+	sent       int         // tasks sent, for MaxTasksPerWorker
+	finished   int         // tasks answered
+	killCause  error       // why the pool killed it, blamed on its running task
+	headTimer  *time.Timer // the running task's timeout
+	graceTimer *time.Timer // KillGrace for an abandoned running task to stop
+	flags                  // killedByPool, helloed, claimed, readFail
 }
 
 // workerProcess is the process behind a worker, set once at its start.

@@ -248,7 +248,13 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 	if w.state == workerReady {
 		w.state = workerStalled
 	}
-	time.AfterFunc(p.cfg.KillGrace, func() {
+	// One timer per worker: a head abandoned before had answered, or it
+	// would still be the head. workerExited stops it, so nothing of a dead
+	// worker's runs later.
+	if w.graceTimer != nil {
+		w.graceTimer.Stop()
+	}
+	w.graceTimer = time.AfterFunc(p.cfg.KillGrace, func() {
 		p.mu.Lock()
 		stuck := len(w.inflight) > 0 && w.inflight[0] == s && w.state != workerDead
 		if stuck {
@@ -273,8 +279,10 @@ func (p *Pool) workerExited(w *worker, reason string) {
 	p.mu.Lock()
 	wasState := w.state
 	w.state = workerDead
-	if w.headTimer != nil {
-		w.headTimer.Stop()
+	for _, t := range []*time.Timer{w.headTimer, w.graceTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	p.workers = slices.DeleteFunc(p.workers, func(x *worker) bool { return x == w })
 	// Deaths the pool caused (shutdown, Close, Terminate, a cancelled task
