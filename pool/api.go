@@ -405,32 +405,9 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
 	itemsAt := len(buf)
-	type refused struct {
-		i   int
-		err error
-	}
-	var bad []refused
-	var keep []int // once an item is left out: the item at each batch position
-	for i, it := range items {
-		at := len(buf)
-		var err error
-		if buf, err = codec.AppendOfLimit(buf, it, p.frameEnd(start)); err != nil {
-			return nil, p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
-		}
-		if err := argDepth(b.fn, buf[at:]); err != nil {
-			if keep == nil {
-				keep = make([]int, i, len(items))
-				for j := range keep {
-					keep[j] = j
-				}
-			}
-			bad = append(bad, refused{i, err})
-			buf = buf[:at]
-			continue
-		}
-		if keep != nil {
-			keep = append(keep, i)
-		}
+	buf, bad, keep, err := b.encodeItems(buf, start, items)
+	if err != nil {
+		return nil, err
 	}
 	if len(bad) > 0 {
 		// The array holds fewer items than its header says.
@@ -457,6 +434,39 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	t.batch = &batch{n: len(items) - len(bad), args: t.frame[argsAt:], itemDone: done, settled: settled, failed: &p.stats.failed}
 	t.onDone = batchDone
 	return t, nil
+}
+
+// refused is an item of a batch that no frame can carry (see argDepth).
+type refused struct {
+	i   int
+	err error
+}
+
+// encodeItems appends items to buf, a frame that starts at start. An item
+// nested too deep is left out and listed in bad; once one is, keep lists
+// the item at each batch position.
+func (b *batchCall[A, R]) encodeItems(buf []byte, start int, items []A) (_ []byte, bad []refused, keep []int, err error) {
+	for i, it := range items {
+		at := len(buf)
+		if buf, err = codec.AppendOfLimit(buf, it, b.p.frameEnd(start)); err != nil {
+			return nil, nil, nil, b.p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
+		}
+		if err := argDepth(b.fn, buf[at:]); err != nil {
+			if keep == nil {
+				keep = make([]int, i, len(items))
+				for j := range keep {
+					keep[j] = j
+				}
+			}
+			bad = append(bad, refused{i, err})
+			buf = buf[:at]
+			continue
+		}
+		if keep != nil {
+			keep = append(keep, i)
+		}
+	}
+	return buf, bad, keep, nil
 }
 
 // argDepth refuses an argument that nests arrays and maps deeper than a
