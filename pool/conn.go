@@ -223,6 +223,7 @@ type reading struct {
 	rd      *ipc.Reader
 	greeted bool      // the hello has been read
 	msgs    []ipc.Msg // the run of frames read in one go, reused
+	done    []answer  // the outcomes of a run, reused by pool.answers
 }
 
 // readFrames reads frames while more() holds, checked before each run of

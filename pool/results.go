@@ -56,7 +56,7 @@ type answer struct {
 // them: a reader never writes. now is when the run was read. A non-empty
 // return is why the worker must go.
 func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
-	done := make([]answer, 0, len(msgs))
+	done := w.in.done[:0] // the reader's own: answers runs on the holder of w.rmu
 	reason := ""
 	p.mu.Lock()
 	for _, m := range msgs {
@@ -77,6 +77,8 @@ func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
 	for _, a := range done {
 		p.finish(a.t, a.value, a.err)
 	}
+	clear(done)
+	w.in.done = done[:0]
 	if waiting {
 		p.kickDispatcher()
 	}
