@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,14 +54,10 @@ func (p *Pool) unborrow(t *task) {
 	}
 	p.mu.Lock()
 	workers := slices.Clone(p.workers)
-	for _, w := range workers {
-		for i, s := range w.segs {
-			if len(s) > 0 && &s[0] == &tail[0] {
-				w.segs[i] = slices.Clone(s)
-			}
-		}
-	}
 	p.mu.Unlock()
+	for _, w := range workers {
+		w.box.unshare(tail)
+	}
 	for _, w := range workers {
 		w.wmu.Lock() // a flush in progress has taken its frames from segs
 		w.wmu.Unlock()
@@ -132,140 +126,6 @@ func (p *Pool) checkFrame(fn string, size int) error {
 	return nil
 }
 
-// submit queues t. With now set, it also dispatches and writes on the
-// calling goroutine, which is what a caller about to wait for the answer
-// wants: no handoff to another goroutine on the way out. If t went to an
-// idle worker, that worker is returned claimed: the caller reads t's answer
-// itself (worker.readFor), on its own thread.
-func (p *Pool) submit(t *task, now bool) (*worker, error) {
-	return p.enqueue(t, now, !now)
-}
-
-// enqueue is submit with the dispatch left to the caller when neither now
-// nor kick is set: Map and Imap queue a run of chunks, then pump once.
-func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
-	p.mu.Lock()
-	// Reading the clock is not free on these machines: during a burst of
-	// submissions the last reading serves up to 64 of them (a few µs
-	// stale at most); an idle pool reads it afresh.
-	if p.queue.len() == 0 || p.clockUses >= 64 {
-		p.clock, p.clockUses = time.Now(), 0
-	}
-	p.clockUses++
-	t.submitted = p.clock.Sub(p.epoch)
-	switch p.state {
-	case poolRunning:
-	case poolBroken:
-		err := p.brokenErr // a probe may change it once the lock is gone
-		p.mu.Unlock()
-		return nil, err
-	default:
-		p.mu.Unlock()
-		return nil, ErrPoolClosed
-	}
-	if !p.servesLocked(t.fn) {
-		err := p.unknownFunctionLocked(t.fn)
-		p.mu.Unlock()
-		return nil, err
-	}
-	p.pending.Add(1)
-	p.queue.pushBack(t)
-	if !now {
-		p.mu.Unlock()
-		if kick {
-			p.kickDispatcher()
-		}
-		return nil, nil
-	}
-	p.claimant = t
-	touched, ended := p.dispatchLocked()
-	claimed := p.claimed
-	p.claimant, p.claimed = nil, nil
-	p.mu.Unlock()
-	for _, w := range touched {
-		w.flush()
-	}
-	p.cancelEnded(ended)
-	return claimed, nil
-}
-
-// unknownFunctionLocked is the error of a call to fn, which the workers do
-// not serve, with the hint that fits them. Only a worker that re-executes
-// this program can be missing a function this process has: one registered
-// after package init. A Go worker (its hello's runtime says go1.x) is built
-// on workerproc and registers its functions itself; others list theirs.
-func (p *Pool) unknownFunctionLocked(fn string) error {
-	if len(p.cfg.Command) == 0 {
-		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
-	}
-	workers := fmt.Sprintf("%s, %s", strings.Join(p.cfg.Command, " "), p.runtime)
-	if strings.HasPrefix(p.runtime, "go1.") || strings.HasPrefix(p.runtime, "devel go1.") { // runtime.Version()
-		return fmt.Errorf("%w: the workers (%s) do not serve %q: register it in that program, with workerproc.Register in a package-level var", ErrUnknownFunction, workers, fn)
-	}
-	names := slices.Sorted(maps.Keys(p.functions))
-	const shown = 20
-	more := ""
-	if len(names) > shown {
-		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
-	}
-	return fmt.Errorf("%w: the workers (%s) do not serve %q; they serve %s%s", ErrUnknownFunction, workers, fn, strings.Join(names, ", "), more)
-}
-
-// cancel resolves t as cancelled. A task still in the pool's queue is simply
-// dropped; one sent to a worker is cancelled there too. With kill set, a
-// running task that does not stop within KillGrace costs its worker its
-// life; without, it is left to finish and its answer is discarded.
-func (p *Pool) cancel(t *task, cause error, kill bool) {
-	p.mu.Lock()
-	if t.x != nil && t.x.split != nil {
-		// A batch split into items: they are what runs.
-		items := t.x.split
-		p.mu.Unlock()
-		for _, it := range items {
-			p.cancel(it, cause, kill)
-		}
-		return
-	}
-	if t.claimed.Load() {
-		p.mu.Unlock()
-		return
-	}
-	var w *worker
-	if pk := t.packedIn; pk != nil && t.w != nil {
-		// Sent in a pack: the others in it must not suffer. If the pack is
-		// running, it is stopped like any running task and the others go
-		// back to the queue; if it is waiting in the worker, it runs, and
-		// this task's answer is dropped.
-		w = t.w
-		t.packedIn = nil
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == pk })
-		if i == 0 && kill {
-			p.abandonLocked(w, w.inflight[0])
-			p.unpackLocked(pk, false)
-		} else {
-			w = nil
-		}
-	} else if t.w != nil {
-		w = t.w
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == t })
-		if i >= 0 {
-			s := w.inflight[i]
-			if i == 0 && !kill {
-				s.abandoned = true // let it run; drop the answer
-				t.w = nil
-				w = nil
-			} else {
-				p.abandonLocked(w, s)
-			}
-		}
-	}
-	p.mu.Unlock()
-	if w != nil {
-		w.flush()
-	}
-	p.finish(t, nil, &CancelledError{Task: t.id, Function: t.fn, Cause: cause})
-}
-
 // wait blocks until t is resolved or ctx ends. A worker's answer wakes the
 // pool's reader goroutine on another thread; handing it on to a parked
 // caller costs a second thread wakeup, which on small VMs is slower than
@@ -309,14 +169,18 @@ func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Worke
 // ctx's; under a ctx that has already ended, nothing is sent.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
 	var zero R
-	t, err := borrowTask(p, f.Name(), arg, p.options(opts))
+	o, err := p.options("Apply", optsApply, opts)
+	if err != nil {
+		return zero, err
+	}
+	t, err := borrowTask(p, f.Name(), arg, o)
 	if err != nil {
 		return zero, err
 	}
 	if err := ctx.Err(); err != nil {
 		// Sent now, the task would run for a caller who cannot be waiting
 		// for it: submit dispatches and writes at once.
-		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
+		return zero, &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
 	}
 	w, err := p.submit(t, true)
 	if err != nil {
@@ -328,7 +192,7 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
 		p.unborrow(t)
-		return zero, &CancelledError{Task: t.id, Function: t.fn, Cause: err}
+		return zero, &CancelledError{TaskRef: t.ref(0), Cause: err}
 	}
 	if t.err != nil {
 		p.unborrow(t)
@@ -363,35 +227,21 @@ type AsyncResult[R any] struct {
 // result, error, callbacks and context; a crash, memory kill or timeout of
 // a pack reruns its calls one by one, so that only the guilty call fails.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) *AsyncResult[R] {
-	o := p.options(opts)
-	var onSuccess func(R)
-	if o.onSuccess != nil {
-		var ok bool
-		if onSuccess, ok = o.onSuccess.(func(R)); !ok {
-			panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", f.Name(), o.onSuccess, *new(R)))
-		}
-	}
+	o, optErr := p.options("ApplyAsync", optsApplyAsync, opts)
 	c := new(asyncCall[R])
 	r, t := &c.r, &c.t
 	r.p, r.t = p, t
 	err := initTask(p, t, c.frame[:0], f.Name(), arg, o)
-	if onSuccess != nil || o.onError != nil {
-		t.onDone = func(*task) {
-			p.cb.push(func() {
-				v, err := r.result()
-				switch {
-				case err == nil && onSuccess != nil:
-					onSuccess(v)
-				case err != nil && o.onError != nil:
-					o.onError(err)
-				}
-			})
-		}
+	if err == nil {
+		err = optErr
+	}
+	if o.onSuccess != nil || o.onError != nil || o.onDone != nil {
+		t.onDone = callbacksOf(r, f.Name(), o)
 	}
 	if err == nil && ctx.Err() != nil {
 		// Queued, it could reach a worker before anyone cancelled it: the
 		// dispatcher may take it at once, on another thread.
-		err = &CancelledError{Task: t.id, Function: t.fn, Cause: context.Cause(ctx)}
+		err = &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
 	}
 	if err != nil {
 		t.resolve(nil, err)
@@ -413,6 +263,35 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R],
 		p.cancel(t, context.Cause(ctx), true)
 	}
 	return r
+}
+
+// callbacksOf returns the onDone of r's task, which queues the call's
+// Callback, ErrorCallback and DoneCallback. A callback that does not take
+// the function's result type panics here, at the call.
+func callbacksOf[R any](r *AsyncResult[R], fn string, o *callOptions) func(*task) {
+	onSuccess, ok := o.onSuccess.(func(R))
+	if o.onSuccess != nil && !ok {
+		panic(fmt.Sprintf("ppool: ApplyAsync(%s): Callback takes %T, but the function returns %T", fn, o.onSuccess, *new(R)))
+	}
+	onDone, ok := o.onDone.(func(R, error, TaskInfo))
+	if o.onDone != nil && !ok {
+		panic(fmt.Sprintf("ppool: ApplyAsync(%s): DoneCallback takes %T, but the function returns %T", fn, o.onDone, *new(R)))
+	}
+	onError := o.onError
+	return func(*task) {
+		r.p.cb.push(func() {
+			v, err := r.result()
+			switch {
+			case err == nil && onSuccess != nil:
+				onSuccess(v)
+			case err != nil && onError != nil:
+				onError(err)
+			}
+			if onDone != nil {
+				onDone(v, err, r.Info())
+			}
+		})
+	}
 }
 
 func (r *AsyncResult[R]) result() (R, error) {
@@ -483,6 +362,9 @@ type TaskInfo struct {
 	RetriedAfter []error
 }
 
+// ref names t in a failure on the worker with the given pid (0: none).
+func (t *task) ref(pid int) TaskRef { return TaskRef{Task: t.id, Function: t.fn, PID: pid} }
+
 func (t *task) info() TaskInfo {
 	ti := TaskInfo{ID: t.id, PID: int(t.pid), Attempts: int(t.attempts) + 1, Duration: t.duration}
 	if t.x != nil {
@@ -497,7 +379,7 @@ func (t *task) info() TaskInfo {
 // callCancelled is the error of a Map or Imap call whose ctx ended: the
 // call as a whole, not one of its tasks.
 func callCancelled(ctx context.Context, fn string) error {
-	return &CancelledError{Function: fn, Cause: context.Cause(ctx)}
+	return &CancelledError{TaskRef: TaskRef{Function: fn}, Cause: context.Cause(ctx)}
 }
 
 // batchCall is a group of items sent in chunks: the shared machinery of
@@ -523,32 +405,9 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	argsAt := len(buf)
 	buf = ipc.AppendArrayHeader(buf, len(items))
 	itemsAt := len(buf)
-	type refused struct {
-		i   int
-		err error
-	}
-	var bad []refused
-	var keep []int // once an item is left out: the item at each batch position
-	for i, it := range items {
-		at := len(buf)
-		var err error
-		if buf, err = codec.AppendOfLimit(buf, it, p.frameEnd(start)); err != nil {
-			return nil, p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
-		}
-		if err := argDepth(b.fn, buf[at:]); err != nil {
-			if keep == nil {
-				keep = make([]int, i, len(items))
-				for j := range keep {
-					keep[j] = j
-				}
-			}
-			bad = append(bad, refused{i, err})
-			buf = buf[:at]
-			continue
-		}
-		if keep != nil {
-			keep = append(keep, i)
-		}
+	buf, bad, keep, err := b.encodeItems(buf, start, items)
+	if err != nil {
+		return nil, err
 	}
 	if len(bad) > 0 {
 		// The array holds fewer items than its header says.
@@ -577,6 +436,39 @@ func (b *batchCall[A, R]) chunk(items []A, itemDone func(i int, raw []byte, err 
 	return t, nil
 }
 
+// refused is an item of a batch that no frame can carry (see argDepth).
+type refused struct {
+	i   int
+	err error
+}
+
+// encodeItems appends items to buf, a frame that starts at start. An item
+// nested too deep is left out and listed in bad; once one is, keep lists
+// the item at each batch position.
+func (b *batchCall[A, R]) encodeItems(buf []byte, start int, items []A) (_ []byte, bad []refused, keep []int, err error) {
+	for i, it := range items {
+		at := len(buf)
+		if buf, err = codec.AppendOfLimit(buf, it, b.p.frameEnd(start)); err != nil {
+			return nil, nil, nil, b.p.encodeError(b.fn, fmt.Sprintf("item %d", i), start, err)
+		}
+		if err := argDepth(b.fn, buf[at:]); err != nil {
+			if keep == nil {
+				keep = make([]int, i, len(items))
+				for j := range keep {
+					keep[j] = j
+				}
+			}
+			bad = append(bad, refused{i, err})
+			buf = buf[:at]
+			continue
+		}
+		if keep != nil {
+			keep = append(keep, i)
+		}
+	}
+	return buf, bad, keep, nil
+}
+
 // argDepth refuses an argument that nests arrays and maps deeper than a
 // task frame can carry it: alone, or in a batch or pack, whose array is a
 // level more (ipc.MaxArgDepth). Sent, it would kill the worker that read
@@ -600,82 +492,94 @@ func argDepth(fn string, arg []byte) error {
 // a *CancelledError whose cause is ctx's; under a ctx that has already
 // ended, nothing is sent.
 func Map[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs []A, opts ...Option) ([]R, error) {
+	o, err := p.options("Map", optsMap, opts)
+	if err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil {
 		return nil, callCancelled(ctx, f.Name())
 	}
-	o := p.options(opts)
-	results := make([]R, len(inputs))
+	m := &mapCall[A, R]{b: batchCall[A, R]{p: p, fn: f.Name(), o: o}, results: make([]R, len(inputs)), done: make(chan struct{})}
 	if len(inputs) == 0 {
-		return results, nil
+		return m.results, nil
 	}
 	size := o.chunkSize
 	if size <= 0 {
 		size = max(1, (len(inputs)+4*p.cfg.Workers-1)/(4*p.cfg.Workers))
 	}
-	b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
-	var (
-		mu     sync.Mutex
-		failed []*ItemError
-		left   atomic.Int64
-		done   = make(chan struct{})
-	)
-	left.Store(int64(len(inputs)))
-	var tasks []*task
+	m.left.Store(int64(len(inputs)))
 	for base := 0; base < len(inputs); base += size {
-		end := min(base+size, len(inputs))
-		t, err := b.chunk(inputs[base:end], func(i int, raw []byte, err error) {
-			if err == nil {
-				if derr := codec.Decode(raw, &results[base+i]); derr != nil {
-					p.undecoded(false)
-					err = fmt.Errorf("decoding the result: %w", derr)
-				}
-			}
-			if err != nil {
-				mu.Lock()
-				failed = append(failed, &ItemError{Index: base + i, Err: err})
-				mu.Unlock()
-			}
-		}, func(n int) {
-			// Counted per batch, not per item: two readers hammering one
-			// counter for a million items cost more than the decoding.
-			if left.Add(-int64(n)) == 0 {
-				close(done)
-			}
-		})
-		if t == nil && err == nil {
-			continue // every item refused
-		}
-		if err == nil {
-			_, err = p.enqueue(t, false, false)
-		}
-		if err != nil {
-			for _, t := range tasks {
+		if err := m.send(inputs[base:min(base+size, len(inputs))], base); err != nil {
+			for _, t := range m.tasks {
 				p.cancel(t, err, true)
 			}
 			return nil, err
 		}
-		tasks = append(tasks, t)
 	}
 	finished := false
 	if ctx.Err() == nil { // again: encoding many inputs takes a while
 		p.pump()
 		select {
-		case <-done:
+		case <-m.done:
 			finished = true
 		case <-ctx.Done():
 		}
 	}
 	if !finished {
-		for _, t := range tasks {
+		for _, t := range m.tasks {
 			p.cancel(t, context.Cause(ctx), true)
 		}
-		return nil, callCancelled(ctx, b.fn)
+		return nil, callCancelled(ctx, m.b.fn)
 	}
-	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b *ItemError) int { return a.Index - b.Index })
-		return results, &MapError{Total: len(inputs), Failed: failed}
+	if len(m.failed) > 0 {
+		slices.SortFunc(m.failed, func(a, b *ItemError) int { return a.Index - b.Index })
+		return m.results, &MapError{Total: len(inputs), Failed: m.failed}
 	}
-	return results, nil
+	return m.results, nil
+}
+
+// mapCall is one Map call: its results, filled by the readers, and the
+// count of items still to come.
+type mapCall[A, R any] struct {
+	b       batchCall[A, R]
+	results []R
+	tasks   []*task
+	mu      sync.Mutex
+	failed  []*ItemError // guarded by mu
+	left    atomic.Int64
+	done    chan struct{} // closed once every item has its outcome
+}
+
+// send queues items, the inputs from base on, as one chunk.
+func (m *mapCall[A, R]) send(items []A, base int) error {
+	p := m.b.p
+	t, err := m.b.chunk(items, func(i int, raw []byte, err error) {
+		if err == nil {
+			if derr := codec.Decode(raw, &m.results[base+i]); derr != nil {
+				p.undecoded(false)
+				err = fmt.Errorf("decoding the result: %w", derr)
+			}
+		}
+		if err != nil {
+			m.mu.Lock()
+			m.failed = append(m.failed, &ItemError{Index: base + i, Err: err})
+			m.mu.Unlock()
+		}
+	}, func(n int) {
+		// Counted per batch, not per item: two readers hammering one
+		// counter for a million items cost more than the decoding.
+		if m.left.Add(-int64(n)) == 0 {
+			close(m.done)
+		}
+	})
+	if t == nil || err != nil {
+		return err // nil, nil: every item refused
+	}
+	if _, err := p.enqueue(t, false, false); err != nil {
+		return err
+	}
+	m.tasks = append(m.tasks, t)
+	return nil
 }
 
 // Imap applies f to each input lazily, yielding results in input order as
@@ -705,120 +609,168 @@ type imapChunk[R any] struct {
 }
 
 func imap[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], inputs iter.Seq[A], ordered bool, opts []Option) iter.Seq2[R, error] {
+	call := "Imap"
+	if !ordered {
+		call = "ImapUnordered"
+	}
 	return func(yield func(R, error) bool) {
-		o := p.options(opts)
-		size := max(1, o.chunkSize)
+		var zero R
+		o, err := p.options(call, optsImap, opts)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
 		window := o.window
 		if window <= 0 {
 			window = 4 * p.cfg.Workers
 		}
-		b := &batchCall[A, R]{p: p, fn: f.Name(), o: o}
 		next, stop := iter.Pull(inputs)
 		defer stop()
+		r := &imapRun[A, R]{
+			b: batchCall[A, R]{p: p, fn: f.Name(), o: o}, next: next, ordered: ordered,
+			size: max(1, o.chunkSize), window: window,
+			finished: make(chan *imapChunk[R], window), // never blocks: at most window chunks exist
+		}
+		defer r.abandon()
+		r.run(ctx, yield)
+	}
+}
 
-		var inflight []*imapChunk[R]                 // ordered: in submission order
-		finished := make(chan *imapChunk[R], window) // never blocks: at most window chunks exist
-		defer func() {
-			// Stop feeding: drop what is queued, let running items finish
-			// and discard them. Nothing waits on them afterwards.
-			for _, c := range inflight {
-				if c.t != nil {
-					p.cancel(c.t, context.Canceled, false)
-				}
-			}
-		}()
-		exhausted, refilled := false, false
-		items := make([]A, 0, size)
-		var zero R
-		for {
-			if ctx.Err() != nil && (!exhausted || len(inflight) > 0) {
-				// Checked before every refill, so that nothing more is sent
-				// (the waits below may pick a finished chunk over ctx).
-				yield(zero, callCancelled(ctx, b.fn))
+// imapRun is one Imap or ImapUnordered loop, on the consumer's goroutine.
+type imapRun[A, R any] struct {
+	b         batchCall[A, R]
+	next      func() (A, bool)
+	ordered   bool
+	size      int // items per chunk
+	window    int // chunks in flight at most
+	inflight  []*imapChunk[R]
+	finished  chan *imapChunk[R] // unordered: chunks done
+	exhausted bool
+	items     []A
+}
+
+// abandon stops feeding: drop what is queued, let running items finish
+// and discard them. Nothing waits on them afterwards.
+func (r *imapRun[A, R]) abandon() {
+	for _, c := range r.inflight {
+		if c.t != nil {
+			r.b.p.cancel(c.t, context.Canceled, false)
+		}
+	}
+}
+
+func (r *imapRun[A, R]) run(ctx context.Context, yield func(R, error) bool) {
+	var zero R
+	for {
+		if ctx.Err() != nil && (!r.exhausted || len(r.inflight) > 0) {
+			// Checked before every refill, so that nothing more is sent
+			// (the waits below may pick a finished chunk over ctx).
+			yield(zero, callCancelled(ctx, r.b.fn))
+			return
+		}
+		if err := r.refill(); err != nil {
+			yield(zero, err)
+			return
+		}
+		if len(r.inflight) == 0 {
+			return
+		}
+		c := r.wait(ctx)
+		if c == nil {
+			yield(zero, callCancelled(ctx, r.b.fn))
+			return
+		}
+		for i := range c.results {
+			if !yield(c.results[i], c.errs[i]) {
 				return
-			}
-			for !exhausted && len(inflight) < window {
-				items = items[:0]
-				for len(items) < size {
-					v, ok := next()
-					if !ok {
-						exhausted = true
-						break
-					}
-					items = append(items, v)
-				}
-				if len(items) == 0 {
-					break
-				}
-				c := &imapChunk[R]{results: make([]R, len(items)), errs: make([]error, len(items)), done: make(chan struct{})}
-				c.left.Store(int32(len(items)))
-				t, err := b.chunk(items, func(i int, raw []byte, err error) {
-					if err == nil {
-						if derr := codec.Decode(raw, &c.results[i]); derr != nil {
-							p.undecoded(false)
-							err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
-						}
-					}
-					c.errs[i] = err
-				}, func(n int) {
-					if c.left.Add(-int32(n)) == 0 {
-						close(c.done)
-						if !ordered {
-							finished <- c
-						}
-					}
-				})
-				if err == nil && t != nil { // nil: every item refused
-					c.t = t
-					_, err = p.enqueue(t, false, false)
-				}
-				if err != nil {
-					yield(zero, err)
-					return
-				}
-				c.pos = len(inflight)
-				inflight = append(inflight, c)
-				refilled = true
-			}
-			if refilled {
-				// One dispatch for the whole refill, on this goroutine.
-				p.pump()
-				refilled = false
-			}
-			if len(inflight) == 0 {
-				return
-			}
-			var c *imapChunk[R]
-			if ordered {
-				c = inflight[0]
-				select {
-				case <-c.done:
-				case <-ctx.Done():
-					yield(zero, callCancelled(ctx, b.fn))
-					return
-				}
-			} else {
-				select {
-				case c = <-finished:
-				case <-ctx.Done():
-					yield(zero, callCancelled(ctx, b.fn))
-					return
-				}
-			}
-			if ordered { // c is the first
-				inflight[0] = nil
-				inflight = inflight[1:]
-			} else { // order does not matter: the last takes c's place
-				last := inflight[len(inflight)-1]
-				inflight[c.pos], last.pos = last, c.pos
-				inflight[len(inflight)-1] = nil
-				inflight = inflight[:len(inflight)-1]
-			}
-			for i := range c.results {
-				if !yield(c.results[i], c.errs[i]) {
-					return
-				}
 			}
 		}
 	}
+}
+
+// refill sends chunks until the window is full or the inputs run out,
+// then dispatches them at once, on this goroutine.
+func (r *imapRun[A, R]) refill() error {
+	refilled := false
+	for !r.exhausted && len(r.inflight) < r.window {
+		r.items = r.items[:0]
+		for len(r.items) < r.size {
+			v, ok := r.next()
+			if !ok {
+				r.exhausted = true
+				break
+			}
+			r.items = append(r.items, v)
+		}
+		if len(r.items) == 0 {
+			break
+		}
+		c, err := r.send(r.items)
+		if err != nil {
+			return err
+		}
+		c.pos = len(r.inflight)
+		r.inflight = append(r.inflight, c)
+		refilled = true
+	}
+	if refilled {
+		r.b.p.pump()
+	}
+	return nil
+}
+
+// send queues items as one chunk.
+func (r *imapRun[A, R]) send(items []A) (*imapChunk[R], error) {
+	p := r.b.p
+	c := &imapChunk[R]{results: make([]R, len(items)), errs: make([]error, len(items)), done: make(chan struct{})}
+	c.left.Store(int32(len(items)))
+	t, err := r.b.chunk(items, func(i int, raw []byte, err error) {
+		if err == nil {
+			if derr := codec.Decode(raw, &c.results[i]); derr != nil {
+				p.undecoded(false)
+				err = fmt.Errorf("task %d (%s): decoding the result: %w", c.t.id, c.t.fn, derr)
+			}
+		}
+		c.errs[i] = err
+	}, func(n int) {
+		if c.left.Add(-int32(n)) == 0 {
+			close(c.done)
+			if !r.ordered {
+				r.finished <- c
+			}
+		}
+	})
+	if err == nil && t != nil { // nil: every item refused
+		c.t = t
+		_, err = p.enqueue(t, false, false)
+	}
+	return c, err
+}
+
+// wait returns the next chunk to yield, taken out of inflight: the first
+// sent (ordered) or the first done; nil if ctx ends first.
+func (r *imapRun[A, R]) wait(ctx context.Context) *imapChunk[R] {
+	if r.ordered {
+		c := r.inflight[0]
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil
+		}
+		r.inflight[0] = nil
+		r.inflight = r.inflight[1:]
+		return c
+	}
+	var c *imapChunk[R]
+	select {
+	case c = <-r.finished:
+	case <-ctx.Done():
+		return nil
+	}
+	// Order does not matter: the last takes c's place.
+	last := r.inflight[len(r.inflight)-1]
+	r.inflight[c.pos], last.pos = last, c.pos
+	r.inflight[len(r.inflight)-1] = nil
+	r.inflight = r.inflight[:len(r.inflight)-1]
+	return c
 }

@@ -1,10 +1,12 @@
 package pool
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os/exec"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ppool/ppool/workerproc"
@@ -116,11 +118,85 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Option adjusts one call: Timeout, Retries, RetryErrors, Callback,
-// ErrorCallback, ChunkSize.
+// Option adjusts one call: Timeout, Retries, MemoryLimit, RetryErrors,
+// Callback, ErrorCallback, DoneCallback, ChunkSize, Window. An option
+// given to a call it does not apply to makes the call fail with
+// ErrOptionNotApplicable:
+//
+//	                          Apply  ApplyAsync  Map  Imap, ImapUnordered
+//	Timeout, Retries,
+//	MemoryLimit                 ✓        ✓        ✓        ✓
+//	RetryErrors                 ✓        ✓
+//	Callback, ErrorCallback,
+//	DoneCallback                         ✓
+//	ChunkSize                                     ✓        ✓
+//	Window                                                 ✓
 type Option func(*callOptions)
 
+// optionKind is one of the Options, a bit in callOptions.given.
+type optionKind uint16
+
+const (
+	optTimeout optionKind = 1 << iota
+	optRetries
+	optMemoryLimit
+	optRetryErrors
+	optCallback
+	optErrorCallback
+	optDoneCallback
+	optChunkSize
+	optWindow
+)
+
+// optionNames are the Options' names, in the order of their bits.
+var optionNames = [...]string{"Timeout", "Retries", "MemoryLimit", "RetryErrors", "Callback", "ErrorCallback", "DoneCallback", "ChunkSize", "Window"}
+
+// The options each entry point takes.
+const (
+	optsEvery      = optTimeout | optRetries | optMemoryLimit
+	optsApply      = optsEvery | optRetryErrors
+	optsApplyAsync = optsApply | optCallback | optErrorCallback | optDoneCallback
+	optsMap        = optsEvery | optChunkSize
+	optsImap       = optsMap | optWindow
+)
+
+// why says why an option does not apply to the calls that refuse it.
+func (k optionKind) why() string {
+	switch k {
+	case optRetryErrors:
+		return "a chunk's items answer with their own errors, which are not retried"
+	case optCallback, optErrorCallback, optDoneCallback:
+		return "only ApplyAsync runs callbacks"
+	case optChunkSize:
+		return "only Map, Imap and ImapUnordered send chunks"
+	case optWindow:
+		return "only Imap and ImapUnordered keep a window of chunks in flight"
+	}
+	return ""
+}
+
+// check returns an error wrapping ErrOptionNotApplicable if o holds an
+// option that call, which takes those in allowed, does not apply.
+func (o *callOptions) check(call string, allowed optionKind) error {
+	extra := o.given &^ allowed
+	if extra == 0 {
+		return nil
+	}
+	var names []string
+	var why string
+	for i, name := range optionNames {
+		if k := optionKind(1) << i; extra&k != 0 {
+			names = append(names, name)
+			if why == "" {
+				why = k.why()
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s given to %s (%s)", ErrOptionNotApplicable, strings.Join(names, ", "), call, why)
+}
+
 type callOptions struct {
+	given       optionKind // the options the call gave
 	timeout     time.Duration
 	timeoutSet  bool
 	retries     int
@@ -131,69 +207,83 @@ type callOptions struct {
 	memory      uint64
 	onSuccess   any // func(R), checked against R by the typed call
 	onError     func(error)
+	onDone      any // func(R, error, TaskInfo), checked against R by the typed call
 }
 
 // Timeout overrides Config.TaskTimeout for this call (0: no limit).
 func Timeout(d time.Duration) Option {
-	return func(o *callOptions) { o.timeout, o.timeoutSet = d, true }
+	return func(o *callOptions) { o.timeout, o.timeoutSet, o.given = d, true, o.given|optTimeout }
 }
 
 // Retries overrides Config.Retries for this call.
 func Retries(n int) Option {
-	return func(o *callOptions) { o.retries, o.retriesSet = n, true }
+	return func(o *callOptions) { o.retries, o.retriesSet, o.given = n, true, o.given|optRetries }
 }
 
 // MemoryLimit overrides Config.MaxWorkerMemory while this call runs: its
 // worker is killed, and the call fails with *MemoryLimitError, if its
 // anonymous memory passes limit bytes.
 func MemoryLimit(limit uint64) Option {
-	return func(o *callOptions) { o.memory = limit }
+	return func(o *callOptions) { o.memory, o.given = limit, o.given|optMemoryLimit }
 }
 
 // RetryErrors makes errors returned by the function count for retries too,
-// not only crashes, timeouts and memory kills.
+// not only crashes, timeouts and memory kills. Apply and ApplyAsync only.
 func RetryErrors() Option {
-	return func(o *callOptions) { o.retryErrors = true }
+	return func(o *callOptions) { o.retryErrors, o.given = true, o.given|optRetryErrors }
 }
 
 // Callback runs fn with the result of a successful ApplyAsync, on the pool's
 // callback goroutine, like apply_async's callback. R must be the function's
 // result type; a mismatch panics at the call.
 func Callback[R any](fn func(R)) Option {
-	return func(o *callOptions) { o.onSuccess = fn }
+	return func(o *callOptions) { o.onSuccess, o.given = fn, o.given|optCallback }
 }
 
 // ErrorCallback runs fn with the error of a failed ApplyAsync, on the pool's
 // callback goroutine, like apply_async's error_callback.
 func ErrorCallback(fn func(error)) Option {
-	return func(o *callOptions) { o.onError = fn }
+	return func(o *callOptions) { o.onError, o.given = fn, o.given|optErrorCallback }
+}
+
+// DoneCallback runs fn once an ApplyAsync completes, whether it succeeded
+// or failed, on the pool's callback goroutine (after Callback or
+// ErrorCallback, if those are given too): with the result (the zero value
+// on failure), the error, and the task's TaskInfo, final by then. R must
+// be the function's result type; a mismatch panics at the call.
+func DoneCallback[R any](fn func(result R, err error, info TaskInfo)) Option {
+	return func(o *callOptions) { o.onDone, o.given = fn, o.given|optDoneCallback }
 }
 
 // ChunkSize sets how many items Map, Imap and ImapUnordered send to a worker
 // in one message. Map's default splits the input into about four chunks per
 // worker, as multiprocessing does; Imap's default is 1.
 func ChunkSize(n int) Option {
-	return func(o *callOptions) { o.chunkSize = n }
+	return func(o *callOptions) { o.chunkSize, o.given = n, o.given|optChunkSize }
 }
 
 // Window bounds how many chunks Imap and ImapUnordered keep in flight;
 // default 4 per worker.
 func Window(n int) Option {
-	return func(o *callOptions) { o.window = n }
+	return func(o *callOptions) { o.window, o.given = n, o.given|optWindow }
 }
 
-// options returns a call's options: the pool's defaults, shared by every
-// call that gives none (tasks keep a pointer, and a million of them should
-// not carry a million copies), or a fresh set.
-func (p *Pool) options(opts []Option) *callOptions {
+// options returns the options of call, which takes those in allowed: the
+// pool's defaults, shared by every call that gives none (tasks keep a
+// pointer, and a million of them should not carry a million copies), or a
+// fresh set. An option the call does not take is an error wrapping
+// ErrOptionNotApplicable; the options are returned all the same.
+func (p *Pool) options(call string, allowed optionKind, opts []Option) (*callOptions, error) {
 	if len(opts) == 0 {
-		return &p.defaults
+		return &p.defaults, nil
 	}
 	o := p.defaults
 	for _, f := range opts {
-		f(&o)
+		if f != nil {
+			f(&o)
+		}
 	}
-	return &o
+	return &o, o.check(call, allowed)
 }
 
 // A Launcher starts worker processes in a way of its own: package

@@ -50,7 +50,8 @@
 // the master itself is killed, so programs that workers start do not
 // outlive ppool either; without a cgroup, one that leaves its worker's
 // process group (setsid) does. Close waits for every process and goroutine
-// the pool started.
+// the pool started (but for the callbacks goroutine in the two cases its
+// doc names).
 //
 // A worker inherits only its own descriptors (docs/protocol.md lists them):
 // before each start the pool sets close-on-exec on every descriptor of this

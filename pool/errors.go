@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -25,13 +26,48 @@ var (
 	// or they nest arrays and maps deeper than a task frame carries (99
 	// levels), which the pool refuses before sending anything.
 	ErrBadArguments = errors.New("ppool: arguments do not decode")
+	// ErrOptionNotApplicable: an Option was given to a call it does not
+	// apply to (Callback to Map, Window to Apply, ...). The call does
+	// nothing; the error that wraps it names the option and the call.
+	ErrOptionNotApplicable = errors.New("ppool: option does not apply to this call")
 )
+
+// TaskRef names the task a failure happened to. Every failure type of a
+// task embeds it, so err.Task, err.Function and err.PID read the same on
+// each, and a failure is moved onto another task in one way (see attach).
+type TaskRef struct {
+	Task     uint64 // 0: no single task (a Map or Imap call as a whole, a worker killed between tasks)
+	Function string
+	PID      int // the worker that ran it; 0 if none did
+}
+
+// taskRef gives the pool the reference inside any failure type that
+// embeds TaskRef.
+func (r *TaskRef) taskRef() *TaskRef { return r }
+
+// taskFailure is a failure type that embeds TaskRef.
+type taskFailure interface {
+	error
+	taskRef() *TaskRef
+}
+
+// attach returns a copy of err whose task is ref, leaving err as it was:
+// one failure (a pack's crash, say) becomes each of its tasks' own.
+func attach(err taskFailure, ref TaskRef) error {
+	v := reflect.ValueOf(err)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return err
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	e := c.Interface().(taskFailure)
+	*e.taskRef() = ref
+	return e
+}
 
 // WorkerExitError reports that the worker running a task exited.
 type WorkerExitError struct {
-	Task     uint64
-	Function string
-	PID      int
+	TaskRef
 	ExitCode int            // -1 if killed by a signal
 	Signal   syscall.Signal // 0 unless killed by a signal
 	Stderr   string         // the first 1 KiB and last 4 KiB the worker wrote to stderr or stdout
@@ -63,10 +99,8 @@ func (e *WorkerExitError) Error() string {
 // TimeoutError reports a task that ran past its timeout. It matches
 // context.DeadlineExceeded with errors.Is.
 type TimeoutError struct {
-	Task     uint64
-	Function string
-	PID      int
-	Timeout  time.Duration
+	TaskRef
+	Timeout time.Duration
 }
 
 func (e *TimeoutError) Error() string {
@@ -78,11 +112,9 @@ func (e *TimeoutError) Is(target error) bool { return target == context.Deadline
 // MemoryLimitError reports a worker killed for using more memory than the
 // pool's MaxWorkerMemory while running a task.
 type MemoryLimitError struct {
-	Task     uint64
-	Function string
-	PID      int
-	Limit    uint64 // bytes
-	Seen     uint64 // bytes of anonymous memory (RSS less shared pages) when killed
+	TaskRef
+	Limit uint64 // bytes
+	Seen  uint64 // bytes of anonymous memory (RSS less shared pages) when killed
 }
 
 func (e *MemoryLimitError) Error() string {
@@ -94,9 +126,8 @@ func (e *MemoryLimitError) Error() string {
 // context. It matches context.Canceled with errors.Is (and the context's own
 // cause, if that was different).
 type CancelledError struct {
-	Task     uint64 // 0: a Map or Imap call, cancelled as a whole
-	Function string
-	Cause    error
+	TaskRef // Task 0: a Map or Imap call, cancelled as a whole
+	Cause   error
 }
 
 func (e *CancelledError) Error() string {
@@ -116,9 +147,7 @@ func (e *CancelledError) Unwrap() error        { return e.Cause }
 // RemoteError is a failure reported by the worker: an error the function
 // returned, a panic, an unknown function, arguments that did not decode.
 type RemoteError struct {
-	Task      uint64
-	Function  string
-	PID       int
+	TaskRef
 	Type      string // "error", "panic", "unknown_function", "bad_arguments", or a language's class name
 	Message   string
 	Traceback string // the worker-side stack, for panics and exceptions

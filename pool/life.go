@@ -9,10 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ppool/ppool/ipc"
-	"github.com/shirou/gopsutil/v3/process"
 )
 
 // Close stops the pool the way multiprocessing's close and join do: no new
@@ -101,7 +99,7 @@ func (p *Pool) stop(kill bool) {
 		for _, w := range workers {
 			if !kill && w.state != workerDead {
 				w.state = workerStopping
-				w.out = ipc.AppendShutdown(w.out)
+				w.box.control(ipc.AppendShutdown)
 			}
 		}
 		p.mu.Unlock()
@@ -133,23 +131,6 @@ func (p *Pool) stop(kill bool) {
 		close(p.stopped)
 	})
 	<-p.stopped
-}
-
-// escalate waits, at most grace, for workers to exit, then terminates
-// those that have not: SIGTERM, and SIGKILL after another grace
-// (launch.Process.Terminate, through exec.Cmd's Cancel and WaitDelay).
-func escalate(workers []*worker, grace time.Duration) {
-	deadline, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	for _, w := range workers {
-		select {
-		case <-w.exited:
-		case <-deadline.Done():
-		}
-	}
-	for _, w := range workers {
-		w.proc.Terminate()
-	}
 }
 
 // Stats is a snapshot of a pool.
@@ -202,76 +183,6 @@ func (p *Pool) Stats() Stats {
 		ws.RSS, ws.Anon, _ = memoryOf(ws.PID)
 	}
 	return s
-}
-
-// memoryOf reads a process's resident and anonymous memory.
-func memoryOf(pid int) (rss, anon uint64, err error) {
-	proc, err := process.NewProcess(int32(pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	m, err := proc.MemoryInfoEx()
-	if err != nil {
-		return 0, 0, err
-	}
-	anon = m.RSS
-	if m.Shared < anon {
-		anon -= m.Shared
-	}
-	return m.RSS, anon, nil
-}
-
-// watchMemory kills workers whose anonymous memory passes MaxWorkerMemory.
-func (p *Pool) watchMemory() {
-	defer p.bgDone.Done()
-	tick := time.NewTicker(p.cfg.MemoryCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.quit:
-			return
-		case <-tick.C:
-		}
-		type watched struct {
-			w     *worker
-			limit uint64
-		}
-		var ws []watched
-		p.mu.Lock()
-		for _, w := range p.workers {
-			limit := p.cfg.MaxWorkerMemory
-			if len(w.inflight) > 0 && !w.inflight[0].abandoned && !w.inflight[0].init {
-				limit = w.inflight[0].t.opts.memory
-			}
-			if limit > 0 && w.state != workerDead {
-				ws = append(ws, watched{w, limit})
-			}
-		}
-		p.mu.Unlock()
-		for _, x := range ws {
-			w := x.w
-			_, anon, err := memoryOf(w.pid)
-			if err != nil || anon <= x.limit {
-				continue
-			}
-			p.mu.Lock()
-			if w.state == workerDead || w.killedByPool || w.killCause != nil {
-				p.mu.Unlock()
-				continue
-			}
-			// Blame the task running now, checked under the lock just
-			// before the kill, not the one running when memory was read.
-			var task uint64
-			var fn string
-			if len(w.inflight) > 0 && !w.inflight[0].abandoned {
-				task, fn = w.inflight[0].t.id, w.inflight[0].t.fn
-			}
-			w.killCause = &MemoryLimitError{Task: task, Function: fn, PID: w.pid, Limit: x.limit, Seen: anon}
-			p.mu.Unlock()
-			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", x.limit)
-			w.kill()
-		}
-	}
 }
 
 // callbacks runs completion callbacks one at a time, in completion order,

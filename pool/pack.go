@@ -175,24 +175,11 @@ func (p *Pool) finishPack(pk *task, value []byte, err error) {
 }
 
 // blame returns a pack's failure as the failure of t, one of its tasks.
+// A failure that names a task is copied with t's name in place of the
+// pack's, and the same worker.
 func blame(err error, t *task) error {
-	switch e := err.(type) {
-	case *WorkerExitError:
-		c := *e
-		c.Task, c.Function = t.id, t.fn
-		return &c
-	case *MemoryLimitError:
-		c := *e
-		c.Task, c.Function = t.id, t.fn
-		return &c
-	case *TimeoutError:
-		c := *e
-		c.Task, c.Function = t.id, t.fn
-		return &c
-	case *RemoteError:
-		c := *e
-		c.Task, c.Function = t.id, t.fn
-		return &c
+	if e, ok := err.(taskFailure); ok {
+		return attach(e, t.ref(e.taskRef().PID))
 	}
 	return fmt.Errorf("task %d (%s), sent with others: %w", t.id, t.fn, err)
 }

@@ -182,64 +182,6 @@ func (t *task) publish() {
 	}
 }
 
-// queue is the pool's FIFO of tasks waiting for a worker: a ring buffer, so
-// a long run of submissions does not keep reallocating.
-type queue struct {
-	buf        []*task
-	head, size int
-}
-
-func (q *queue) len() int { return q.size }
-
-// at returns the i-th queued task, 0 being the next out.
-func (q *queue) at(i int) *task { return q.buf[(q.head+i)%len(q.buf)] }
-
-func (q *queue) grow() {
-	n := max(16, 2*len(q.buf))
-	nb := make([]*task, n)
-	for i := range q.size {
-		nb[i] = q.buf[(q.head+i)%len(q.buf)]
-	}
-	q.buf, q.head = nb, 0
-}
-
-func (q *queue) pushBack(t *task) {
-	if q.size == len(q.buf) {
-		q.grow()
-	}
-	q.buf[(q.head+q.size)%len(q.buf)] = t
-	q.size++
-}
-
-func (q *queue) pushFront(t *task) {
-	if q.size == len(q.buf) {
-		q.grow()
-	}
-	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
-	q.buf[q.head] = t
-	q.size++
-}
-
-func (q *queue) popFront() *task {
-	t := q.buf[q.head]
-	q.buf[q.head] = nil
-	q.head = (q.head + 1) % len(q.buf)
-	q.size--
-	if q.size == 0 && len(q.buf) > 1<<16 {
-		*q = queue{} // give back the memory of a big burst
-	}
-	return t
-}
-
-// drain removes and returns every queued task.
-func (q *queue) drain() []*task {
-	out := make([]*task, 0, q.size)
-	for q.size > 0 {
-		out = append(out, q.popFront())
-	}
-	return out
-}
-
 // closedChan is the Done channel of every task resolved before anyone asked.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})

@@ -27,7 +27,7 @@ func TestDispatchSkipsEndedContext(t *testing.T) {
 	ended, end := context.WithCancel(ctx)
 	end()
 	// The task as ApplyAsync queues it, its watch's callback not run yet.
-	tk, err := newTask(p, "square", 3, p.options(nil))
+	tk, err := newTask(p, "square", 3, &p.defaults)
 	if err != nil {
 		t.Fatal(err)
 	}
