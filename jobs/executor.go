@@ -108,32 +108,22 @@ func (e *localExecutor) Submit(pj *PlannedJob, sent *Task, done func(Completion)
 	if pj.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(pj.Memory))
 	}
+	// The callback is handed the task's TaskInfo with its outcome: it may
+	// run before ApplyAsync returns (a task that failed to submit), on
+	// the pool's callback goroutine.
 	if call := pj.Kind.Call; call != nil {
-		// A function of the job's own worker binary; the handle works as
-		// below.
+		// A function of the job's own worker binary.
 		fn, arg := call(sent)
-		handle := make(chan *pool.AsyncResult[any], 1)
-		report := func(err error) {
-			res := <-handle
-			done(Completion{Outcome: Outcome{Output: sent.Output}, Err: err, Info: res.Info()})
-		}
-		opts = append(opts, pool.Callback(func(any) { report(nil) }), pool.ErrorCallback(report))
-		handle <- pool.ApplyAsync(context.Background(), p, workerproc.Remote[any, any](fn), arg, opts...)
+		opts = append(opts, pool.DoneCallback(func(_ any, err error, info pool.TaskInfo) {
+			done(Completion{Outcome: Outcome{Output: sent.Output}, Err: err, Info: info})
+		}))
+		pool.ApplyAsync(context.Background(), p, workerproc.Remote[any, any](fn), arg, opts...)
 		return
 	}
-	// A callback can run before ApplyAsync returns (the task finished, or
-	// failed to submit, first), on the pool's callback goroutine: it takes
-	// the handle from this channel, which is filled once ApplyAsync returns.
-	// Size 1 so that filling it never waits for the callback.
-	handle := make(chan *pool.AsyncResult[Outcome], 1)
-	report := func(out Outcome, err error) {
-		res := <-handle
-		done(Completion{Outcome: out, Err: err, Info: res.Info()})
-	}
-	opts = append(opts,
-		pool.Callback(func(o Outcome) { report(o, nil) }),
-		pool.ErrorCallback(func(err error) { report(Outcome{}, err) }))
-	handle <- pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
+	opts = append(opts, pool.DoneCallback(func(o Outcome, err error, info pool.TaskInfo) {
+		done(Completion{Outcome: o, Err: err, Info: info})
+	}))
+	pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
 }
 
 // poolFor returns the pool that runs a job's tasks, starting it on first
