@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,6 +67,9 @@ type AgentConfig struct {
 	// task delivered to an abandoned pull would sit out its AckWait), so
 	// this bounds how long a stop takes with idle workers. Default 1 s.
 	PullWait time.Duration
+	// NoFetchWorkers refuses custom worker binaries shipped by runs: only
+	// those the agent has at the path a job names run here.
+	NoFetchWorkers bool
 	// Pool configures the agent's local pool; its Workers and Logger are
 	// set from here.
 	Pool pool.Config
@@ -93,9 +97,11 @@ type Agent struct {
 	hurryOnce sync.Once
 	runMu     sync.Mutex
 	running   map[*TaskMessage]runningTask
-	obsMu     sync.Mutex
-	obs       jetstream.ObjectStore
-	fetching  map[string]*sync.Mutex // by cache path
+	// workerPools run jobs' custom worker binaries, by WorkerRef.key.
+	workerPools map[string]*pool.Pool
+	obsMu       sync.Mutex
+	obs         jetstream.ObjectStore
+	fetching    map[string]*sync.Mutex // by cache path
 }
 
 var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
@@ -550,9 +556,28 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	if t.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(t.Memory))
 	}
-	ar := pool.ApplyAsync(ctx, a.pool, taskFunc, t, opts...)
-	o, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
-	info := ar.Info()
+	p := a.pool
+	if tm.Worker != nil {
+		var err error
+		if p, err = a.workerPool(ctx, tm.Worker); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+	}
+	var o jobs.Outcome
+	var err error
+	var info pool.TaskInfo
+	if k, _ := jobs.LookupKind(t.Kind); k.Call != nil {
+		// A function of the job's own worker, given the cache's paths.
+		fn, arg := k.Call(&t)
+		ar := pool.ApplyAsync(ctx, p, workerproc.Remote[any, any](fn), arg, opts...)
+		_, err = ar.Get(context.Background())
+		info = ar.Info()
+	} else {
+		ar := pool.ApplyAsync(ctx, p, taskFunc, t, opts...)
+		o, err = ar.Get(context.Background()) // cancelling ctx ends the task itself
+		info = ar.Info()
+	}
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
@@ -736,7 +761,17 @@ func (a *Agent) release() {
 func (a *Agent) closePool() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.pool.Close(ctx); err != nil {
-		a.log.Warn("closing the agent's pool", "err", err)
+	a.runMu.Lock()
+	pools := append([]*pool.Pool{a.pool}, slices.Collect(maps.Values(a.workerPools))...)
+	a.workerPools = nil
+	a.runMu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range pools {
+		wg.Go(func() {
+			if err := p.Close(ctx); err != nil {
+				a.log.Warn("closing the agent's pool", "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }

@@ -79,6 +79,9 @@ type RunConfig struct {
 	Resume bool
 	// Queue is the delivery policy; the run creates the queue with it.
 	Queue QueueConfig
+	// Dir is the jobs file's folder, which relative worker commands are
+	// resolved from, as locally; "" is the current folder.
+	Dir string
 	// SlotPoll is how often the registry is read for the agents' workers.
 	// Default 500 ms.
 	SlotPoll time.Duration
@@ -112,6 +115,7 @@ type Executor struct {
 	acks      chan pubAck               // publications awaiting the server's ack
 	closed    bool
 	stored    map[string]bool // files known to be in the bucket, by hash
+	workers   map[*jobs.WorkerSpec]*preparedWorker
 	prepSeq   int
 	stop      context.CancelFunc
 	runCtx    context.Context // ends at Close
@@ -149,7 +153,7 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		taskSubj: TaskSubject + "." + cfg.RunID, resSubj: ResultSubject + "." + cfg.RunID,
 		changed: make(chan struct{}, 1),
 		pending: map[string]*pendingTask{}, bySeq: map[uint64]string{}, early: map[string]*ResultMessage{},
-		acks: make(chan pubAck, 4096), stored: map[string]bool{},
+		acks: make(chan pubAck, 4096), stored: map[string]bool{}, workers: map[*jobs.WorkerSpec]*preparedWorker{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -466,13 +470,17 @@ func (e *Executor) Slots() int { return int(e.slots.Load()) }
 // SlotsChanged is signalled when agents join or leave.
 func (e *Executor) SlotsChanged() <-chan struct{} { return e.changed }
 
-// Prepare refuses jobs the agents cannot run yet.
-func (e *Executor) Prepare(_ context.Context, pj *jobs.PlannedJob) error {
-	k := pj.Kind
-	if k.Call != nil || k.NeedsWorker || pj.Worker != nil {
-		return fmt.Errorf("job %q: kind %s runs a custom worker binary, which agents do not run yet", pj.Name, k.Name)
+// Prepare resolves a job's custom worker binary, once, and ships it if
+// the job names its sha256 (see WorkerRef).
+func (e *Executor) Prepare(ctx context.Context, pj *jobs.PlannedJob) error {
+	if pj.Worker == nil {
+		if pj.Kind.Call != nil || pj.Kind.NeedsWorker {
+			return fmt.Errorf("job %q: kind %s needs a worker binary", pj.Name, pj.Kind.Name)
+		}
+		return nil
 	}
-	return nil
+	_, err := e.workerRef(ctx, pj)
+	return err
 }
 
 // Submit publishes a task on the run's subject; done is called with its
@@ -480,6 +488,14 @@ func (e *Executor) Prepare(_ context.Context, pj *jobs.PlannedJob) error {
 func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.Completion)) {
 	m := &TaskMessage{Run: e.cfg.RunID, Task: *task, Retries: pj.Retries, Timeout: pj.Timeout}
 	p := &pendingTask{task: *task, done: done}
+	if pj.Worker != nil {
+		ref, err := e.workerRef(context.Background(), pj) // resolved by Prepare
+		if err != nil {
+			go done(jobs.Completion{Err: err})
+			return
+		}
+		m.Worker = ref
+	}
 	paths := taskFiles(task)
 	if len(paths) == 0 {
 		e.send(p, m)

@@ -104,9 +104,11 @@ type TaskMessage struct {
 	Task jobs.Task `msgpack:"task"`
 	// Files are the files the task reads (its inputs; a merge's parts), by
 	// the path the task names each with.
-	Files   map[string]*FileRef `msgpack:"files,omitempty"`
-	Retries int                 `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
-	Timeout time.Duration       `msgpack:"timeout,omitempty"`
+	Files map[string]*FileRef `msgpack:"files,omitempty"`
+	// Worker is the job's custom worker binary, if it has one.
+	Worker  *WorkerRef    `msgpack:"worker,omitempty"`
+	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
+	Timeout time.Duration `msgpack:"timeout,omitempty"`
 }
 
 // maxIDLen bounds a task ID: it becomes part of a message ID.
@@ -137,8 +139,13 @@ func (m *TaskMessage) check() error {
 	if !ok {
 		return fmt.Errorf("task %s: this agent has no job kind %q", m.ID, truncate(t.Kind, 64))
 	}
-	if k.Call != nil || k.NeedsWorker {
-		return fmt.Errorf("task %s: kind %s runs a custom worker binary, which agents do not run yet", m.ID, t.Kind)
+	if (k.Call != nil || k.NeedsWorker) && m.Worker == nil {
+		return fmt.Errorf("task %s: kind %s runs a custom worker binary, and the task names none", m.ID, t.Kind)
+	}
+	if m.Worker != nil {
+		if err := m.Worker.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
+		}
 	}
 	switch {
 	case t.Mode == "run" && t.Part == nil && len(t.Parts) == 0:

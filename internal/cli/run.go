@@ -209,7 +209,7 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 		}
 		defer nc.Close()
 		ex, err := dist.NewExecutor(ctx, nc, dist.RunConfig{
-			RunID: runID, Resume: o.resume, Logger: log,
+			RunID: runID, Resume: o.resume, Logger: log, Dir: plan.File.Dir,
 			Queue: dist.QueueConfig{AckWait: o.ackWait, MaxDeliver: o.maxDeliver},
 		})
 		if err != nil {
