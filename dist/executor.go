@@ -82,6 +82,11 @@ type RunConfig struct {
 	// Dir is the jobs file's folder, which relative worker commands are
 	// resolved from, as locally; "" is the current folder.
 	Dir string
+	// SharedRoot, if set, is a folder every agent mounts at its own
+	// --shared-root: files under it travel by their place in it, not
+	// through the Object Store, to agents that find the run's token there
+	// (others get them as blobs).
+	SharedRoot string
 	// SlotPoll is how often the registry is read for the agents' workers.
 	// Default 500 ms.
 	SlotPoll time.Duration
@@ -116,6 +121,9 @@ type Executor struct {
 	closed    bool
 	stored    map[string]bool // files known to be in the bucket, by hash
 	workers   map[*jobs.WorkerSpec]*preparedWorker
+	shared    *sharedRoot       // nil without SharedRoot
+	inRoot    map[string]string // the run's files under the shared root: path by hash
+	fileSub   *nats.Subscription
 	prepSeq   int
 	stop      context.CancelFunc
 	runCtx    context.Context // ends at Close
@@ -153,7 +161,7 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		taskSubj: TaskSubject + "." + cfg.RunID, resSubj: ResultSubject + "." + cfg.RunID,
 		changed: make(chan struct{}, 1),
 		pending: map[string]*pendingTask{}, bySeq: map[uint64]string{}, early: map[string]*ResultMessage{},
-		acks: make(chan pubAck, 4096), stored: map[string]bool{}, workers: map[*jobs.WorkerSpec]*preparedWorker{},
+		acks: make(chan pubAck, 4096), stored: map[string]bool{}, workers: map[*jobs.WorkerSpec]*preparedWorker{}, inRoot: map[string]string{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -198,6 +206,17 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	e.runCtx, e.stop = runCtx, stop
+	if cfg.SharedRoot != "" {
+		if e.shared, err = writeToken(cfg.SharedRoot, cfg.RunID); err != nil {
+			stop()
+			return nil, err
+		}
+		if e.fileSub, err = nc.Subscribe(FileSubject+"."+cfg.RunID, e.serveFiles); err != nil {
+			stop()
+			os.Remove(filepath.Join(e.shared.dir, e.shared.token.Name))
+			return nil, err
+		}
+	}
 	if e.sub, err = nc.Subscribe(fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", TaskStream, TaskConsumer), e.exhausted); err != nil {
 		stop()
 		return nil, err
@@ -517,6 +536,17 @@ func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.C
 				return
 			}
 			m.Files[path] = &FileRef{SHA256: hash, Size: size}
+			if e.shared == nil {
+				continue
+			}
+			if rel := e.shared.rel(path); rel != "" {
+				// Read in place by agents that see the root; asked for
+				// as a blob by others.
+				m.Files[path].Shared, m.Shared = rel, &e.shared.token
+				e.mu.Lock()
+				e.inRoot[hash] = path
+				e.mu.Unlock()
+			}
 		}
 		e.mu.Lock()
 		still := e.pending[p.id] == p
@@ -531,7 +561,12 @@ func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.C
 // send names a task by its content, takes its earlier result if a killed
 // process of the run left one, else stores its files and publishes it.
 func (e *Executor) send(p *pendingTask, m *TaskMessage) {
+	// The token is the process's own: a resumed run's task is the same
+	// task.
+	tok := m.Shared
+	m.Shared = nil
 	key, err := taskKey(m)
+	m.Shared = tok
 	if err != nil {
 		go p.done(jobs.Completion{Err: err})
 		return
@@ -602,6 +637,9 @@ func (e *Executor) storeFiles(m *TaskMessage) error {
 	defer cancel()
 	inline := 0
 	for path, f := range m.Files {
+		if f.Shared != "" {
+			continue // read in place, or asked for
+		}
 		if f.Size <= InlineFileLimit && inline+int(f.Size) <= InlineTaskLimit {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -838,6 +876,12 @@ func (e *Executor) Close(ctx context.Context) error {
 	}
 	if e.sub != nil {
 		e.sub.Unsubscribe()
+	}
+	if e.fileSub != nil {
+		e.fileSub.Unsubscribe()
+	}
+	if e.shared != nil {
+		os.Remove(filepath.Join(e.shared.dir, e.shared.token.Name))
 	}
 	e.stop()
 	close(e.acks)

@@ -105,6 +105,9 @@ type TaskMessage struct {
 	// Files are the files the task reads (its inputs; a merge's parts), by
 	// the path the task names each with.
 	Files map[string]*FileRef `msgpack:"files,omitempty"`
+	// Shared is the token that proves the run's shared root, when files
+	// travel by their place in it (FileRef.Shared).
+	Shared *SharedToken `msgpack:"shared,omitempty"`
 	// Worker is the job's custom worker binary, if it has one.
 	Worker  *WorkerRef    `msgpack:"worker,omitempty"`
 	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
@@ -171,6 +174,14 @@ func (m *TaskMessage) check() error {
 			return fmt.Errorf("task %s: file %s without content", m.ID, truncate(path, 128))
 		}
 		if err := f.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
+		}
+		if f.Shared != "" && m.Shared == nil {
+			return fmt.Errorf("task %s: file %s of a shared root without its token", m.ID, truncate(f.Shared, 128))
+		}
+	}
+	if m.Shared != nil {
+		if err := m.Shared.check(); err != nil {
 			return fmt.Errorf("task %s: %w", m.ID, err)
 		}
 	}

@@ -103,6 +103,7 @@ ppool run --nats sends a jobs file's tasks to the agents.`,
 	f.StringVar(&cfg.CacheDir, "cache", "", "the only `folder` tasks write to (default: ppool/agent in the user's cache folder)")
 	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on `HOST:PORT`, at /metrics")
 	f.DurationVar(&cfg.ShutdownGrace, "grace", 10*time.Second, "how long running tasks may finish after SIGTERM before they are handed back")
+	f.StringVar(&cfg.SharedRoot, "shared-root", "", "where this machine mounts the `folder` runs name with --shared-root: their files there are read in place once the run's token is found there")
 	f.BoolVar(&cfg.NoFetchWorkers, "no-fetch-workers", false, "refuse custom worker binaries shipped by runs: run only those this machine has at the path a job names")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every pull and hand-back")
 	return cmd
