@@ -57,7 +57,14 @@ func writeToken(dir, runID string) (*sharedRoot, error) {
 	content := hex.EncodeToString(b[:])
 	sum := sha256.Sum256([]byte(content))
 	sr := &sharedRoot{dir: abs, token: SharedToken{Name: ".ppool-token-" + runID, SHA256: hex.EncodeToString(sum[:])}}
-	if err := writeChecked(filepath.Join(abs, sr.token.Name), sr.token.SHA256, strings.NewReader(content)); err != nil {
+	path := filepath.Join(abs, sr.token.Name)
+	err = writeChecked(path, sr.token.SHA256, strings.NewReader(content))
+	if err == nil {
+		// Agents may run as other users: the token proves a mount, not a
+		// secret.
+		err = os.Chmod(path, 0o644)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("--shared-root: writing the token agents must see: %w", err)
 	}
 	return sr, nil
