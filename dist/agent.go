@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,6 +67,14 @@ type AgentConfig struct {
 	// task delivered to an abandoned pull would sit out its AckWait), so
 	// this bounds how long a stop takes with idle workers. Default 1 s.
 	PullWait time.Duration
+	// SharedRoot, if set, is where this machine mounts the folder that a
+	// run's --shared-root names on its own: the agent reads a run's files
+	// there in place once it found the run's token there (else they come
+	// through the Object Store). The agent never writes there.
+	SharedRoot string
+	// NoFetchWorkers refuses custom worker binaries shipped by runs: only
+	// those the agent has at the path a job names run here.
+	NoFetchWorkers bool
 	// Pool configures the agent's local pool; its Workers and Logger are
 	// set from here.
 	Pool pool.Config
@@ -93,9 +102,12 @@ type Agent struct {
 	hurryOnce sync.Once
 	runMu     sync.Mutex
 	running   map[*TaskMessage]runningTask
-	obsMu     sync.Mutex
-	obs       jetstream.ObjectStore
-	fetching  map[string]*sync.Mutex // by cache path
+	// workerPools run jobs' custom worker binaries, by WorkerRef.key.
+	workerPools map[string]*pool.Pool
+	obsMu       sync.Mutex
+	obs         jetstream.ObjectStore
+	fetching    map[string]*sync.Mutex // by cache path
+	proved      map[string]bool        // whether a run's shared root is this agent's, by run and token
 }
 
 var validName = regexp.MustCompile(`^[-_=/a-zA-Z0-9][-_=/.a-zA-Z0-9]*$`)
@@ -122,6 +134,13 @@ func NewAgent(ctx context.Context, nc *nats.Conn, cfg AgentConfig) (*Agent, erro
 			return nil, fmt.Errorf("no --cache given and no cache folder: %w", err)
 		}
 		a.cfg.CacheDir = filepath.Join(dir, "ppool", "agent")
+	}
+	if a.cfg.SharedRoot != "" {
+		abs, err := filepath.Abs(a.cfg.SharedRoot)
+		if err != nil {
+			return nil, fmt.Errorf("--shared-root: %w", err)
+		}
+		a.cfg.SharedRoot = abs
 	}
 	if err := os.MkdirAll(filepath.Join(a.cfg.CacheDir, "out"), 0o700); err != nil {
 		return nil, fmt.Errorf("agent cache: %w", err)
@@ -522,7 +541,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		inputs := make(map[string]jobs.Input, len(t.Inputs))
 		for slot, in := range t.Inputs {
 			if in.Path != "" {
-				p, err := a.fetch(ctx, tm.Files[in.Path], in.Path)
+				p, err := a.fetch(ctx, tm, tm.Files[in.Path], in.Path)
 				if err != nil {
 					res.Error = fmt.Sprintf("input %s: %v", slot, err)
 					return res
@@ -537,7 +556,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	if len(t.Parts) > 0 {
 		parts := slices.Clone(t.Parts)
 		for i := range parts {
-			p, err := a.fetch(ctx, tm.Files[parts[i].Path], parts[i].Path)
+			p, err := a.fetch(ctx, tm, tm.Files[parts[i].Path], parts[i].Path)
 			if err != nil {
 				res.Error = fmt.Sprintf("part %d: %v", parts[i].Index, err)
 				return res
@@ -550,9 +569,28 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	if t.Memory > 0 {
 		opts = append(opts, pool.MemoryLimit(t.Memory))
 	}
-	ar := pool.ApplyAsync(ctx, a.pool, taskFunc, t, opts...)
-	o, err := ar.Get(context.Background()) // cancelling ctx ends the task itself
-	info := ar.Info()
+	p := a.pool
+	if tm.Worker != nil {
+		var err error
+		if p, err = a.workerPool(ctx, tm.Worker); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+	}
+	var o jobs.Outcome
+	var err error
+	var info pool.TaskInfo
+	if k, _ := jobs.LookupKind(t.Kind); k.Call != nil {
+		// A function of the job's own worker, given the cache's paths.
+		fn, arg := k.Call(&t)
+		ar := pool.ApplyAsync(ctx, p, workerproc.Remote[any, any](fn), arg, opts...)
+		_, err = ar.Get(context.Background())
+		info = ar.Info()
+	} else {
+		ar := pool.ApplyAsync(ctx, p, taskFunc, t, opts...)
+		o, err = ar.Get(context.Background()) // cancelling ctx ends the task itself
+		info = ar.Info()
+	}
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
@@ -620,7 +658,10 @@ func (a *Agent) files(ctx context.Context) (jetstream.ObjectStore, error) {
 // the cache does not have it yet. The path is the file's hash with the
 // named path's extension: content-addressed, so that a file shared by
 // tasks is fetched once, and chosen by the agent, never by the message.
-func (a *Agent) fetch(ctx context.Context, f *FileRef, named string) (string, error) {
+func (a *Agent) fetch(ctx context.Context, tm *TaskMessage, f *FileRef, named string) (string, error) {
+	if p := a.sharedFile(tm, f); p != "" {
+		return p, nil // read in place: the run's shared root is this agent's
+	}
 	dir := filepath.Join(a.cfg.CacheDir, "in")
 	path := filepath.Join(dir, f.SHA256+cacheExt(named))
 	mu := a.fetchLock(path)
@@ -634,6 +675,12 @@ func (a *Agent) fetch(ctx context.Context, f *FileRef, named string) (string, er
 	}
 	if f.Data != nil {
 		return path, writeChecked(path, f.SHA256, bytes.NewReader(f.Data))
+	}
+	if f.Shared != "" {
+		// Not stored unless an agent asks.
+		if err := a.askForBlob(ctx, tm.Run, f.SHA256); err != nil {
+			return "", err
+		}
 	}
 	obs, err := a.files(ctx)
 	if err != nil {
@@ -736,7 +783,17 @@ func (a *Agent) release() {
 func (a *Agent) closePool() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.pool.Close(ctx); err != nil {
-		a.log.Warn("closing the agent's pool", "err", err)
+	a.runMu.Lock()
+	pools := append([]*pool.Pool{a.pool}, slices.Collect(maps.Values(a.workerPools))...)
+	a.workerPools = nil
+	a.runMu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range pools {
+		wg.Go(func() {
+			if err := p.Close(ctx); err != nil {
+				a.log.Warn("closing the agent's pool", "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }

@@ -79,6 +79,14 @@ type RunConfig struct {
 	Resume bool
 	// Queue is the delivery policy; the run creates the queue with it.
 	Queue QueueConfig
+	// Dir is the jobs file's folder, which relative worker commands are
+	// resolved from, as locally; "" is the current folder.
+	Dir string
+	// SharedRoot, if set, is a folder every agent mounts at its own
+	// --shared-root: files under it travel by their place in it, not
+	// through the Object Store, to agents that find the run's token there
+	// (others get them as blobs).
+	SharedRoot string
 	// SlotPoll is how often the registry is read for the agents' workers.
 	// Default 500 ms.
 	SlotPoll time.Duration
@@ -112,6 +120,10 @@ type Executor struct {
 	acks      chan pubAck               // publications awaiting the server's ack
 	closed    bool
 	stored    map[string]bool // files known to be in the bucket, by hash
+	workers   map[*jobs.WorkerSpec]*preparedWorker
+	shared    *sharedRoot       // nil without SharedRoot
+	inRoot    map[string]string // the run's files under the shared root: path by hash
+	fileSub   *nats.Subscription
 	prepSeq   int
 	stop      context.CancelFunc
 	runCtx    context.Context // ends at Close
@@ -149,7 +161,7 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 		taskSubj: TaskSubject + "." + cfg.RunID, resSubj: ResultSubject + "." + cfg.RunID,
 		changed: make(chan struct{}, 1),
 		pending: map[string]*pendingTask{}, bySeq: map[uint64]string{}, early: map[string]*ResultMessage{},
-		acks: make(chan pubAck, 4096), stored: map[string]bool{},
+		acks: make(chan pubAck, 4096), stored: map[string]bool{}, workers: map[*jobs.WorkerSpec]*preparedWorker{}, inRoot: map[string]string{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -194,6 +206,17 @@ func NewExecutor(ctx context.Context, nc *nats.Conn, cfg RunConfig) (*Executor, 
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	e.runCtx, e.stop = runCtx, stop
+	if cfg.SharedRoot != "" {
+		if e.shared, err = writeToken(cfg.SharedRoot, cfg.RunID); err != nil {
+			stop()
+			return nil, err
+		}
+		if e.fileSub, err = nc.Subscribe(FileSubject+"."+cfg.RunID, e.serveFiles); err != nil {
+			stop()
+			os.Remove(filepath.Join(e.shared.dir, e.shared.token.Name))
+			return nil, err
+		}
+	}
 	if e.sub, err = nc.Subscribe(fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", TaskStream, TaskConsumer), e.exhausted); err != nil {
 		stop()
 		return nil, err
@@ -466,13 +489,17 @@ func (e *Executor) Slots() int { return int(e.slots.Load()) }
 // SlotsChanged is signalled when agents join or leave.
 func (e *Executor) SlotsChanged() <-chan struct{} { return e.changed }
 
-// Prepare refuses jobs the agents cannot run yet.
-func (e *Executor) Prepare(_ context.Context, pj *jobs.PlannedJob) error {
-	k := pj.Kind
-	if k.Call != nil || k.NeedsWorker || pj.Worker != nil {
-		return fmt.Errorf("job %q: kind %s runs a custom worker binary, which agents do not run yet", pj.Name, k.Name)
+// Prepare resolves a job's custom worker binary, once, and ships it if
+// the job names its sha256 (see WorkerRef).
+func (e *Executor) Prepare(ctx context.Context, pj *jobs.PlannedJob) error {
+	if pj.Worker == nil {
+		if pj.Kind.Call != nil || pj.Kind.NeedsWorker {
+			return fmt.Errorf("job %q: kind %s needs a worker binary", pj.Name, pj.Kind.Name)
+		}
+		return nil
 	}
-	return nil
+	_, err := e.workerRef(ctx, pj)
+	return err
 }
 
 // Submit publishes a task on the run's subject; done is called with its
@@ -480,6 +507,14 @@ func (e *Executor) Prepare(_ context.Context, pj *jobs.PlannedJob) error {
 func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.Completion)) {
 	m := &TaskMessage{Run: e.cfg.RunID, Task: *task, Retries: pj.Retries, Timeout: pj.Timeout}
 	p := &pendingTask{task: *task, done: done}
+	if pj.Worker != nil {
+		ref, err := e.workerRef(context.Background(), pj) // resolved by Prepare
+		if err != nil {
+			go done(jobs.Completion{Err: err})
+			return
+		}
+		m.Worker = ref
+	}
 	paths := taskFiles(task)
 	if len(paths) == 0 {
 		e.send(p, m)
@@ -501,6 +536,17 @@ func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.C
 				return
 			}
 			m.Files[path] = &FileRef{SHA256: hash, Size: size}
+			if e.shared == nil {
+				continue
+			}
+			if rel := e.shared.rel(path); rel != "" {
+				// Read in place by agents that see the root; asked for
+				// as a blob by others.
+				m.Files[path].Shared, m.Shared = rel, &e.shared.token
+				e.mu.Lock()
+				e.inRoot[hash] = path
+				e.mu.Unlock()
+			}
 		}
 		e.mu.Lock()
 		still := e.pending[p.id] == p
@@ -515,7 +561,12 @@ func (e *Executor) Submit(pj *jobs.PlannedJob, task *jobs.Task, done func(jobs.C
 // send names a task by its content, takes its earlier result if a killed
 // process of the run left one, else stores its files and publishes it.
 func (e *Executor) send(p *pendingTask, m *TaskMessage) {
+	// The token is the process's own: a resumed run's task is the same
+	// task.
+	tok := m.Shared
+	m.Shared = nil
 	key, err := taskKey(m)
+	m.Shared = tok
 	if err != nil {
 		go p.done(jobs.Completion{Err: err})
 		return
@@ -586,6 +637,9 @@ func (e *Executor) storeFiles(m *TaskMessage) error {
 	defer cancel()
 	inline := 0
 	for path, f := range m.Files {
+		if f.Shared != "" {
+			continue // read in place, or asked for
+		}
 		if f.Size <= InlineFileLimit && inline+int(f.Size) <= InlineTaskLimit {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -822,6 +876,12 @@ func (e *Executor) Close(ctx context.Context) error {
 	}
 	if e.sub != nil {
 		e.sub.Unsubscribe()
+	}
+	if e.fileSub != nil {
+		e.fileSub.Unsubscribe()
+	}
+	if e.shared != nil {
+		os.Remove(filepath.Join(e.shared.dir, e.shared.token.Name))
 	}
 	e.stop()
 	close(e.acks)

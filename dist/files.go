@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +36,10 @@ type FileRef struct {
 	// Data is the content itself when small enough; else the file is
 	// the object SHA256 of FileBucket.
 	Data []byte `msgpack:"data,omitempty"`
+	// Shared, if set, is the file's place under the run's shared root
+	// (slash-separated): an agent that proved it sees the same root reads
+	// it there in place; another asks the run for it as a blob.
+	Shared string `msgpack:"shared,omitempty"`
 }
 
 var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -42,6 +47,9 @@ var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func (f *FileRef) check() error {
 	if !hexHash.MatchString(f.SHA256) {
 		return fmt.Errorf("bad file hash %q", truncate(f.SHA256, 80))
+	}
+	if f.Shared != "" && (f.Data != nil || len(f.Shared) > 4096 || !filepath.IsLocal(filepath.FromSlash(f.Shared)) || strings.ContainsRune(f.Shared, '\\')) {
+		return fmt.Errorf("file %s: bad shared path %q", f.SHA256[:12], truncate(f.Shared, 128))
 	}
 	if f.Size < 0 || f.Data != nil && int64(len(f.Data)) != f.Size {
 		return fmt.Errorf("file %s: %d bytes inline, size %d", f.SHA256[:12], len(f.Data), f.Size)

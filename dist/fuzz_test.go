@@ -1,6 +1,7 @@
 package dist_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,6 +20,10 @@ func FuzzDecodeTask(f *testing.F) {
 		{ID: "carried", Task: jobs.Task{Kind: "matrix.inverse", Mode: "run", Inputs: map[string]jobs.Input{"a": {Path: "a.npy"}}},
 			Files: map[string]*dist.FileRef{"a.npy": {SHA256: strings.Repeat("ab", 32), Size: 2, Data: []byte("hi")}}},
 		{ID: "part", Task: jobs.Task{Kind: "image.mandelbrot", Mode: "part", Part: &jobs.Part{Index: 1, Path: "../../x.png"}}},
+		{ID: "call", Task: jobs.Task{Kind: "call", Mode: "run", Params: map[string]any{"function": "f"}, Inputs: map[string]jobs.Input{"input": {Path: "a.txt"}}},
+			Files:  map[string]*dist.FileRef{"a.txt": {SHA256: strings.Repeat("ab", 32), Size: 2, Shared: "in/a.txt"}},
+			Shared: &dist.SharedToken{Name: ".ppool-token-r1", SHA256: strings.Repeat("ef", 32)},
+			Worker: &dist.WorkerRef{Command: "/usr/bin/w", Args: []string{"-x"}, Env: []string{"A=1"}, SHA256: strings.Repeat("cd", 32), Shipped: true}},
 	} {
 		data, err := dist.EncodeTask(m)
 		if err != nil {
@@ -39,6 +44,17 @@ func FuzzDecodeTask(f *testing.F) {
 		case "run", "part", "merge":
 		default:
 			t.Fatalf("accepted mode %q", m.Task.Mode)
+		}
+		if k, _ := jobs.LookupKind(m.Task.Kind); k.NeedsWorker && m.Worker == nil {
+			t.Fatalf("accepted a %s task without its worker", k.Name)
+		}
+		if w := m.Worker; w != nil && (w.Command == "" || w.Shipped && len(w.SHA256) != 64) {
+			t.Fatalf("accepted worker %+v", w)
+		}
+		for _, f := range m.Files {
+			if f.Shared != "" && (m.Shared == nil || !filepath.IsLocal(f.Shared)) {
+				t.Fatalf("accepted shared file %q (token %v)", f.Shared, m.Shared)
+			}
 		}
 		for _, in := range m.Task.Inputs {
 			if f := m.Files[in.Path]; in.Path != "" && (f == nil || len(f.SHA256) != 64) {

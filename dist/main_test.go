@@ -98,6 +98,7 @@ func agentMain() int {
 	a, err := dist.NewAgent(ctx, nc, dist.AgentConfig{
 		Name: os.Getenv("PPOOL_TEST_NAME"), Workers: workers, CacheDir: os.Getenv("PPOOL_TEST_CACHE"),
 		Version: "test", RegistryTTL: ttl, ShutdownGrace: grace, PullWait: 200 * time.Millisecond, Logger: log,
+		NoFetchWorkers: os.Getenv("PPOOL_TEST_NOFETCH") != "", SharedRoot: os.Getenv("PPOOL_TEST_SHARED"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ppool agent:", err)

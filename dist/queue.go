@@ -104,9 +104,14 @@ type TaskMessage struct {
 	Task jobs.Task `msgpack:"task"`
 	// Files are the files the task reads (its inputs; a merge's parts), by
 	// the path the task names each with.
-	Files   map[string]*FileRef `msgpack:"files,omitempty"`
-	Retries int                 `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
-	Timeout time.Duration       `msgpack:"timeout,omitempty"`
+	Files map[string]*FileRef `msgpack:"files,omitempty"`
+	// Shared is the token that proves the run's shared root, when files
+	// travel by their place in it (FileRef.Shared).
+	Shared *SharedToken `msgpack:"shared,omitempty"`
+	// Worker is the job's custom worker binary, if it has one.
+	Worker  *WorkerRef    `msgpack:"worker,omitempty"`
+	Retries int           `msgpack:"retries,omitempty"` // the job's own retries, on the agent's pool
+	Timeout time.Duration `msgpack:"timeout,omitempty"`
 }
 
 // maxIDLen bounds a task ID: it becomes part of a message ID.
@@ -137,8 +142,13 @@ func (m *TaskMessage) check() error {
 	if !ok {
 		return fmt.Errorf("task %s: this agent has no job kind %q", m.ID, truncate(t.Kind, 64))
 	}
-	if k.Call != nil || k.NeedsWorker {
-		return fmt.Errorf("task %s: kind %s runs a custom worker binary, which agents do not run yet", m.ID, t.Kind)
+	if (k.Call != nil || k.NeedsWorker) && m.Worker == nil {
+		return fmt.Errorf("task %s: kind %s runs a custom worker binary, and the task names none", m.ID, t.Kind)
+	}
+	if m.Worker != nil {
+		if err := m.Worker.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
+		}
 	}
 	switch {
 	case t.Mode == "run" && t.Part == nil && len(t.Parts) == 0:
@@ -164,6 +174,14 @@ func (m *TaskMessage) check() error {
 			return fmt.Errorf("task %s: file %s without content", m.ID, truncate(path, 128))
 		}
 		if err := f.check(); err != nil {
+			return fmt.Errorf("task %s: %w", m.ID, err)
+		}
+		if f.Shared != "" && m.Shared == nil {
+			return fmt.Errorf("task %s: file %s of a shared root without its token", m.ID, truncate(f.Shared, 128))
+		}
+	}
+	if m.Shared != nil {
+		if err := m.Shared.check(); err != nil {
 			return fmt.Errorf("task %s: %w", m.ID, err)
 		}
 	}

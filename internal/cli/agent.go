@@ -29,7 +29,11 @@ goes back on a results stream; a task running longer than a third of the
 queue's ack wait is kept alive with heartbeats.
 
 Tasks carry data, never code: only the job kinds built into this ppool run,
-and their outputs go to --cache, whatever paths the task names.
+and their outputs go to --cache, whatever paths the task names. A "call"
+job's custom worker runs if this machine has it at the path the job names
+(hashing to the job's sha256, if it names one), or if the run shipped it
+pinned by that sha256: fetched into --cache and checked against the hash
+(--no-fetch-workers refuses shipped binaries).
 
 The agent registers itself for ppool agents and refreshes its entry while
 it runs. On SIGINT or SIGTERM it leaves the list, pulls no more tasks, lets
@@ -99,6 +103,8 @@ ppool run --nats sends a jobs file's tasks to the agents.`,
 	f.StringVar(&cfg.CacheDir, "cache", "", "the only `folder` tasks write to (default: ppool/agent in the user's cache folder)")
 	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on `HOST:PORT`, at /metrics")
 	f.DurationVar(&cfg.ShutdownGrace, "grace", 10*time.Second, "how long running tasks may finish after SIGTERM before they are handed back")
+	f.StringVar(&cfg.SharedRoot, "shared-root", "", "where this machine mounts the `folder` runs name with --shared-root: their files there are read in place once the run's token is found there")
+	f.BoolVar(&cfg.NoFetchWorkers, "no-fetch-workers", false, "refuse custom worker binaries shipped by runs: run only those this machine has at the path a job names")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every pull and hand-back")
 	return cmd
 }

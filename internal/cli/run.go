@@ -38,6 +38,7 @@ type runOptions struct {
 	conn       dist.ConnOptions
 	ackWait    time.Duration
 	maxDeliver int
+	sharedRoot string
 }
 
 func newRunCmd(io *IO, runF func(*runOptions) error) *cobra.Command {
@@ -104,6 +105,7 @@ taken yet, the second cancels those the agents run.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the expanded task list and exit")
 	addConnFlags(cmd, &o.conn)
 	f.Lookup("nats").Usage = "run the tasks on the agents of the NATS server at `URL`s, comma separated (--nats '' takes $NATS_URL); a user and password or a token go in the URL"
+	f.StringVar(&o.sharedRoot, "shared-root", "", "with --nats: a `folder` every agent mounts too (ppool agent --shared-root): its files are read in place by agents that prove they see it, not sent through the server")
 	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "with --nats: how long an agent may go silent with a task before it goes to another")
 	f.IntVar(&o.maxDeliver, "max-deliver", 5, "with --nats: deliveries of one task (agents lost with it) before it fails; apart from the job's retries")
 	f.StringVar(&o.logFormat, "log-format", "text", "log `FORMAT` on stderr: text, or json (then progress, the summary and errors are JSON lines too)")
@@ -182,9 +184,17 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 	}
 
 	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: log}
+	if o.sharedRoot != "" && !o.dist {
+		return usageError("--shared-root goes with --nats: it spares agents the transfer of files they mount")
+	}
 	if o.dist {
 		if o.workers != 0 {
 			return usageError("--workers cannot be used with --nats: the agents' workers run the tasks")
+		}
+		if o.sharedRoot != "" {
+			if fi, err := os.Stat(o.sharedRoot); err != nil || !fi.IsDir() {
+				return usageError("--shared-root %s: not a folder", o.sharedRoot)
+			}
 		}
 		if o.ackWait < time.Second || o.maxDeliver < 1 {
 			return usageError("--ack-wait must be at least 1s and --max-deliver at least 1")
@@ -209,7 +219,7 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 		}
 		defer nc.Close()
 		ex, err := dist.NewExecutor(ctx, nc, dist.RunConfig{
-			RunID: runID, Resume: o.resume, Logger: log,
+			RunID: runID, Resume: o.resume, Logger: log, Dir: plan.File.Dir, SharedRoot: o.sharedRoot,
 			Queue: dist.QueueConfig{AckWait: o.ackWait, MaxDeliver: o.maxDeliver},
 		})
 		if err != nil {
