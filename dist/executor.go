@@ -363,7 +363,7 @@ func (e *Executor) collect(ctx context.Context) error {
 		// Writing the output (a file create and rename, about a
 		// millisecond) goes on beside the next results, as the local
 		// pool's workers write theirs side by side.
-		go p.done(e.completion(p, res))
+		go func() { p.done(e.completion(p, res)) }()
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		e.log.Debug("reading results", "err", err)
 	}))
@@ -578,7 +578,7 @@ func (e *Executor) send(p *pendingTask, m *TaskMessage) {
 		// Finished by an agent while no process of this run was there.
 		delete(e.early, m.ID)
 		e.mu.Unlock()
-		go p.done(e.completion(p, res))
+		go func() { p.done(e.completion(p, res)) }()
 		return
 	}
 	e.pending[m.ID] = p
