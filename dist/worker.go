@@ -48,6 +48,10 @@ func (w *WorkerRef) check() error {
 	for _, kv := range w.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || bad(k) || strings.ContainsRune(kv, 0) {
 			return fmt.Errorf("bad worker environment entry %q", truncate(kv, 64))
+		} else if strings.HasPrefix(k, "LD_") {
+			// The dynamic loader's variables would load code of the
+			// message's choosing into a pinned binary.
+			return fmt.Errorf("worker environment %s: the dynamic loader's variables are not taken from a task message", k)
 		}
 	}
 	if w.SHA256 != "" && !hexHash.MatchString(w.SHA256) {
@@ -177,17 +181,21 @@ func (a *Agent) workerPool(ctx context.Context, w *WorkerRef) (*pool.Pool, error
 }
 
 // workerBinary finds the binary to run for w: the agent's own at the same
-// path, if it hashes to the job's sha256 when one is named; else the
+// path, if it hashes to the job's sha256 (which must be named); else the
 // shipped one, fetched into the cache by hash once, unless
 // NoFetchWorkers. The error says why neither holds.
 func (a *Agent) workerBinary(ctx context.Context, w *WorkerRef) (string, error) {
+	if w.SHA256 == "" {
+		// A message names the binary; only the job's hash makes it the
+		// job's. Without one, any program on this machine could be run
+		// on a message's say.
+		return "", fmt.Errorf("%w: agent %s cannot run worker %s: the job names no sha256, and an agent runs no binary whose hash the job does not name (add sha256: to the job's worker)", ErrWorkerUnavailable, a.cfg.Name, w.Command)
+	}
 	var why string
 	local, err := exec.LookPath(w.Command)
 	switch {
 	case err != nil:
 		why = fmt.Sprintf("not on this agent (%v)", err)
-	case w.SHA256 == "":
-		return local, nil
 	default:
 		hash, _, err := hashFile(local)
 		if err == nil && hash == w.SHA256 {
@@ -203,8 +211,6 @@ func (a *Agent) workerBinary(ctx context.Context, w *WorkerRef) (string, error) 
 		return fmt.Errorf("%w: agent %s cannot run worker %s: %s; %s", ErrWorkerUnavailable, a.cfg.Name, w.Command, why, more)
 	}
 	switch {
-	case w.SHA256 == "":
-		return "", fail("the job names no sha256 to pin it, so it is not shipped")
 	case !w.Shipped:
 		return "", fail("the run did not ship it (its machine has no such binary)")
 	case a.cfg.NoFetchWorkers:

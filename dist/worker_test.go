@@ -74,7 +74,7 @@ func shoutJobs(t *testing.T, texts int, shipped, sum string) (*jobs.Plan, string
     inputs: %[1]s/*.txt
     output: out/local-{stem}.txt
     params: {function: test.shout, arg: here}
-    worker: {command: %[2]s, env: {PPOOL_WORKER: "1"}}
+    worker: {command: %[2]s, sha256: %[3]s, env: {PPOOL_WORKER: "1"}}
   - name: shipped
     kind: call
     inputs: %[1]s/*.txt
@@ -218,5 +218,45 @@ func TestWorkerHashMismatch(t *testing.T) {
 	r := results(t, js, 1, waitTimeout)[0]
 	if r.Agent != "a1" || !strings.Contains(r.Error, "hash mismatch") {
 		t.Fatalf("result %+v, want a hash mismatch on a1", r)
+	}
+}
+
+// An agent runs no binary whose hash the job does not name, and takes no
+// dynamic loader variables from a message: both refused, with the reason.
+func TestUnpinnedWorkerRefused(t *testing.T) {
+	binDir := t.TempDir()
+	sum := testBinary(t, binDir, "w")
+	s := startServer(t, dist.ServerConfig{})
+	startAgent(t, s.URL(), "a1", 1)
+	_, js := connect(t, dist.ConnOptions{URL: s.URL()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dist.CreateQueue(ctx, js, dist.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*dist.FileRef{"/x/in.txt": {SHA256: hex.EncodeToString(func() []byte { s := sha256.Sum256([]byte("hi")); return s[:] }()), Size: 2, Data: []byte("hi")}}
+	want := map[string]string{}
+	for _, c := range []struct {
+		id   string
+		ref  *dist.WorkerRef
+		want string
+	}{
+		{"unpinned", &dist.WorkerRef{Command: filepath.Join(binDir, "w"), Env: []string{"PPOOL_WORKER=1"}}, "names no sha256"},
+		{"preload", &dist.WorkerRef{Command: filepath.Join(binDir, "w"), SHA256: sum, Env: []string{"LD_PRELOAD=/tmp/x.so", "PPOOL_WORKER=1"}}, "LD_PRELOAD"},
+	} {
+		m := &dist.TaskMessage{ID: c.id, Task: jobs.Task{
+			Job: "j", Kind: "call", Name: c.id, Mode: "run", Output: "/x/out.txt",
+			Params: map[string]any{"function": "test.shout", "arg": ""},
+			Inputs: map[string]jobs.Input{"input": {Path: "/x/in.txt"}},
+		}, Files: in, Worker: c.ref}
+		if err := dist.PublishTask(ctx, js, m, ""); err != nil {
+			t.Fatal(err)
+		}
+		want[c.id] = c.want
+	}
+	for _, r := range results(t, js, len(want), waitTimeout) {
+		if r.Error == "" || !strings.Contains(r.Error, want[r.ID]) {
+			t.Errorf("%s: result %+v, want refused naming %q", r.ID, r, want[r.ID])
+		}
 	}
 }
