@@ -30,17 +30,20 @@ func sharedJobs(t *testing.T, root string) (*jobs.Plan, string) {
 			t.Fatal(err)
 		}
 	}
+	// An agent runs only a worker the job pins by its hash.
+	sum := testBinary(t, t.TempDir(), "w")
 	return planOf(t, fmt.Sprintf(`jobs:
   - name: shout
     kind: call
     inputs: %s/*.txt
     output: out/{stem}.txt
     params: {function: test.shout, arg: shared}
-    worker: {command: %s, env: {PPOOL_WORKER: "1"}}
-`, in, os.Args[0]))
+    worker: {command: %s, sha256: %s, env: {PPOOL_WORKER: "1"}}
+`, in, os.Args[0], sum))
 }
 
-// blobs counts the objects of the files' bucket.
+// blobs counts the objects of the files' bucket, but for the worker
+// binary's (the test binary, which a job that pins its hash ships).
 func blobs(t *testing.T, js jetstream.JetStream) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -56,7 +59,14 @@ func blobs(t *testing.T, js jetstream.JetStream) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(list)
+	self := testBinary(t, t.TempDir(), "self")
+	n := 0
+	for _, o := range list {
+		if o.Name != self {
+			n++
+		}
+	}
+	return n
 }
 
 // sharedRun runs sharedJobs locally, then with SharedRoot on the agents
