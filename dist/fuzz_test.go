@@ -1,6 +1,7 @@
 package dist_test
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,4 +74,20 @@ func FuzzDecodeResult(f *testing.F) {
 			t.Fatal("a result without an id")
 		}
 	})
+}
+
+// A message nested a million levels deep (a megabyte of one-byte array
+// headers, under the server's max_payload) is refused before it is
+// decoded: decoding it took over a second and hundreds of MB.
+func TestDecodeRefusesDeepNesting(t *testing.T) {
+	// {"id": "x", "outcome": {"info": {"k": [[[...nil...]]]}}}
+	deep := []byte{0x82, 0xa2, 'i', 'd', 0xa1, 'x', 0xa7, 'o', 'u', 't', 'c', 'o', 'm', 'e', 0x81, 0xa4, 'i', 'n', 'f', 'o', 0x81, 0xa1, 'k'}
+	deep = append(deep, bytes.Repeat([]byte{0x91}, 1<<20)...)
+	deep = append(deep, 0xc0)
+	if _, err := dist.DecodeResult(deep); err == nil || !strings.Contains(err.Error(), "nesting deeper") {
+		t.Errorf("DecodeResult of a million nested arrays: %v, want refused for its nesting", err)
+	}
+	if _, err := dist.DecodeTask(deep); err == nil || !strings.Contains(err.Error(), "nesting deeper") {
+		t.Errorf("DecodeTask of a million nested arrays: %v, want refused for its nesting", err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/jobs"
 )
 
@@ -120,6 +121,9 @@ const maxIDLen = 512
 // DecodeTask decodes and checks a task message: the bytes come from the
 // network, so anything the agent cannot run as it is says why here.
 func DecodeTask(data []byte) (*TaskMessage, error) {
+	if err := checkMessage(data); err != nil {
+		return nil, fmt.Errorf("undecodable task message: %w", err)
+	}
 	var m TaskMessage
 	if err := msgpack.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("undecodable task message: %w", err)
@@ -275,6 +279,9 @@ type ResultMessage struct {
 
 // DecodeResult decodes a result message.
 func DecodeResult(data []byte) (*ResultMessage, error) {
+	if err := checkMessage(data); err != nil {
+		return nil, fmt.Errorf("undecodable result message: %w", err)
+	}
 	var r ResultMessage
 	if err := msgpack.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("undecodable result message: %w", err)
@@ -284,3 +291,14 @@ func DecodeResult(data []byte) (*ResultMessage, error) {
 	}
 	return &r, nil
 }
+
+// messageDepth bounds how deeply a task or result message may nest: a
+// task's arguments may nest ipc.MaxArgDepth levels, under the message,
+// its task and its params.
+const messageDepth = ipc.MaxDepth + 8
+
+// checkMessage refuses, before decoding, bytes that are not one
+// well-formed msgpack value or that nest deeper than messageDepth: a
+// message of a million nested one-byte arrays took over a second and
+// hundreds of MB to decode.
+func checkMessage(data []byte) error { return ipc.CheckDepth(data, messageDepth) }
