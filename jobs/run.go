@@ -15,8 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/ppool/ppool/pool"
 )
 
 // Status is how a task ended.
@@ -152,12 +150,9 @@ type runner struct {
 }
 
 type completion struct {
-	t     *Task
-	part  *Part // set for one part of a split task
-	out   Outcome
-	err   error
-	info  pool.TaskInfo
-	where string
+	t    *Task
+	part *Part // set for one part of a split task
+	Completion
 }
 
 // queuedPart is a part of a split task waiting for a free worker. Parts go
@@ -370,7 +365,7 @@ func (r *runner) loop(ctx context.Context) error {
 		case c := <-r.done:
 			r.running--
 			r.perJob[c.t.Job]--
-			if c.err == nil && !r.draining {
+			if c.Err == nil && !r.draining {
 				// Give the freed worker its next task before hashing the
 				// output and syncing the journal, which takes milliseconds.
 				// (After a failure, completed decides first: --fail-fast.)
@@ -753,7 +748,7 @@ func (r *runner) send(sent, t *Task, part *Part, pj *PlannedJob) {
 	r.running++
 	r.perJob[t.Job]++
 	r.exec.Submit(pj, sent, func(c Completion) {
-		r.done <- completion{t: t, part: part, out: c.Outcome, err: c.Err, info: c.Info, where: c.Where}
+		r.done <- completion{t: t, part: part, Completion: c}
 	})
 }
 
@@ -762,33 +757,33 @@ func (r *runner) completed(c completion) {
 	t := c.t
 	st := r.split[t]
 	res := &Result{
-		Attempts:   c.info.Attempts,
-		DurationMS: ms(c.info.Duration),
-		QueuedMS:   ms(c.info.Queued),
-		WorkerPID:  c.info.PID,
-		Agent:      c.where,
+		Attempts:   c.Info.Attempts,
+		DurationMS: ms(c.Info.Duration),
+		QueuedMS:   ms(c.Info.Queued),
+		WorkerPID:  c.Info.PID,
+		Agent:      c.Where,
 	}
-	for _, err := range c.info.RetriedAfter {
+	for _, err := range c.Info.RetriedAfter {
 		res.Retried = append(res.Retried, err.Error())
 	}
-	r.summary.Busy += c.info.Duration
+	r.summary.Busy += c.Info.Duration
 	if c.part != nil {
 		st.left--
-		st.busy += c.info.Duration
-		if began := time.Now().Add(-c.info.Duration); st.first.IsZero() || began.Before(st.first) {
+		st.busy += c.Info.Duration
+		if began := time.Now().Add(-c.Info.Duration); st.first.IsZero() || began.Before(st.first) {
 			st.first = began
 		}
-		if c.err == nil && st.hash != "" && c.out.OutputHash != "" {
+		if c.Err == nil && st.hash != "" && c.Outcome.OutputHash != "" {
 			// Kept for --resume, should the task not finish in this run.
-			if err := r.journal.record(journalEntry{Job: t.Job, Task: fmt.Sprintf("%s part %d", t.Name, c.part.Index), Output: c.part.Path, Hash: partHash(st.hash, c.part), OutputHash: c.out.OutputHash}); err != nil {
+			if err := r.journal.record(journalEntry{Job: t.Job, Task: fmt.Sprintf("%s part %d", t.Name, c.part.Index), Output: c.part.Path, Hash: partHash(st.hash, c.part), OutputHash: c.Outcome.OutputHash}); err != nil {
 				r.unrecorded(err)
 			}
 		}
-		if c.err != nil && st.failed == nil {
-			if r.killed || errors.Is(c.err, ErrWithdrawn) {
+		if c.Err != nil && st.failed == nil {
+			if r.killed || errors.Is(c.Err, ErrWithdrawn) {
 				st.dropped++ // stopped by the second interrupt: not the part's fault
 			} else {
-				st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.err)
+				st.failed = fmt.Errorf("part %d: %w", c.part.Index, c.Err)
 				// The task has failed: its parts not yet started never will.
 				r.dropParts(t, "")
 				if r.split[t] == nil {
@@ -807,36 +802,36 @@ func (r *runner) completed(c completion) {
 		return
 	}
 	if len(t.Parts) > 0 {
-		res.CPUMS = ms(st.busy + c.info.Duration)
+		res.CPUMS = ms(st.busy + c.Info.Duration)
 		if !st.first.IsZero() { // else every part was done by an earlier run
 			res.DurationMS = ms(time.Since(st.first))
 		}
 		res.QueuedMS = ms(st.queued)
 	}
-	if errors.Is(c.err, ErrWithdrawn) {
+	if errors.Is(c.Err, ErrWithdrawn) {
 		res.Status, res.Error = StatusCancelled, "not run: the run was interrupted"
 		r.finish(t, res, "", "")
 		return
 	}
-	if c.err != nil && r.killed {
-		res.Status, res.Error = StatusCancelled, "stopped: the run was interrupted twice ("+c.err.Error()+")"
+	if c.Err != nil && r.killed {
+		res.Status, res.Error = StatusCancelled, "stopped: the run was interrupted twice ("+c.Err.Error()+")"
 		r.finish(t, res, "", "")
 		return
 	}
-	if c.err != nil {
-		res.Status, res.Error = StatusFailed, c.err.Error()
+	if c.Err != nil {
+		res.Status, res.Error = StatusFailed, c.Err.Error()
 		r.finish(t, res, "", "")
 		return
 	}
-	res.Status, res.Output, res.Warnings = StatusOK, t.Output, c.out.Warnings
+	res.Status, res.Output, res.Warnings = StatusOK, t.Output, c.Outcome.Warnings
 	for _, w := range res.Warnings {
 		r.log.Warn("task warning", "job", t.Job, "task", t.Name, "warning", w)
 	}
-	hash, outHash := st.hash, c.out.OutputHash
+	hash, outHash := st.hash, c.Outcome.OutputHash
 	var err error
 	if hash == "" {
 		hash, err = taskHash(t, r.jobOf[t.Job].Kind, func(path string) (string, error) {
-			if h, ok := c.out.InputHashes[path]; ok {
+			if h, ok := c.Outcome.InputHashes[path]; ok {
 				r.hashMu.Lock()
 				r.hashes[path] = h
 				r.hashMu.Unlock()
