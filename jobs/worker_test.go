@@ -1,15 +1,15 @@
 package jobs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/ppool/ppool/internal/proctest"
 )
 
 // test.hashcopy copies its input to its output, as an image kind does its
@@ -42,29 +42,6 @@ func init() {
 	})
 }
 
-// bytesRead is what this process has read so far, in bytes, from files
-// and pipes alike (Linux's /proc/self/io rchar).
-func bytesRead(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Skipf("no read counter here: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "rchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no rchar in /proc/self/io")
-	return 0
-}
-
 // TestWorkerReadsEachFileOnce: a kind that hashes its input as it reads
 // it and its output as it writes it costs the worker no second read of
 // either, and the journal still gets both hashes, the same as hashing the
@@ -94,9 +71,9 @@ func TestWorkerReadsEachFileOnce(t *testing.T) {
 		out := filepath.Join(dir, "out-"+strconv.FormatBool(c.hash)+".bin")
 		task := Task{Job: "t", Kind: "test.hashcopy", Name: "x", Mode: "run", Output: out,
 			Params: map[string]any{"hash": c.hash}, Inputs: map[string]Input{"in": {Path: in}}}
-		before := bytesRead(t)
+		before := proctest.BytesRead(t)
 		o, err := runTaskHere(task)
-		read := bytesRead(t) - before
+		read := proctest.BytesRead(t) - before
 		if err != nil {
 			t.Fatal(err)
 		}

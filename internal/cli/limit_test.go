@@ -1,15 +1,13 @@
 package cli_test
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/ppool/ppool/internal/cli"
+	"github.com/ppool/ppool/internal/proctest"
 )
 
 // envAddressSpace makes the test binary run ppool (cli.Main on its
@@ -24,12 +22,12 @@ func limitedMain(mib string) int {
 		fmt.Fprintln(os.Stderr, "bad", envAddressSpace, err)
 		return 100
 	}
-	size, err := vmSize()
+	size, err := proctest.Status("VmSize")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 100
 	}
-	limit := uint64(size + extra<<20)
+	limit := uint64(size + int64(extra)<<20)
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		fmt.Fprintln(os.Stderr, "setrlimit:", err)
 		return 100
@@ -40,21 +38,4 @@ func limitedMain(mib string) int {
 		return 100
 	}
 	return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-}
-
-// vmSize is this process's mapped address space, in bytes.
-func vmSize() (int, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmSize:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("/proc/self/status has no VmSize")
 }

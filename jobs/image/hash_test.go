@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,10 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/ppool/ppool/internal/proctest"
 	"github.com/ppool/ppool/jobs"
 )
 
@@ -24,28 +22,6 @@ func sha256File(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// bytesRead is what this process has read so far (Linux's rchar).
-func bytesRead(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Skipf("no read counter here: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "rchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no rchar in /proc/self/io")
-	return 0
 }
 
 // TestKindsReadInputOnce: a whole image task reads its input file once,
@@ -90,9 +66,9 @@ func TestKindsReadInputOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := bytesRead(t)
+		before := proctest.BytesRead(t)
 		o, err := k.Run(context.Background(), &task)
-		read := bytesRead(t) - before
+		read := proctest.BytesRead(t) - before
 		if err != nil {
 			t.Fatalf("%s: %v", c.kind, err)
 		}
@@ -122,9 +98,9 @@ func TestLoadRejectsBeforeReading(t *testing.T) {
 	if err := os.WriteFile(path, make([]byte, 8<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := bytesRead(t)
+	before := proctest.BytesRead(t)
 	_, err := Load(path)
-	read := bytesRead(t) - before
+	read := proctest.BytesRead(t) - before
 	if !errors.Is(err, ErrNotImage) {
 		t.Fatalf("Load: %v, want ErrNotImage", err)
 	}
@@ -155,11 +131,11 @@ func TestSplitReadsHeaderOnce(t *testing.T) {
 	k, _ := jobs.LookupKind("image.blur")
 	task := jobs.Task{Job: "t", Kind: "image.blur", Name: "x", Mode: "run", Output: filepath.Join(t.TempDir(), "out.png"),
 		Params: map[string]any{"sigma": 2.0}, Inputs: map[string]jobs.Input{"image": {Path: path}}}
-	before := bytesRead(t)
+	before := proctest.BytesRead(t)
 	if _, err := k.Split(&task); err != nil {
 		t.Fatal(err)
 	}
-	if read := bytesRead(t) - before; read > headRead+headRead/4 {
+	if read := proctest.BytesRead(t) - before; read > headRead+headRead/4 {
 		t.Errorf("planning the split read %d bytes of a %d-byte file; its head is %d", read, st.Size(), headRead)
 	}
 }

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"image"
@@ -9,10 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ppool/ppool/internal/proctest"
 	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
 )
@@ -21,29 +20,12 @@ import (
 // task and report its memory instead of testing: "KIND INPUT OUTPUT".
 const peakChildEnv = "PPOOL_IMAGE_PEAK_CHILD"
 
-// procStatus reads a field of /proc/self/status in bytes ("VmHWM").
-func procStatus(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
-}
-
 // runPeakChild runs one task as a worker would and prints its resident
 // memory before (VmRSS) and at its peak (VmHWM).
 func runPeakChild(spec string) {
 	f := strings.Fields(spec)
 	turbojpeg.Available() // the library mapped, as in a worker that served a task
-	before, err := procStatus("VmRSS")
+	before, err := proctest.Status("VmRSS")
 	if err != nil {
 		fmt.Println("ERROR", err)
 		return
@@ -56,7 +38,7 @@ func runPeakChild(spec string) {
 		fmt.Println("ERROR", err)
 		return
 	}
-	peak, err := procStatus("VmHWM")
+	peak, err := proctest.Status("VmHWM")
 	if err != nil {
 		fmt.Println("ERROR", err)
 		return
