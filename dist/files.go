@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ppool/ppool/jobs"
 )
 
 // FileBucket is the Object Store bucket that files travel through, each
@@ -83,19 +85,10 @@ func fileBucket(ctx context.Context, js jetstream.JetStream, create bool) (jetst
 	return obs, nil
 }
 
-// hashFile returns a file's SHA-256 and size.
+// hashFile returns a file's SHA-256 and size, as the journal hashes it:
+// a regular file only, opened without blocking.
 func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return jobs.HashFile(context.Background(), path)
 }
 
 // putFile stores a file under its hash unless the bucket has it already.

@@ -352,22 +352,31 @@ func (j *journal) key(output string) string {
 // jobs file was checked) cannot hang the master in open or read.
 func hashFile(path string) (string, error) { return hashFileCtx(context.Background(), path) }
 
-// hashBufs holds the read buffers of hashFileCtx.
+// hashBufs holds the read buffers of HashFile.
 var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // hashFileCtx is hashFile, stopping with ctx's error when ctx ends.
 func hashFileCtx(ctx context.Context, path string) (string, error) {
+	h, _, err := HashFile(ctx, path)
+	return h, err
+}
+
+// HashFile returns the SHA-256 (in hex) and the size of a regular file, as
+// the journal records it. It opens without blocking and refuses anything
+// but a regular file (a named pipe or a device would hang or never end),
+// and stops with ctx's error when ctx ends.
+func HashFile(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if why := notRegular(st.Mode()); why != "" {
-		return "", fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
+		return "", 0, fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
 	}
 	h := sha256.New()
 	// One buffer per hashing goroutine, reused: a fresh 1 MiB slice for
@@ -376,20 +385,22 @@ func hashFileCtx(ctx context.Context, path string) (string, error) {
 	bp := hashBufs.Get().(*[]byte)
 	defer hashBufs.Put(bp)
 	buf := *bp
+	var size int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return "", 0, err
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
+		size += int64(n)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), size, nil
 }
 
 // taskHash is the content hash that decides whether a finished task can be
