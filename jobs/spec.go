@@ -414,8 +414,12 @@ func (d *decoder) mergeValues(n ast.Node) []*ast.MappingValueNode {
 	return out
 }
 
-func suggest(key string, known []string) string {
-	best, bestD := "", 3
+func suggest(key string, known []string) string { return closest(key, known, 3) }
+
+// closest names the known word nearest key, fewer than within edits away,
+// as " (did you mean "x"?)", or lists them all.
+func closest(key string, known []string, within int) string {
+	best, bestD := "", within
 	for _, k := range known {
 		if dist := editDistance(key, k); dist < bestD {
 			best, bestD = k, dist
@@ -449,16 +453,7 @@ func SuggestKind(name string) string {
 	if len(hits) > 1 {
 		return " (did you mean one of " + strings.Join(hits, ", ") + "?)"
 	}
-	best, bestD := "", max(3, len(name)/4+1)
-	for _, k := range names {
-		if dist := editDistance(lower, k); dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return " (known: " + strings.Join(names, ", ") + ")"
+	return closest(lower, names, max(3, len(name)/4+1))
 }
 
 // nearPrefix: a and b share at least least bytes at their start, and
