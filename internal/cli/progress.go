@@ -286,32 +286,52 @@ func (o *barsObserver) finish() {
 // plainObserver prints a progress line at most once a second, and one when
 // a job is finished: for logs and pipes.
 type plainObserver struct {
-	w    io.Writer
+	w io.Writer
+	lineTally
+}
+
+// lineTally is what the observers that report in lines (plain and JSON)
+// keep: the counts, the tasks left per job, and when they last reported.
+type lineTally struct {
 	c    progressCount
 	left map[string]int
 	last time.Time
 }
 
-func (o *plainObserver) Started(plan *jobs.Plan, workers int) {
-	o.c, o.left = progressCount{total: plan.Tasks, est: estimator{start: time.Now()}}, map[string]int{}
+func (l *lineTally) start(plan *jobs.Plan) {
+	l.c, l.left = progressCount{total: plan.Tasks, est: estimator{start: time.Now()}}, map[string]int{}
 	for _, j := range plan.Jobs {
-		o.left[j.Name] = len(j.Tasks)
+		l.left[j.Name] = len(j.Tasks)
 	}
+}
+
+// finished counts r. jobDone: r was its job's last task; report: a
+// progress line is due (a second since the last one, or the run's last
+// task).
+func (l *lineTally) finished(now time.Time, r *jobs.Result) (jobDone, report bool) {
+	l.c.count(now, r)
+	l.left[r.Job]--
+	if now.Sub(l.last) >= time.Second || l.c.done == l.c.total {
+		l.last, report = now, true
+	}
+	return l.left[r.Job] == 0, report
+}
+
+func (o *plainObserver) Started(plan *jobs.Plan, workers int) {
+	o.start(plan)
 	fmt.Fprintf(o.w, "ppool: %s in %s on %s\n", plural(plan.Tasks, "task"), plural(len(plan.Jobs), "job"), plural(workers, "worker"))
 }
 
 func (o *plainObserver) TaskFinished(r *jobs.Result) {
 	now := time.Now()
-	o.c.count(now, r)
+	jobDone, report := o.finished(now, r)
 	if r.Status == jobs.StatusFailed {
 		fmt.Fprintf(o.w, "ppool: %s/%s failed: %s\n", r.Job, r.Task, firstLine(r.Error))
 	}
-	o.left[r.Job]--
-	if o.left[r.Job] == 0 {
+	if jobDone {
 		fmt.Fprintf(o.w, "ppool: job %s done\n", r.Job)
 	}
-	if now.Sub(o.last) >= time.Second || o.c.done == o.c.total {
-		o.last = now
+	if report {
 		fmt.Fprintf(o.w, "ppool: %s\n", progressText(&o.c.est, now, o.c.done, o.c.total, o.c.failed))
 	}
 }
@@ -322,29 +342,22 @@ func (o *plainObserver) Stopping(reason string) { fmt.Fprintf(o.w, "ppool: %s\n"
 // stderr then holds JSON lines only. Failures are not repeated here: the
 // run logs each one.
 type jsonObserver struct {
-	log  *slog.Logger
-	c    progressCount
-	left map[string]int
-	last time.Time
+	log *slog.Logger
+	lineTally
 }
 
 func (o *jsonObserver) Started(plan *jobs.Plan, workers int) {
-	o.c, o.left = progressCount{total: plan.Tasks, est: estimator{start: time.Now()}}, map[string]int{}
-	for _, j := range plan.Jobs {
-		o.left[j.Name] = len(j.Tasks)
-	}
+	o.start(plan)
 	o.log.Info("run started", "tasks", plan.Tasks, "jobs", len(plan.Jobs), "workers", workers)
 }
 
 func (o *jsonObserver) TaskFinished(r *jobs.Result) {
 	now := time.Now()
-	o.c.count(now, r)
-	o.left[r.Job]--
-	if o.left[r.Job] == 0 {
+	jobDone, report := o.finished(now, r)
+	if jobDone {
 		o.log.Info("job done", "job", r.Job)
 	}
-	if now.Sub(o.last) >= time.Second || o.c.done == o.c.total {
-		o.last = now
+	if report {
 		rate, left, ok := o.c.est.estimate(now, o.c.done, o.c.total)
 		attrs := []any{"done", o.c.done, "total", o.c.total, "failed", o.c.failed,
 			"elapsed_s", roundDuration(now.Sub(o.c.est.start)).Seconds(), "tasks_per_s", math.Round(rate*10) / 10}
