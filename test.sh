@@ -39,6 +39,9 @@ go test -count=1 -run 'TestEncodeReusesBuffers' ./jobs/image/fastpng
 # Under a limited address space, which the race detector's shadow memory
 # cannot live in: a master out of memory must not exit 2.
 go test -count=1 -run 'TestRuntimeOutOfMemoryIsNotExit2' ./internal/cli
+# The image kinds without libjpeg-turbo too (PPOOL_JPEG=go: Go's JPEG
+# codec, and jpegdc for 1/8 decodes), as on a machine without it.
+PPOOL_JPEG=go go test -count=1 ./jobs/image/...
 
 # The chaos suite: workers SIGKILLed under load, memory hogs, hangs,
 # malformed frames, a jobs run killed 20 times and resumed.
@@ -68,11 +71,12 @@ fuzz ./jobs/image FuzzLoad 3000
 fuzz ./jobs/image FuzzPNGRows 2000
 fuzz ./jobs/image FuzzExifOrientation 10000
 fuzz ./jobs/image/turbojpeg FuzzDecode 3000
+fuzz ./jobs/image/jpegdc FuzzDecode 40000
 fuzz ./jobs/image/fastpng FuzzDecode 10000
 fuzz ./jobs/image/fastpng FuzzEncodeRoundTrip 2000
 fuzz ./dist FuzzDecodeTask 10000
 fuzz ./dist FuzzDecodeResult 10000
-echo "fuzzing: 14 targets, no failures"
+echo "fuzzing: 15 targets, no failures"
 
 # The matrix kinds under every OpenBLAS kernel this CPU can run (and on
 # gonum's pure-Go BLAS): kernels round differently, and the tests promise

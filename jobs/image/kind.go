@@ -20,7 +20,7 @@ import (
 
 // kindVersion is bumped when any kind's output changes for the same input
 // and params, so that --resume redoes work.
-const kindVersion = 3 // 2: big downscales in two steps (resize.go); 3: thumbnails decode JPEGs down to their own size
+const kindVersion = 4 // 2: big downscales in two steps (resize.go); 3: thumbnails decode JPEGs down to their own size; 4: and at 1/8 from DC coefficients (jpegdc), also without libjpeg-turbo
 
 // splitPixels is the image size above which filters and renders are split
 // into strips; stripRows is the strips' height. Both are fixed (variables

@@ -1,0 +1,192 @@
+package jpegdc
+
+// A huffman is one table as the DHT segment gives it, in canonical form.
+type huffman struct {
+	maxcode [17]int32 // the largest code of each length; -1: none
+	mincode [17]int32
+	valptr  [17]int32 // vals' index of the first code of each length
+	counts  [17]int
+	vals    []byte
+}
+
+func (h *huffman) build(counts *[17]int, syms []byte) error {
+	h.counts = *counts
+	h.vals = append([]byte(nil), syms...)
+	code, k := int32(0), int32(0)
+	for l := 1; l <= 16; l++ {
+		h.valptr[l], h.mincode[l] = k, code
+		code += int32(counts[l])
+		k += int32(counts[l])
+		h.maxcode[l] = code - 1
+		if counts[l] == 0 {
+			h.maxcode[l] = -1
+		} else if code >= 1<<l { // the all-ones code, or more codes than fit
+			return FormatError("bad Huffman table")
+		}
+		code <<= 1
+	}
+	return nil
+}
+
+// each calls f with every code of at most bits bits, left-aligned in a
+// bits-wide index.
+func (h *huffman) each(bits int, f func(length int, code int, sym byte)) {
+	code, k := 0, 0
+	for l := 1; l <= 16; l++ {
+		for range h.counts[l] {
+			if l <= bits {
+				f(l, code<<(bits-l), h.vals[k])
+			}
+			code++
+			k++
+		}
+		code <<= 1
+	}
+}
+
+// decode finds the symbol whose code starts v, for codes longer than a
+// lookup table holds.
+func (h *huffman) decode(v uint64) (length uint, sym byte, ok bool) {
+	for l := 1; l <= 16; l++ {
+		code := int32(v >> (64 - l))
+		if code <= h.maxcode[l] {
+			return uint(l), h.vals[h.valptr[l]+code-h.mincode[l]], true
+		}
+	}
+	return 0, 0, false
+}
+
+const dcBits = 9
+
+// A dcTable decodes DC symbols (the size of the difference that follows)
+// with one lookup for codes of up to dcBits bits. An entry is the code's
+// length | size<<8; 0: longer, look it up in h.
+type dcTable struct {
+	look [1 << dcBits]uint16
+	h    huffman
+}
+
+func newDCTable(h *huffman) (*dcTable, error) {
+	t := &dcTable{h: *h}
+	h.each(dcBits, func(l, code int, sym byte) {
+		if sym > 11 {
+			return // invalid for 8-bit samples: the slow path says so
+		}
+		for i := range 1 << (dcBits - l) {
+			t.look[code+i] = uint16(l) | uint16(sym)<<8
+		}
+	})
+	return t, nil
+}
+
+func (t *dcTable) slow(v uint64) (length, size uint, err error) {
+	l, sym, ok := t.h.decode(v)
+	if !ok {
+		return 0, 0, FormatError("bad Huffman code")
+	}
+	if sym > 11 {
+		return 0, 0, FormatError("DC difference too large")
+	}
+	return l, uint(sym), nil
+}
+
+const acBits = 11
+
+// An acTable skips AC coefficients with one lookup for codes of up to
+// acBits bits. An entry says how far to skip (the codes and the values'
+// bits) in bits 0–4, how many coefficients that covers (runs and values)
+// in bits 5–10, acEOB when the block ends there; 0: a code longer than
+// acBits or invalid, the slow path decides. single holds one symbol an
+// entry; pair also the next symbol when its code is inside the index too.
+type acTable struct {
+	// val: the code's length | the symbol<<5 | acValid, for the blocks
+	// whose AC values are needed.
+	val    [1 << acBits]uint16
+	single [1 << acBits]uint16
+	pair   [1 << acBits]uint16
+	h      huffman
+}
+
+const (
+	acEOB   = 1 << 11
+	acValid = 1 << 15
+)
+
+// acEntry is the entry for one symbol of a code l bits long.
+func acEntry(l int, sym byte) (uint16, bool) {
+	r, s := int(sym>>4), int(sym&15)
+	switch {
+	case sym == 0:
+		return uint16(l) | acEOB, true
+	case s == 0 && r != 15, s > 10: // EOBn (progressive only); too large for 8 bits
+		return 0, false
+	}
+	return uint16(l+s) | uint16(r+1)<<5, true
+}
+
+func newACTable(h *huffman) (*acTable, error) {
+	t := &acTable{h: *h}
+	var codeLen [1 << acBits]int
+	h.each(acBits, func(l, code int, sym byte) {
+		e, ok := acEntry(l, sym)
+		if !ok {
+			return
+		}
+		for i := range 1 << (acBits - l) {
+			t.single[code+i], codeLen[code+i] = e, l
+			t.val[code+i] = uint16(l) | uint16(sym)<<5 | acValid
+		}
+	})
+	for i, e := range t.single {
+		t.pair[i] = e
+		used := int(e & 31)
+		if e == 0 || e&acEOB != 0 || used >= acBits {
+			continue
+		}
+		// The next code starts at bit used of the index.
+		rest := uint16(i<<used) & (1<<acBits - 1)
+		e2 := t.single[rest]
+		if e2 == 0 || codeLen[rest] > acBits-used {
+			continue // its code is not all inside the index
+		}
+		t.pair[i] = uint16(used+int(e2&31)) | (e>>5&63+e2>>5&63)<<5 | e2&acEOB
+	}
+	return t, nil
+}
+
+// slowEntry is single's entry for a code longer than the table holds; 0
+// for an invalid one.
+func (t *acTable) slowEntry(v uint64) uint16 {
+	e, _ := t.slow(v)
+	return e
+}
+
+// err says why the code at the start of v cannot be read; nil if it can.
+func (t *acTable) err(v uint64) error {
+	_, err := t.slow(v)
+	return err
+}
+
+func (t *acTable) slow(v uint64) (uint16, error) {
+	l, sym, ok := t.h.decode(v)
+	if !ok {
+		return 0, FormatError("bad Huffman code")
+	}
+	e, ok := acEntry(int(l), sym)
+	if !ok {
+		return 0, FormatError("bad AC symbol")
+	}
+	return e, nil
+}
+
+// slowVal is val's entry for a code longer than the table holds.
+func (t *acTable) slowVal(v uint64) (uint16, error) {
+	l, sym, ok := t.h.decode(v)
+	if !ok {
+		return 0, FormatError("bad Huffman code")
+	}
+	if _, ok := acEntry(int(l), sym); !ok {
+		return 0, FormatError("bad AC symbol")
+	}
+	return uint16(l) | uint16(sym)<<5 | acValid, nil
+}
