@@ -266,18 +266,23 @@ func idct2x2(blk *[64]int32, out []byte, stride int) {
 	}
 }
 
-// skipAC reads past a block's AC coefficients, two symbols a lookup while
-// the first cannot end the block (a run covers at most 16). It is its own
-// function so that its few variables stay in registers. ok is false for a
-// code it cannot read (acTable.err says why) or a run past the block.
+// skipAC reads past a block's AC coefficients: with the pair table (two
+// symbols a lookup) while the first symbol cannot end the block (a run
+// covers at most 16), then one a lookup. It is its own function so that
+// its few variables stay in registers. ok is false for a code it cannot
+// read (acTable.err says why) or a run past the block.
 func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int, bool) {
 	k := uint(1)
-	for k < 48 {
+	for k < 64 {
+		tab := &ac.pair
+		if k >= 48 {
+			tab = &ac.single
+		}
 		// Branchless: top up to 56–63 bits (n | 56), whole bytes.
 		acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
 		p += int(63-n) >> 3
 		n |= 56
-		e := ac.pair[acc>>(64-acBits)]
+		e := tab[acc>>(64-acBits)]
 		if e == 0 {
 			if e = ac.slowEntry(acc); e == 0 {
 				return acc, n, p, false
@@ -286,29 +291,10 @@ func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int
 		skip := uint(e) & 31
 		acc <<= skip
 		n -= skip
-		k += uint(e >> 5 & 63)
+		k += uint(e >> 5 & 63) // 0 for an EOB
 		if e&acEOB != 0 {
 			return acc, n, p, k <= 64
 		}
-	}
-	for k < 64 {
-		// Branchless: top up to 56–63 bits (n | 56), whole bytes.
-		acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
-		p += int(63-n) >> 3
-		n |= 56
-		e := ac.single[acc>>(64-acBits)]
-		if e == 0 {
-			if e = ac.slowEntry(acc); e == 0 {
-				return acc, n, p, false
-			}
-		}
-		skip := uint(e) & 31
-		acc <<= skip
-		n -= skip
-		if e&acEOB != 0 {
-			return acc, n, p, true
-		}
-		k += uint(e >> 5 & 63)
 	}
 	return acc, n, p, k == 64
 }
