@@ -398,7 +398,7 @@ func (p *Pool) splitLocked(b *task) []*task {
 	for i, args := range all {
 		t := &task{
 			id: p.nextID.Add(1), fn: b.fn, opts: b.opts, watch: b.watch,
-			x: &extra{parent: b, index: i}, submitted: b.submitted,
+			x: &extra{parent: b, index: i}, schedule: schedule{submitted: b.submitted},
 		}
 		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)
 		t.onDone = splitDone
