@@ -9,8 +9,9 @@ import (
 
 // Results: what a connection's reader read becomes tasks' outcomes. The
 // reader hands a run of frames to answers, which records them under p.mu
-// and the connection's mu, taken once for the run; tasks are resolved (finish, settle, release) after the
-// lock is released, on the reader's goroutine, which writes nothing.
+// and the connection's mu, taken once for the run; tasks are resolved
+// (finish, settle, release) after the locks are released, on the
+// reader's goroutine, which writes nothing.
 
 // hello handles a worker's first frame. A non-empty return is why the
 // worker must go.
@@ -51,9 +52,9 @@ type answer struct {
 
 // answers handles a run of frames a worker's reader read in one go:
 // results and progress reports. The run takes the pool's lock, then the
-// connection's, once, not once per frame; the tasks are resolved after it is released, and if
-// answers made room while tasks wait, the dispatcher is woken to send
-// them: a reader never writes. now is when the run was read. A non-empty
+// connection's, once, not once per frame; the tasks are resolved after
+// they are released, and if answers made room while tasks wait, the
+// dispatcher is woken to send them: a reader never writes. now is when the run was read. A non-empty
 // return is why the worker must go.
 func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
 	done := w.in.done[:0] // the reader's own: answers runs on the holder of w.rmu

@@ -14,8 +14,9 @@ import (
 // each worker's window (how many tasks it may have in flight), the moving
 // averages that size windows and packs (pack.go), retries and the split
 // of a failed batch. Its state is guarded by the pool's mutex, p.mu; it
-// hands frames to a worker's connection (conn.go) through its outbox
-// and flush, and never reads.
+// reaches a worker's connection through its methods (conntasks.go), which
+// take the connection's lock, hands it frames through its outbox and
+// flush, and never reads.
 
 // scheduler is the scheduler's state, guarded by p.mu but for kick.
 type scheduler struct {
