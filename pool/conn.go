@@ -46,8 +46,25 @@ type slot struct {
 }
 
 // worker is the master's connection to one worker process: the process,
-// what waits to be written to it (its outbox, under its own lock), and
-// what its reader has read (reading, the holder of rmu's alone).
+// what waits to be written to it (its outbox, under its own lock), what
+// its reader has read (reading, the holder of rmu's alone), and what it
+// knows of the tasks it holds (connState, under mu).
+//
+// Locks, and the order they are taken in (a lock may be taken while
+// holding those before it, never those after):
+//
+//	rmu → p.mu → mu → box.mu
+//	wmu → box.mu
+//
+// The pool's mutex p.mu guards what is pool-wide (the queue, the worker
+// list, the pool's state). A connection's mu guards its in-flight list and
+// the facts about it; the scheduler, the supervisor and Stats reach them
+// through the connection's methods below. Whoever holds mu takes no other
+// lock but box.mu: the reader, the timers and the memory watch use mu
+// alone; the scheduler and the results handler take it inside p.mu. Only
+// the dispatcher holds several connections' mu at once, under p.mu (which
+// is why no order among them is needed). watchMu and the callbacks' lock
+// are taken alone.
 type worker struct {
 	p *Pool
 	workerProcess
@@ -57,15 +74,8 @@ type worker struct {
 	in   reading
 	wake chan struct{} // size 1: there may be something to read
 
-	// Guarded by p.mu.
-	state      workerState
-	inflight   []*slot
-	sent       int         // tasks sent, for MaxTasksPerWorker
-	finished   int         // tasks answered
-	killCause  error       // why the pool killed it, blamed on its running task
-	headTimer  *time.Timer // the running task's timeout
-	graceTimer *time.Timer // KillGrace for an abandoned running task to stop
-	flags                  // killedByPool, helloed, claimed, readFail
+	mu sync.Mutex // guards connState; after p.mu, before box.mu
+	connState
 }
 
 // workerProcess is the process behind a worker, set once at its start.
@@ -79,7 +89,7 @@ type workerProcess struct {
 }
 
 // flags are a worker's facts the pool's dispatcher and reader consult,
-// guarded by p.mu. An Apply caller that finds an idle worker reads its
+// guarded by the connection's mu. An Apply caller that finds an idle worker reads its
 // own answer on its own thread (readFor), which saves a wakeup of another
 // thread per call; claimed says one is reading.
 type flags struct {
@@ -97,12 +107,12 @@ func (w *worker) run() {
 	p := w.p
 	p.wg.Add(2)
 	startTimer := time.AfterFunc(p.cfg.StartTimeout, func() {
-		p.mu.Lock()
+		w.mu.Lock()
 		starting := w.state == workerStarting
 		if starting {
 			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("no hello within the start timeout (%v)", p.cfg.StartTimeout)}
 		}
-		p.mu.Unlock()
+		w.mu.Unlock()
 		if starting {
 			w.kill()
 		}
@@ -151,14 +161,19 @@ func (w *worker) wantsReaderLocked() bool {
 	return w.readFail == "" && !w.claimed && (!w.helloed || len(w.inflight) > 0)
 }
 
+// readerState says why reading stopped for good ("" if it has not), and
+// whether the reader goroutine should be reading.
+func (w *worker) readerState() (fail string, want bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.readFail, w.wantsReaderLocked()
+}
+
 // readLoop is the worker's reader goroutine: it reads whenever answers are
 // due and nobody else is reading them, until reading fails, and says why.
 func (w *worker) readLoop() string {
-	p := w.p
 	for {
-		p.mu.Lock()
-		fail, want := w.readFail, w.wantsReaderLocked()
-		p.mu.Unlock()
+		fail, want := w.readerState()
 		if fail != "" {
 			return fail
 		}
@@ -176,9 +191,8 @@ func (w *worker) readLoop() string {
 			if died {
 				return true
 			}
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return w.wantsReaderLocked()
+			_, want := w.readerState()
+			return want
 		})
 		w.rmu.Unlock()
 		if reason != "" {
@@ -204,13 +218,13 @@ func (w *worker) readFor(ctx context.Context, t *task) {
 		}
 		w.rmu.Unlock()
 	}
-	p.mu.Lock()
+	w.mu.Lock()
 	w.claimed = false
 	if reason != "" && w.readFail == "" {
 		w.readFail = reason
 	}
 	more := w.readFail != "" || w.wantsReaderLocked()
-	p.mu.Unlock()
+	w.mu.Unlock()
 	if more {
 		w.signal()
 	}
@@ -314,27 +328,6 @@ func (w *worker) handle(msgs []ipc.Msg) string {
 		}
 	}
 	return p.answers(w, msgs, time.Now())
-}
-
-// answeredLocked takes the slot of task id out of w's tasks in flight and
-// returns it, and whether it was the head, the task running; nil if w was
-// not running id.
-func (w *worker) answeredLocked(id uint64) (s *slot, head bool) {
-	i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t.id == id })
-	if i < 0 {
-		return nil, false
-	}
-	s = w.inflight[i]
-	if i == 0 {
-		// Answers come in order: dropping the head must not shift a long
-		// window of tasks behind it.
-		w.inflight[0] = nil
-		w.inflight = w.inflight[1:]
-	} else {
-		w.inflight = slices.Delete(w.inflight, i, i+1)
-	}
-	w.finished++
-	return s, i == 0
 }
 
 // exitError describes how the worker process ended.

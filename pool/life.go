@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/ppool/ppool/ipc"
 )
 
 // Close stops the pool the way multiprocessing's close and join do: no new
@@ -79,8 +77,7 @@ func (p *Pool) killAll() {
 	queued := p.queue.drain()
 	p.state = poolStopped
 	for _, w := range p.workers {
-		w.killedByPool = true
-		w.state = workerStopping
+		w.stopByPool()
 		w.kill()
 	}
 	p.mu.Unlock()
@@ -96,10 +93,9 @@ func (p *Pool) stop(kill bool) {
 		p.mu.Lock()
 		p.state = poolStopped
 		workers := slices.Clone(p.workers)
-		for _, w := range workers {
-			if !kill && w.state != workerDead {
-				w.state = workerStopping
-				w.box.control(ipc.AppendShutdown)
+		if !kill {
+			for _, w := range workers {
+				w.shutdown()
 			}
 		}
 		p.mu.Unlock()
@@ -168,14 +164,15 @@ func (p *Pool) Stats() Stats {
 		Packed:   p.stats.packed.Load(),
 	}
 	for _, w := range p.workers {
-		if w.state == workerDead || w.state == workerStarting {
+		ws, ok := w.stats()
+		if !ok {
 			continue
 		}
 		s.Workers++
-		if len(w.inflight) > 0 {
+		if ws.InFlight > 0 {
 			s.Busy++
 		}
-		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, State: w.state.String(), InFlight: len(w.inflight), Finished: w.finished})
+		s.PerWorker = append(s.PerWorker, ws)
 	}
 	p.mu.Unlock()
 	for i := range s.PerWorker {

@@ -73,7 +73,7 @@ func (p *Pool) packLocked(head *task) *task {
 	if len(members) == 1 {
 		return head
 	}
-	pk := &task{id: p.nextID.Add(1), fn: head.fn, opts: head.opts, x: &extra{pack: members}, submitted: head.submitted}
+	pk := &task{id: p.nextID.Add(1), fn: head.fn, opts: head.opts, x: &extra{pack: members}, schedule: schedule{submitted: head.submitted}}
 	// No timeout on the wire: the worker would fail the tasks left when it
 	// fires; the pool's own timer undoes the pack instead.
 	b, start := ipc.AppendTaskHead(p.packBuf[:0], pk.id, pk.fn, 0, true)

@@ -44,8 +44,9 @@ type Pool struct {
 	lifecycle             // the pool's own goroutines, and how it ends (life.go)
 	counters              // task ids and the tasks pending, each on a cache line of its own
 
-	// mu guards state and workers, the scheduler's and the supervisor's
-	// fields, and the fields of each worker marked as guarded by it.
+	// mu guards what is pool-wide: state and workers, the catalog, the
+	// scheduler's and the supervisor's fields. Each worker's own state is
+	// under its connection's lock, taken after this one (conn.go).
 	mu         sync.Mutex
 	state      poolState
 	workers    []*worker // live workers, in start order

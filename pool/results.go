@@ -9,16 +9,15 @@ import (
 
 // Results: what a connection's reader read becomes tasks' outcomes. The
 // reader hands a run of frames to answers, which records them under p.mu
-// once for the run; tasks are resolved (finish, settle, release) after the
-// lock is released, on the reader's goroutine, which writes nothing.
+// and the connection's mu, taken once for the run; tasks are resolved
+// (finish, settle, release) after the locks are released, on the
+// reader's goroutine, which writes nothing.
 
 // hello handles a worker's first frame. A non-empty return is why the
 // worker must go.
 func (p *Pool) hello(w *worker, m ipc.Msg) string {
 	if _, err := ipc.Negotiate(ipc.Versions, m.Versions); err != nil {
-		p.mu.Lock()
-		w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: "refused", Err: err}
-		p.mu.Unlock()
+		w.setKillCause(&StartError{Command: p.path, PID: w.pid, Reason: "refused", Err: err})
 		return err.Error()
 	}
 	fns := make(map[string]bool, len(m.Functions))
@@ -27,9 +26,11 @@ func (p *Pool) hello(w *worker, m ipc.Msg) string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w.helloed = true
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.greetedLocked()
 	if init := p.cfg.Initializer; init != nil && !fns[init.Function] {
-		w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("the initializer %q is not among the functions it serves", init.Function)}
+		w.setKillCauseLocked(&StartError{Command: p.path, PID: w.pid, Reason: fmt.Sprintf("the initializer %q is not among the functions it serves", init.Function)})
 		return "unknown initializer"
 	}
 	if p.functions == nil {
@@ -50,15 +51,16 @@ type answer struct {
 }
 
 // answers handles a run of frames a worker's reader read in one go:
-// results and progress reports. The run takes the pool's lock once, not
-// once per frame; the tasks are resolved after it is released, and if
-// answers made room while tasks wait, the dispatcher is woken to send
-// them: a reader never writes. now is when the run was read. A non-empty
+// results and progress reports. The run takes the pool's lock, then the
+// connection's, once, not once per frame; the tasks are resolved after
+// they are released, and if answers made room while tasks wait, the
+// dispatcher is woken to send them: a reader never writes. now is when the run was read. A non-empty
 // return is why the worker must go.
 func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
 	done := w.in.done[:0] // the reader's own: answers runs on the holder of w.rmu
 	reason := ""
 	p.mu.Lock()
+	w.mu.Lock()
 	for _, m := range msgs {
 		switch m.Kind {
 		case ipc.KindResult:
@@ -73,6 +75,7 @@ func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
 		}
 	}
 	waiting := p.queue.len() > 0
+	w.mu.Unlock()
 	p.mu.Unlock()
 	for _, a := range done {
 		p.finish(a.t, a.value, a.err)
@@ -86,17 +89,12 @@ func (p *Pool) answers(w *worker, msgs []ipc.Msg, now time.Time) string {
 }
 
 // resultLocked records a worker's answer to a task, and appends the task
-// to done if it is resolved now (not abandoned, not to be retried).
+// to done if it is resolved now (not abandoned, not to be retried). The
+// caller holds p.mu and w.mu.
 func (p *Pool) resultLocked(w *worker, m ipc.Msg, now time.Time, done *[]answer) string {
-	s, head := w.answeredLocked(m.ID)
+	s := w.answeredLocked(m.ID, now)
 	if s == nil {
 		return fmt.Sprintf("protocol error: result for task %d, which it was not running", m.ID)
-	}
-	if head {
-		p.startHeadLocked(w, now)
-	}
-	if w.state == workerStalled && (len(w.inflight) == 0 || !w.inflight[0].abandoned) {
-		w.state = workerReady // it answered the cancel in time
 	}
 	t := s.t
 	var err error
@@ -105,7 +103,7 @@ func (p *Pool) resultLocked(w *worker, m ipc.Msg, now time.Time, done *[]answer)
 	}
 	if s.init {
 		if err != nil {
-			w.killCause = &StartError{Command: p.path, PID: w.pid, Reason: "its initializer failed", Err: err}
+			w.setKillCauseLocked(&StartError{Command: p.path, PID: w.pid, Reason: "its initializer failed", Err: err})
 			return "initializer failed"
 		}
 		p.readyLocked(w)

@@ -14,8 +14,9 @@ import (
 // each worker's window (how many tasks it may have in flight), the moving
 // averages that size windows and packs (pack.go), retries and the split
 // of a failed batch. Its state is guarded by the pool's mutex, p.mu; it
-// hands frames to a worker's connection (conn.go) through its outbox
-// and flush, and never reads.
+// reaches a worker's connection through its methods (conntasks.go), which
+// take the connection's lock, hands it frames through its outbox and
+// flush, and never reads.
 
 // scheduler is the scheduler's state, guarded by p.mu but for kick.
 type scheduler struct {
@@ -129,37 +130,23 @@ func (p *Pool) cancel(t *task, cause error, kill bool) {
 		p.mu.Unlock()
 		return
 	}
-	var w *worker
-	if pk := t.packedIn; pk != nil && t.w != nil {
+	w, flush := t.w, false
+	if pk := t.packedIn; pk != nil && w != nil {
 		// Sent in a pack: the others in it must not suffer. If the pack is
 		// running, it is stopped like any running task and the others go
 		// back to the queue; if it is waiting in the worker, it runs, and
 		// this task's answer is dropped.
-		w = t.w
 		t.packedIn = nil
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == pk })
-		if i == 0 && kill {
-			p.abandonLocked(w, w.inflight[0])
+		if kill && w.abandonHead(pk) {
+			pk.w, flush = nil, true
 			p.unpackLocked(pk, false)
-		} else {
-			w = nil
 		}
-	} else if t.w != nil {
-		w = t.w
-		i := slices.IndexFunc(w.inflight, func(s *slot) bool { return s.t == t })
-		if i >= 0 {
-			s := w.inflight[i]
-			if i == 0 && !kill {
-				s.abandoned = true // let it run; drop the answer
-				t.w = nil
-				w = nil
-			} else {
-				p.abandonLocked(w, s)
-			}
-		}
+	} else if w != nil {
+		flush = w.abandonTask(t, kill)
+		t.w = nil
 	}
 	p.mu.Unlock()
-	if w != nil {
+	if flush {
 		w.flush()
 	}
 	p.finish(t, nil, &CancelledError{TaskRef: t.ref(0), Cause: cause})
@@ -242,11 +229,22 @@ func (p *Pool) dispatchLocked() (touched []*worker, ended []*task) {
 	}
 	window := p.windowLocked()
 	now := time.Now()
+	// Every connection's lock is held for the dispatch, taken once, not
+	// once per task: the scan below reads each worker's load per task.
+	for _, w := range p.workers {
+		w.mu.Lock()
+	}
+	defer func() {
+		for _, w := range p.workers {
+			w.mu.Unlock()
+		}
+	}()
 	for p.queue.len() > 0 {
 		var best *worker
+		least := 0
 		for _, w := range p.workers {
-			if w.state == workerReady && len(w.inflight) < window && (best == nil || len(w.inflight) < len(best.inflight)) {
-				best = w
+			if n, room := w.loadLocked(window); room && (best == nil || n < least) {
+				best, least = w, n
 			}
 		}
 		if best == nil {
@@ -264,54 +262,17 @@ func (p *Pool) dispatchLocked() (touched []*worker, ended []*task) {
 			t = p.packLocked(t)
 		}
 		t.w = best
-		if len(best.inflight) == 0 {
-			if t == p.claimant && best.helloed && !best.claimed && best.readFail == "" {
-				// The caller will read this answer itself (worker.readFor).
-				best.claimed = true
-				p.claimed = best
-			} else {
-				best.signal() // answers are due: its reader must read them
-			}
+		if best.sendLocked(t, t == p.claimant, now) {
+			p.claimed = best // the caller will read this answer itself (worker.readFor)
 		}
-		best.inflight = append(best.inflight, &slot{t: t})
-		best.box.put(t.frame, t.tail())
 		if t.pack() != nil {
 			p.sentLocked(t, best)
-		}
-		best.sent++
-		if len(best.inflight) == 1 {
-			p.startHeadLocked(best, now)
-		}
-		if p.cfg.MaxTasksPerWorker > 0 && best.sent >= p.cfg.MaxTasksPerWorker {
-			best.state = workerRetiring
 		}
 		if !slices.Contains(touched, best) {
 			touched = append(touched, best)
 		}
 	}
 	return touched, ended
-}
-
-// startHeadLocked starts the clock of the task now at the head of w's queue:
-// a task's timeout counts from when it starts running, not from when it was
-// sent behind others.
-func (p *Pool) startHeadLocked(w *worker, now time.Time) {
-	if w.headTimer != nil {
-		w.headTimer.Stop()
-		w.headTimer = nil
-	}
-	if len(w.inflight) == 0 {
-		return
-	}
-	s := w.inflight[0]
-	if s.abandoned || s.init {
-		return
-	}
-	t := s.t
-	t.started = now.Sub(p.epoch)
-	if d := t.timeout(); d > 0 {
-		w.headTimer = time.AfterFunc(d, func() { p.timedOut(w, s) })
-	}
 }
 
 func (t *task) timeout() time.Duration {
@@ -398,7 +359,7 @@ func (p *Pool) splitLocked(b *task) []*task {
 	for i, args := range all {
 		t := &task{
 			id: p.nextID.Add(1), fn: b.fn, opts: b.opts, watch: b.watch,
-			x: &extra{parent: b, index: i}, submitted: b.submitted,
+			x: &extra{parent: b, index: i}, schedule: schedule{submitted: b.submitted},
 		}
 		t.frame = ipc.AppendTask(nil, t.id, b.fn, args, t.opts.timeout, false)
 		t.onDone = splitDone

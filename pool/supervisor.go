@@ -21,7 +21,8 @@ import (
 // is retried, the others go back to the scheduler's queue), starts
 // replacements after a backoff, breaks the pool after a crash loop and
 // probes it back, kills workers over their memory limit, and times out or
-// abandons the task a worker is running. Its state is guarded by p.mu.
+// abandons the task a worker is running. Its state is guarded by p.mu; a
+// worker's is its connection's (conn.go), reached through its methods.
 
 // supervisor is the supervisor's state, guarded by p.mu but for what
 // New sets once.
@@ -120,44 +121,22 @@ func (p *Pool) watchMemory() {
 			return
 		case <-tick.C:
 		}
-		type watched struct {
-			w     *worker
-			limit uint64
-		}
-		var ws []watched
 		p.mu.Lock()
-		for _, w := range p.workers {
-			limit := p.cfg.MaxWorkerMemory
-			if len(w.inflight) > 0 && !w.inflight[0].abandoned && !w.inflight[0].init {
-				limit = w.inflight[0].t.opts.memory
-			}
-			if limit > 0 && w.state != workerDead {
-				ws = append(ws, watched{w, limit})
-			}
-		}
+		workers := slices.Clone(p.workers)
 		p.mu.Unlock()
-		for _, x := range ws {
-			w := x.w
+		for _, w := range workers {
+			limit := w.memoryLimit(p.cfg.MaxWorkerMemory)
+			if limit == 0 {
+				continue
+			}
 			_, anon, err := memoryOf(w.pid)
-			if err != nil || anon <= x.limit {
+			if err != nil || anon <= limit {
 				continue
 			}
-			p.mu.Lock()
-			if w.state == workerDead || w.killedByPool || w.killCause != nil {
-				p.mu.Unlock()
-				continue
+			if e := w.overMemory(limit, anon); e != nil {
+				p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", e.Task, "anon_bytes", anon, "limit_bytes", limit)
+				w.kill()
 			}
-			// Blame the task running now, checked under the lock just
-			// before the kill, not the one running when memory was read.
-			var task uint64
-			var fn string
-			if len(w.inflight) > 0 && !w.inflight[0].abandoned {
-				task, fn = w.inflight[0].t.id, w.inflight[0].t.fn
-			}
-			w.killCause = &MemoryLimitError{TaskRef: TaskRef{Task: task, Function: fn, PID: w.pid}, Limit: x.limit, Seen: anon}
-			p.mu.Unlock()
-			p.log.Warn("killing worker over its memory limit", "worker", w.pid, "task", task, "anon_bytes", anon, "limit_bytes", x.limit)
-			w.kill()
 		}
 	}
 }
@@ -170,18 +149,17 @@ func (p *Pool) sendInit(w *worker) {
 	}
 	t := &task{id: p.nextID.Add(1), fn: init.Function, opts: &callOptions{}}
 	t.frame = ipc.AppendTask(nil, t.id, init.Function, init.Args, 0, false)
-	p.mu.Lock()
-	w.inflight = append(w.inflight, &slot{t: t, init: true})
-	w.box.put(t.frame, nil)
-	p.mu.Unlock()
+	w.sendFirst(t)
 	w.flush()
 }
 
+// readyLocked handles a worker that is ready: its hello was read, and
+// its initializer answered if there is one. The caller holds p.mu and
+// w.mu.
 func (p *Pool) readyLocked(w *worker) {
-	if w.state != workerStarting {
+	if !w.readyLocked() {
 		return
 	}
-	w.state = workerReady
 	if p.crashStreak > 0 || p.state == poolBroken {
 		// A worker started: whatever kept workers from starting is over.
 		p.crashStreak = 0
@@ -200,11 +178,10 @@ func (p *Pool) readyLocked(w *worker) {
 	p.kickDispatcher()
 }
 
-// retireLocked shuts down a worker that has done its share once it is idle.
+// retireLocked shuts down a worker that has done its share once it is
+// idle. The caller holds p.mu and w.mu.
 func (p *Pool) retireLocked(w *worker) {
-	if w.state == workerRetiring && len(w.inflight) == 0 {
-		w.state = workerStopping
-		w.box.control(ipc.AppendShutdown)
+	if w.retireLocked() {
 		// Not on the reader's goroutine, which only reads; counted in
 		// p.wg like the worker's own goroutines, so stop waits for it.
 		p.wg.Add(1)
@@ -221,51 +198,19 @@ func (p *Pool) retireLocked(w *worker) {
 // to cancel it and is killed if it has not answered within KillGrace.
 func (p *Pool) timedOut(w *worker, s *slot) {
 	p.mu.Lock()
-	if len(w.inflight) == 0 || w.inflight[0] != s || s.abandoned || w.state == workerDead {
+	if !w.abandonRunning(s) {
 		p.mu.Unlock()
 		return
 	}
 	t := s.t
+	t.w = nil
 	cause := &TimeoutError{TaskRef: t.ref(w.pid), Timeout: t.timeout()}
 	t.pid, t.duration = int32(w.pid), time.Since(p.epoch)-t.started
-	p.abandonLocked(w, s)
 	fail, items := p.failOrRetryLocked(t, cause)
 	p.mu.Unlock()
 	p.log.Warn("task timed out", "task", t.id, "function", t.fn, "worker", w.pid, "timeout", cause.Timeout)
 	w.flush()
 	p.afterFailOrRetry(t, fail, items, cause)
-}
-
-// abandonLocked stops waiting for s: the worker gets a cancel, and if s is
-// running, KillGrace to answer before it is killed.
-func (p *Pool) abandonLocked(w *worker, s *slot) {
-	s.abandoned = true
-	s.t.w = nil
-	w.box.control(func(b []byte) []byte { return ipc.AppendCancel(b, s.t.id) })
-	if w.inflight[0] != s {
-		return
-	}
-	if w.state == workerReady {
-		w.state = workerStalled
-	}
-	// One timer per worker: a head abandoned before had answered, or it
-	// would still be the head. workerExited stops it, so nothing of a dead
-	// worker's runs later.
-	if w.graceTimer != nil {
-		w.graceTimer.Stop()
-	}
-	w.graceTimer = time.AfterFunc(p.cfg.KillGrace, func() {
-		p.mu.Lock()
-		stuck := len(w.inflight) > 0 && w.inflight[0] == s && w.state != workerDead
-		if stuck {
-			w.killedByPool = true
-		}
-		p.mu.Unlock()
-		if stuck {
-			p.log.Warn("killing worker that did not stop a cancelled task", "worker", w.pid, "task", s.t.id, "grace", p.cfg.KillGrace)
-			w.kill()
-		}
-	})
 }
 
 // workerExited handles the death of a worker, expected or not: its running
@@ -277,25 +222,19 @@ func (p *Pool) abandonLocked(w *worker, s *slot) {
 func (p *Pool) workerExited(w *worker, reason string) {
 	exitErr := w.exitError(reason)
 	p.mu.Lock()
-	wasState := w.state
-	w.state = workerDead
-	for _, t := range []*time.Timer{w.headTimer, w.graceTimer} {
-		if t != nil {
-			t.Stop()
-		}
-	}
+	r := w.gone()
 	p.workers = slices.DeleteFunc(p.workers, func(x *worker) bool { return x == w })
 	// Deaths the pool caused (shutdown, Close, Terminate, a cancelled task
 	// past its grace, the end of a crash loop) are nobody's fault.
-	byPool := w.killedByPool || wasState == workerStopping
-	if wasState != workerStarting && !byPool && w.killCause == nil {
+	byPool := r.killedByPool || r.was == workerStopping
+	if r.was != workerStarting && !byPool && r.killCause == nil {
 		p.log.Warn("worker died", "worker", w.pid, "reason", reason, "exit", exitErr.Error())
 	}
-	failed := p.reclaimLocked(w, exitErr)
+	failed := p.reclaimLocked(w, &r, exitErr)
 	replaced := false
-	if wasState == workerStarting {
+	if r.was == workerStarting {
 		var more []answer
-		replaced, more = p.startFailedAtExitLocked(w, byPool, reason, exitErr)
+		replaced, more = p.startFailedAtExitLocked(w, &r, byPool, reason, exitErr)
 		failed = append(failed, more...)
 	} else {
 		replaced = p.state != poolStopped && p.state != poolBroken
@@ -323,10 +262,10 @@ func (p *Pool) workerExited(w *worker, reason string) {
 // running fails with the cause of its death or is retried; the ones only
 // queued there go back to the front of the queue, unless nothing will run
 // them now. It returns the tasks to fail.
-func (p *Pool) reclaimLocked(w *worker, exitErr *WorkerExitError) []answer {
+func (p *Pool) reclaimLocked(w *worker, r *remains, exitErr *WorkerExitError) []answer {
 	var failed []answer
-	for i := len(w.inflight) - 1; i >= 0; i-- {
-		s := w.inflight[i]
+	for i := len(r.slots) - 1; i >= 0; i-- {
+		s := r.slots[i]
 		if s.abandoned || s.init {
 			continue
 		}
@@ -347,7 +286,7 @@ func (p *Pool) reclaimLocked(w *worker, exitErr *WorkerExitError) []answer {
 			}
 			continue
 		}
-		cause := p.deathCauseLocked(w, t, exitErr)
+		cause := p.deathCauseLocked(w, r, t, exitErr)
 		t.pid = int32(w.pid)
 		if t.started != 0 {
 			t.duration = time.Since(p.epoch) - t.started
@@ -356,18 +295,17 @@ func (p *Pool) reclaimLocked(w *worker, exitErr *WorkerExitError) []answer {
 			failed = append(failed, answer{t: t, err: cause})
 		}
 	}
-	w.inflight = nil
 	return failed
 }
 
 // deathCauseLocked is the error of t, which w was running when it died.
-func (p *Pool) deathCauseLocked(w *worker, t *task, exitErr *WorkerExitError) error {
+func (p *Pool) deathCauseLocked(w *worker, r *remains, t *task, exitErr *WorkerExitError) error {
 	switch {
-	case w.killCause != nil:
-		return w.killCause
-	case w.killedByPool && p.brokenErr != nil:
+	case r.killCause != nil:
+		return r.killCause
+	case r.killedByPool && p.brokenErr != nil:
 		return fmt.Errorf("%w; task %d (%s) was running on worker %d", p.brokenErr, t.id, t.fn, w.pid)
-	case p.state == poolStopped && w.killedByPool:
+	case p.state == poolStopped && r.killedByPool:
 		return fmt.Errorf("%w: task %d (%s) was running on worker %d", ErrPoolClosed, t.id, t.fn, w.pid)
 	}
 	return attach(exitErr, t.ref(w.pid))
@@ -376,8 +314,8 @@ func (p *Pool) deathCauseLocked(w *worker, t *task, exitErr *WorkerExitError) er
 // startFailedAtExitLocked handles the exit of w, which never became
 // ready: New hears of it, or it counts toward the crash loop. It returns
 // whether a replacement is due, and the tasks to fail if the pool broke.
-func (p *Pool) startFailedAtExitLocked(w *worker, byPool bool, reason string, exitErr *WorkerExitError) (replaced bool, failed []answer) {
-	startErr := p.startErrorLocked(w, reason, exitErr)
+func (p *Pool) startFailedAtExitLocked(w *worker, r *remains, byPool bool, reason string, exitErr *WorkerExitError) (replaced bool, failed []answer) {
+	startErr := p.startErrorLocked(w, r, reason, exitErr)
 	select {
 	case w.ready <- startErr:
 	default:
@@ -398,14 +336,14 @@ func (p *Pool) startFailedAtExitLocked(w *worker, byPool bool, reason string, ex
 }
 
 // startErrorLocked says why w, which never became ready, is gone.
-func (p *Pool) startErrorLocked(w *worker, reason string, exitErr *WorkerExitError) *StartError {
-	if se, ok := w.killCause.(*StartError); ok {
+func (p *Pool) startErrorLocked(w *worker, r *remains, reason string, exitErr *WorkerExitError) *StartError {
+	if se, ok := r.killCause.(*StartError); ok {
 		return se
 	}
 	e := &StartError{Command: p.path, PID: w.pid, Err: exitErr}
 	switch {
-	case w.killCause != nil:
-		e.Reason, e.Err = "killed before it was ready", w.killCause
+	case r.killCause != nil:
+		e.Reason, e.Err = "killed before it was ready", r.killCause
 	case !strings.HasPrefix(reason, "its pipe closed"):
 		// The master killed it for what it sent: that is the reason, and
 		// the exit it caused only the consequence.
@@ -413,7 +351,7 @@ func (p *Pool) startErrorLocked(w *worker, reason string, exitErr *WorkerExitErr
 		bare := *exitErr
 		bare.Reason = ""
 		e.Err = &bare
-	case w.helloed:
+	case r.helloed:
 		e.Reason = "it exited before its initializer finished"
 	default:
 		e.Reason = "it exited before saying hello"
@@ -534,8 +472,7 @@ func (p *Pool) startReplacement() {
 	if p.state == poolStopped {
 		// Close or Terminate came first: this worker is theirs to end,
 		// not one that failed to start.
-		w.state = workerStopping
-		w.killedByPool = true
+		w.stopByPool()
 		p.mu.Unlock()
 		w.kill()
 		w.run()
@@ -585,8 +522,7 @@ func (p *Pool) breakLocked(err error) []*task {
 	p.state = poolBroken
 	p.log.Error("pool broken", "err", err, "next_try_in", probeBackoff)
 	for _, o := range p.workers {
-		o.killedByPool = true
-		o.state = workerStopping
+		o.stopByPool()
 		o.kill() // a signal: nothing to wait for
 	}
 	return p.queue.drain()

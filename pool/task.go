@@ -10,44 +10,60 @@ import (
 )
 
 // task is one unit of work as the pool schedules it: a single call, or a
-// batch of items (a Map or Imap chunk) sent in one frame.
+// batch of items (a Map or Imap chunk) sent in one frame. Its own fields
+// are what the caller gave, set before it is submitted and read-only
+// after; schedule is how the scheduler sends it and where and when it
+// ran, and outcome how it ended. The parts are embedded, so that t.id,
+// t.started and t.value read alike, and share one allocation: a burst of
+// ApplyAsync calls makes a million tasks (asyncCall keeps them in a
+// 320-byte size class, which the order of the small fields below keeps).
 type task struct {
-	id    uint64
-	fn    string
-	frame []byte // the whole task frame, ready to write
-	opts  *callOptions
-	batch *batch // a batch of items (a Map or Imap chunk); nil for a single call
-	x     *extra // what only some tasks need; nil for most
+	id     uint64
+	fn     string
+	frame  []byte // the whole task frame, ready to write
+	opts   *callOptions
+	batch  *batch      // a batch of items (a Map or Imap chunk); nil for a single call
+	x      *extra      // what only some tasks need; nil for most
+	onDone func(*task) // called once resolved, on the resolving goroutine
+	watch  *ctxWatch   // ApplyAsync: the watch on its context, if that can end
 
+	schedule
+	outcome
+}
+
+// schedule is how the scheduler sends a task, and where and when it ran:
+// guarded by the pool's mutex, but for argOff, set before the task is
+// submitted, and for what is read only once the task is resolved.
+type schedule struct {
 	// Tiny single tasks queued together are sent in packs: one batch frame
 	// for several tasks (see pack.go).
 	argOff   int32 // where the encoded argument starts in frame; 0: never packed
 	attempts int32 // runs started that ended in a crash, timeout or memory kill
-	packedIn *task // a task sent in a pack: that pack; guarded by the pool's mutex
+	pid      int32 // the worker that ran it last
+	solo     bool  // was in a pack that failed: runs alone from now on
+	packedIn *task // a task sent in a pack: that pack
+
+	w *worker // the worker it was sent to; nil while in the pool's queue
 
 	// Times since the pool's epoch: a time.Time is three words, one of them
-	// a pointer, and a burst of ApplyAsync calls makes a million tasks.
+	// a pointer.
 	submitted time.Duration
 	started   time.Duration // when it last reached the head of a worker's queue; 0: never
+}
 
+// outcome is how a task ended: whoever resolves it claims it, records the
+// value or error, then sets resolved; it is read after.
+type outcome struct {
 	claimed  atomic.Bool // resolve has begun: the outcome is being recorded
 	resolved atomic.Bool // the outcome is recorded and may be read
-	onDone   func(*task) // called once resolved, on the resolving goroutine
-	watch    *ctxWatch   // ApplyAsync: the watch on its context, if that can end
 	// done is made only when someone has to wait (most waiters find the task
 	// resolved already), and closed once resolved; doneMu guards making it.
 	doneMu sync.Mutex
 	done   chan struct{}
 
-	// Set before resolved, read after.
 	value    []byte
 	err      error
 	duration time.Duration // run time as the worker measured it
-	pid      int32
-	solo     bool // was in a pack that failed: runs alone from now on; guarded by the pool's mutex
-
-	// Guarded by the pool's mutex.
-	w *worker // the worker it was sent to; nil while in the pool's queue
 }
 
 // extra holds what only some tasks need, so that the common one, a single

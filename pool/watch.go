@@ -126,19 +126,16 @@ func (p *Pool) watchFired(w *ctxWatch) {
 		}
 	}
 	for _, wk := range p.workers {
-		for _, s := range wk.inflight {
-			if s.abandoned {
-				continue
+		wk.held(func(held *task) {
+			if held.watch == w && !held.claimed.Load() {
+				doomed = append(doomed, held)
 			}
-			if t := s.t; t.watch == w && !t.claimed.Load() {
-				doomed = append(doomed, t)
-			}
-			for _, t := range s.t.pack() {
-				if t.watch == w && t.packedIn == s.t && !t.claimed.Load() {
+			for _, t := range held.pack() {
+				if t.watch == w && t.packedIn == held && !t.claimed.Load() {
 					doomed = append(doomed, t)
 				}
 			}
-		}
+		})
 	}
 	p.mu.Unlock()
 	cause := context.Cause(w.ctx)
