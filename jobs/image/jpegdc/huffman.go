@@ -99,8 +99,9 @@ const acBits = 11
 // acBits or invalid, the slow path decides. single holds one symbol an
 // entry; pair also the next symbol when its code is inside the index too.
 type acTable struct {
-	// val: the code's length | the symbol<<5 | acValid, for the blocks
-	// whose AC values are needed.
+	// val, for the blocks whose AC values are needed: the code's length
+	// in bits 0–4, the value's bits (the symbol's low nibble) in 5–8, the
+	// run in 9–12, acValid; 0: longer or invalid (slowVal).
 	val    [1 << acBits]uint16
 	single [1 << acBits]uint16
 	pair   [1 << acBits]uint16
@@ -134,7 +135,7 @@ func newACTable(h *huffman) (*acTable, error) {
 		}
 		for i := range 1 << (acBits - l) {
 			t.single[code+i], codeLen[code+i] = e, l
-			t.val[code+i] = uint16(l) | uint16(sym)<<5 | acValid
+			t.val[code+i] = valEntry(l, sym)
 		}
 	})
 	for i, e := range t.single {
@@ -179,14 +180,19 @@ func (t *acTable) slow(v uint64) (uint16, error) {
 	return e, nil
 }
 
-// slowVal is val's entry for a code longer than the table holds.
-func (t *acTable) slowVal(v uint64) (uint16, error) {
+func valEntry(l int, sym byte) uint16 {
+	return uint16(l) | uint16(sym&15)<<5 | uint16(sym>>4)<<9 | acValid
+}
+
+// slowVal is val's entry for a code longer than the table holds; 0 for an
+// invalid one.
+func (t *acTable) slowVal(v uint64) uint16 {
 	l, sym, ok := t.h.decode(v)
 	if !ok {
-		return 0, FormatError("bad Huffman code")
+		return 0
 	}
 	if _, ok := acEntry(int(l), sym); !ok {
-		return 0, FormatError("bad AC symbol")
+		return 0
 	}
-	return uint16(l) | uint16(sym)<<5 | acValid, nil
+	return valEntry(int(l), sym)
 }

@@ -163,50 +163,15 @@ func (d *decoder) idct2Block(c *component, row, col int, acc uint64, n uint, p i
 	q := &d.quant[c.tq]
 	var blk [64]int32
 	blk[0] = c.pred * int32(q[0])
-	used := false // a coefficient the 2×2 IDCT reads, besides the DC
-	for k := 1; k < 64; {
-		if n < 32 {
-			acc |= uint64(binary.BigEndian.Uint32(b[p:])) << (32 - n)
-			p += 4
-			n += 32
+	acc, n, p, used, ok := readAC(ac, q, &blk, acc, n, p, b)
+	if !ok {
+		if err := ac.err(acc); err != nil {
+			return 0, 0, 0, err
 		}
-		e := ac.val[acc>>(64-acBits)]
-		if e == 0 {
-			var err error
-			if e, err = ac.slowVal(acc); err != nil {
-				return 0, 0, 0, err
-			}
-		}
-		l := uint(e & 31)
-		acc <<= l & 63
-		n -= l
-		sym := e >> 5 & 255
-		r, s := int(sym>>4), uint(sym&15)
-		if s == 0 {
-			if r != 15 {
-				break // EOB
-			}
-			k += 16
-			continue
-		}
-		k += r
-		v := int32(acc >> (64 - s))
-		acc <<= s
-		n -= s
-		if v < 1<<(s-1) {
-			v += -1<<s + 1
-		}
-		if k > 63 {
-			return 0, 0, 0, FormatError("AC coefficients past the block's end")
-		}
-		if z := natural[k]; idct2Reads[z] {
-			blk[z] = v * int32(q[k])
-			used = true
-		}
-		k++
+		return 0, 0, 0, FormatError("AC coefficients past the block's end")
 	}
 	out := c.plane[2*row*2*c.bw+2*col:]
-	if !used { // what idct2x2 gives a flat block, as jpeg_idct_1x1 does
+	if used == 0 { // what idct2x2 gives a flat block, as jpeg_idct_1x1 does
 		v := byte(min(max((blk[0]+4)>>3+128, 0), 255))
 		out[0], out[1], out[2*c.bw], out[2*c.bw+1] = v, v, v, v
 	} else {
@@ -215,14 +180,57 @@ func (d *decoder) idct2Block(c *component, row, col int, acc uint64, n uint, p i
 	return acc, n, p, nil
 }
 
-// idct2Reads marks the coefficients jpeg_idct_2x2 reads: rows and
-// columns 0, 1, 3, 5 and 7.
-var idct2Reads = func() (r [64]bool) {
-	odd := func(i int) bool { return i == 0 || i%2 == 1 }
-	for i := range r {
-		r[i] = odd(i/8) && odd(i%8)
+// readAC reads a block's AC values, dequantised, into blk in natural
+// order. used is not 0 when one of them is a coefficient idct2x2 reads.
+// Like skipAC, its own function so that its variables stay in registers.
+func readAC(ac *acTable, q *[64]uint16, blk *[64]int32, acc uint64, n uint, p int, b []byte) (_ uint64, _ uint, _ int, used uint64, ok bool) {
+	for k := uint(1); k < 64; {
+		acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
+		p += int(63-n) >> 3
+		n |= 56
+		e := ac.val[acc>>(64-acBits)]
+		if e == 0 {
+			if e = ac.slowVal(acc); e == 0 {
+				return acc, n, p, used, false
+			}
+		}
+		l, s, r := uint(e)&31, uint(e>>5)&15, uint(e>>9)&15
+		if s == 0 {
+			acc <<= l
+			n -= l
+			if r != 15 {
+				return acc, n, p, used, true // EOB
+			}
+			k += 16
+			continue
+		}
+		k += r
+		v := int32(acc << l >> (64 - s))
+		acc <<= (l + s) & 63
+		n -= l + s
+		// The value's sign, without a branch: under 2^(s-1) is negative.
+		v += (v - int32(1)<<(s-1)) >> 31 & (1 - int32(1)<<s)
+		if k > 63 {
+			return acc, n, p, used, false
+		}
+		z := natural[k]
+		blk[z] = v * int32(q[k]) // idct2x2 reads only its own positions
+		used |= idct2Mask >> z & 1
+		k++
 	}
-	return r
+	return acc, n, p, used, true
+}
+
+// idct2Mask has bit z set for the coefficients jpeg_idct_2x2 reads, in
+// natural order, besides the DC: rows and columns 0, 1, 3, 5 and 7.
+var idct2Mask = func() (m uint64) {
+	odd := func(i int) bool { return i == 0 || i%2 == 1 }
+	for z := 1; z < 64; z++ {
+		if odd(z/8) && odd(z%8) {
+			m |= 1 << z
+		}
+	}
+	return m
 }()
 
 // libjpeg's constants for jpeg_idct_2x2, 13-bit fixed point.
