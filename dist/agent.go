@@ -430,7 +430,9 @@ func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 		// Tracked (and so heartbeaten) until reported.
 		given := a.track(tm, msg, cancel)
 		defer a.untrack(tm)
-		res = a.execute(tctx, tm)
+		var out string
+		res, out = a.execute(tctx, tm)
+		defer os.Remove(out)
 		cancel()
 		if given.Load() {
 			// Its run gave it up (a second Ctrl-C): no result, and never
@@ -537,9 +539,12 @@ func (a *Agent) heartbeat(done <-chan struct{}, ackWait time.Duration) {
 
 // execute runs a checked task on the pool. Every path it names is
 // rewritten into the agent's cache: the files it reads are fetched by
-// content (once per agent), its output goes to a folder of its own.
-func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
-	res := &ResultMessage{ID: tm.ID}
+// content (once per agent), its output goes to a folder of its own. out
+// is where the output was written, for the caller to remove once the
+// result is sent (in the result or the bucket by then; a failure's is of
+// no use): removing it first would delay the result.
+func (a *Agent) execute(ctx context.Context, tm *TaskMessage) (res *ResultMessage, out string) {
+	res = &ResultMessage{ID: tm.ID}
 	sum := sha256.Sum256([]byte(tm.ID))
 	// Files of their own in one folder, not a folder per task: creating
 	// and removing folders costs milliseconds a task on a busy machine.
@@ -547,7 +552,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	t := tm.Task
 	requested := t.Output
 	t.Output = base + "-" + outputName(&t)
-	out := t.Output
+	out = t.Output
 	if t.Part != nil {
 		part := *t.Part
 		part.Path = base + "-part" + cacheExt(part.Path)
@@ -556,9 +561,8 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	// A stale output of an earlier delivery must not pass for this one's.
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		res.Error = fmt.Sprintf("agent cache: %v", err)
-		return res
+		return res, out
 	}
-	defer os.Remove(out)         // in the result or the bucket once sent; a failure's is of no use
 	local := map[string]string{} // cache path → the path the task named
 	if len(t.Inputs) > 0 {
 		inputs := make(map[string]jobs.Input, len(t.Inputs))
@@ -567,7 +571,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 				p, err := a.fetch(ctx, tm, tm.Files[in.Path], in.Path)
 				if err != nil {
 					res.Error = fmt.Sprintf("input %s: %v", slot, err)
-					return res
+					return res, out
 				}
 				local[p] = in.Path
 				in.Path = p
@@ -582,7 +586,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 			p, err := a.fetch(ctx, tm, tm.Files[parts[i].Path], parts[i].Path)
 			if err != nil {
 				res.Error = fmt.Sprintf("part %d: %v", parts[i].Index, err)
-				return res
+				return res, out
 			}
 			parts[i].Path = p
 		}
@@ -597,7 +601,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		var err error
 		if p, err = a.workerPool(ctx, tm.Worker); err != nil {
 			res.Error = err.Error()
-			return res
+			return res, out
 		}
 	}
 	var o jobs.Outcome
@@ -617,7 +621,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
-		return res
+		return res, out
 	}
 	o.Output = requested
 	if len(o.InputHashes) > 0 {
@@ -634,20 +638,20 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	fi, err := os.Stat(out)
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but wrote no output: %v", err)
-		return res
+		return res, out
 	}
 	res.OutputSize = fi.Size()
 	if fi.Size() <= InlineOutputLimit {
 		if res.Output, err = os.ReadFile(out); err != nil {
 			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
 		}
-		return res
+		return res, out
 	}
 	hash := o.OutputHash
 	if hash == "" {
 		if hash, _, err = hashFile(out); err != nil {
 			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
-			return res
+			return res, out
 		}
 	}
 	obs, err := a.files(ctx)
@@ -656,10 +660,10 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	}
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but its output could not be stored: %v", err)
-		return res
+		return res, out
 	}
 	res.OutputRef = &FileRef{SHA256: hash, Size: fi.Size()}
-	return res
+	return res, out
 }
 
 // files returns the files' bucket, which the run creates.
