@@ -79,4 +79,3 @@ func (p *puller) next() (*nats.Msg, error) {
 // close drops the subscription; the server delivers nothing to a pull
 // whose reply subject has no subscriber.
 func (p *puller) close() { _ = p.sub.Unsubscribe() } // a closed connection dropped it already
-
