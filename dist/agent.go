@@ -240,17 +240,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else {
 		defer sub.Unsubscribe()
 	}
-	cons, err := a.bind(ctx)
-	if err == nil {
+	slotsDone := make(chan struct{})
+	var slots sync.WaitGroup
+	if cons, err := a.bind(ctx); err == nil {
+		// Heartbeats go on while running tasks finish after ctx ended.
 		ackWait := cons.CachedInfo().Config.AckWait
+		wg.Go(func() { a.heartbeat(slotsDone, ackWait) })
 		for range a.cfg.Workers {
-			wg.Go(func() { a.slot(ctx, runCtx, cons, ackWait) })
+			p, err := newPuller(a.nc, a.cfg.PullWait)
+			if err != nil {
+				a.log.Error("a worker takes no tasks", "err", err)
+				continue
+			}
+			slots.Go(func() {
+				defer p.close()
+				a.slot(ctx, runCtx, p)
+			})
 		}
 	}
 	<-ctx.Done()
 	a.log.Info("agent stopping", "agent", a.cfg.Name)
-	slotsDone := make(chan struct{})
-	go func() { wg.Wait(); close(slotsDone) }()
+	go func() { slots.Wait(); close(slotsDone) }()
+	defer wg.Wait()
 	grace := time.NewTimer(a.cfg.ShutdownGrace)
 	defer grace.Stop()
 	select {
@@ -356,19 +367,24 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // slot is one worker's loop: pull one task, run it, report it, again. One
-// pull at a time per worker is what keeps the agent from holding a task it
-// cannot start (a held task sits out its AckWait if the agent dies).
-func (a *Agent) slot(stop, runCtx context.Context, cons jetstream.Consumer, ackWait time.Duration) {
+// pull at a time per worker, the next one only once the task is acked, is
+// what keeps the agent from holding a task it cannot start (a held task
+// sits out its AckWait if the agent dies) and from holding more unacked
+// tasks than it has workers.
+func (a *Agent) slot(stop, runCtx context.Context, p *puller) {
 	for stop.Err() == nil {
 		// Not cancelled by stop: the pull expires by itself, so that the
 		// server never delivers to a pull nobody reads.
-		msg, err := cons.Next(jetstream.FetchMaxWait(a.cfg.PullWait))
+		msg, err := p.next()
 		if err != nil {
-			if !errors.Is(err, nats.ErrTimeout) {
+			if !errors.Is(err, errPullLost) {
 				a.log.Debug("pulling a task", "err", err)
 				sleepCtx(stop, 250*time.Millisecond) // the server is away: do not spin
 			}
 			continue
+		}
+		if msg == nil {
+			continue // expired with no task
 		}
 		if stop.Err() != nil {
 			if err := msg.Nak(); err != nil {
@@ -376,19 +392,19 @@ func (a *Agent) slot(stop, runCtx context.Context, cons jetstream.Consumer, ackW
 			}
 			return
 		}
-		a.run(runCtx, msg, ackWait)
+		a.run(runCtx, msg)
 	}
 }
 
 // run runs one delivered task and reports it.
-func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) {
+func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 	start := time.Now()
 	var wait time.Duration
 	var delivery, seq uint64
 	if meta, err := msg.Metadata(); err == nil {
 		wait, delivery, seq = start.Sub(meta.Timestamp), meta.NumDelivered, meta.Sequence.Stream
 	}
-	a.metrics.bytesIn.Add(float64(len(msg.Data())))
+	a.metrics.bytesIn.Add(float64(len(msg.Data)))
 	a.metrics.started(wait)
 	a.free.Add(-1)
 	defer func() {
@@ -396,31 +412,32 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 		a.metrics.ended()
 	}()
 
-	tm, err := DecodeTask(msg.Data())
+	tm, err := DecodeTask(msg.Data)
 	if err != nil && (tm == nil || !validID(tm.ID)) {
 		// Nothing to report it under: no agent can run it.
 		a.log.Error("dropping an unreadable task", "err", err)
 		a.metrics.failed.Inc()
-		if err := msg.TermWithReason(truncate(err.Error(), 200)); err != nil {
+		if err := term(msg, truncate(err.Error(), 200)); err != nil {
 			a.log.Warn("dropping a task", "err", err)
 		}
 		return
 	}
-	stopBeat := a.heartbeat(msg, ackWait)
-	defer stopBeat()
 	var res *ResultMessage
 	if err != nil {
 		res = &ResultMessage{ID: tm.ID, Error: err.Error(), ErrorType: "TaskMessageError"}
 	} else {
 		tctx, cancel := context.WithCancel(ctx)
-		given := a.track(tm, cancel)
-		res = a.execute(tctx, tm)
-		a.untrack(tm)
+		// Tracked (and so heartbeaten) until reported.
+		given := a.track(tm, msg, cancel)
+		defer a.untrack(tm)
+		var out string
+		res, out = a.execute(tctx, tm)
+		defer os.Remove(out)
 		cancel()
 		if given.Load() {
 			// Its run gave it up (a second Ctrl-C): no result, and never
 			// delivered again.
-			if err := msg.TermWithReason("the run gave it up"); err != nil {
+			if err := term(msg, "the run gave it up"); err != nil {
 				a.log.Warn("dropping a task its run gave up", "task", tm.ID, "err", err)
 			}
 			return
@@ -444,24 +461,31 @@ func (a *Agent) run(ctx context.Context, msg jetstream.Msg, ackWait time.Duratio
 	a.report(msg, subject, res)
 }
 
-// runningTask is a task an agent runs, for its run to give up.
+// runningTask is a task an agent runs, for its run to give up and for
+// the heartbeat.
 type runningTask struct {
 	run    string
+	msg    *nats.Msg
 	cancel context.CancelFunc
 	given  *atomic.Bool // set when its run gave it up
 }
 
 // track records a running task; the flag returned is set if its run
 // gives it up.
-func (a *Agent) track(tm *TaskMessage, cancel context.CancelFunc) *atomic.Bool {
+func (a *Agent) track(tm *TaskMessage, msg *nats.Msg, cancel context.CancelFunc) *atomic.Bool {
 	given := new(atomic.Bool)
 	a.runMu.Lock()
 	defer a.runMu.Unlock()
 	if a.running == nil {
 		a.running = map[*TaskMessage]runningTask{}
 	}
-	a.running[tm] = runningTask{run: tm.Run, cancel: cancel, given: given}
+	a.running[tm] = runningTask{run: tm.Run, msg: msg, cancel: cancel, given: given}
 	return given
+}
+
+// term drops a task for good: no agent will be given it again.
+func term(msg *nats.Msg, reason string) error {
+	return msg.Respond([]byte("+TERM " + reason))
 }
 
 func (a *Agent) untrack(tm *TaskMessage) {
@@ -487,36 +511,40 @@ func (a *Agent) giveUp(m *nats.Msg) {
 	}
 }
 
-// heartbeat tells the server every third of AckWait that the task is still
-// running, until the returned function is called.
-func (a *Agent) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
+// heartbeat tells the server every third of AckWait that the tasks the
+// agent runs (or reports) are still running, until done is closed. One
+// loop for all of them: a task of a millisecond must not pay for a
+// goroutine and a timer of its own.
+func (a *Agent) heartbeat(done <-chan struct{}, ackWait time.Duration) {
 	if ackWait <= 0 {
-		return func() {}
+		return
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(ackWait / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				if err := msg.InProgress(); err != nil {
+	tick := time.NewTicker(ackWait / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			a.runMu.Lock()
+			for _, rt := range a.running {
+				if err := rt.msg.InProgress(); err != nil {
 					a.log.Warn("task heartbeat", "err", err)
 				}
-			case <-done:
-				return
 			}
+			a.runMu.Unlock()
+		case <-done:
+			return
 		}
-	})
-	return func() { close(done); wg.Wait() }
+	}
 }
 
 // execute runs a checked task on the pool. Every path it names is
 // rewritten into the agent's cache: the files it reads are fetched by
-// content (once per agent), its output goes to a folder of its own.
-func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
-	res := &ResultMessage{ID: tm.ID}
+// content (once per agent), its output goes to a folder of its own. out
+// is where the output was written, for the caller to remove once the
+// result is sent (in the result or the bucket by then; a failure's is of
+// no use): removing it first would delay the result.
+func (a *Agent) execute(ctx context.Context, tm *TaskMessage) (res *ResultMessage, out string) {
+	res = &ResultMessage{ID: tm.ID}
 	sum := sha256.Sum256([]byte(tm.ID))
 	// Files of their own in one folder, not a folder per task: creating
 	// and removing folders costs milliseconds a task on a busy machine.
@@ -524,7 +552,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	t := tm.Task
 	requested := t.Output
 	t.Output = base + "-" + outputName(&t)
-	out := t.Output
+	out = t.Output
 	if t.Part != nil {
 		part := *t.Part
 		part.Path = base + "-part" + cacheExt(part.Path)
@@ -533,9 +561,8 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	// A stale output of an earlier delivery must not pass for this one's.
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		res.Error = fmt.Sprintf("agent cache: %v", err)
-		return res
+		return res, out
 	}
-	defer os.Remove(out)         // in the result or the bucket once sent; a failure's is of no use
 	local := map[string]string{} // cache path → the path the task named
 	if len(t.Inputs) > 0 {
 		inputs := make(map[string]jobs.Input, len(t.Inputs))
@@ -544,7 +571,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 				p, err := a.fetch(ctx, tm, tm.Files[in.Path], in.Path)
 				if err != nil {
 					res.Error = fmt.Sprintf("input %s: %v", slot, err)
-					return res
+					return res, out
 				}
 				local[p] = in.Path
 				in.Path = p
@@ -559,7 +586,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 			p, err := a.fetch(ctx, tm, tm.Files[parts[i].Path], parts[i].Path)
 			if err != nil {
 				res.Error = fmt.Sprintf("part %d: %v", parts[i].Index, err)
-				return res
+				return res, out
 			}
 			parts[i].Path = p
 		}
@@ -574,7 +601,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 		var err error
 		if p, err = a.workerPool(ctx, tm.Worker); err != nil {
 			res.Error = err.Error()
-			return res
+			return res, out
 		}
 	}
 	var o jobs.Outcome
@@ -594,7 +621,7 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
 		res.Error, res.ErrorType = err.Error(), errorType(err)
-		return res
+		return res, out
 	}
 	o.Output = requested
 	if len(o.InputHashes) > 0 {
@@ -611,20 +638,20 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	fi, err := os.Stat(out)
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but wrote no output: %v", err)
-		return res
+		return res, out
 	}
 	res.OutputSize = fi.Size()
 	if fi.Size() <= InlineOutputLimit {
 		if res.Output, err = os.ReadFile(out); err != nil {
 			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
 		}
-		return res
+		return res, out
 	}
 	hash := o.OutputHash
 	if hash == "" {
 		if hash, _, err = hashFile(out); err != nil {
 			res.Error = fmt.Sprintf("the task succeeded but its output is unreadable: %v", err)
-			return res
+			return res, out
 		}
 	}
 	obs, err := a.files(ctx)
@@ -633,10 +660,10 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) *ResultMessage {
 	}
 	if err != nil {
 		res.Error = fmt.Sprintf("the task succeeded but its output could not be stored: %v", err)
-		return res
+		return res, out
 	}
 	res.OutputRef = &FileRef{SHA256: hash, Size: fi.Size()}
-	return res
+	return res, out
 }
 
 // files returns the files' bucket, which the run creates.
@@ -732,7 +759,7 @@ func errorType(err error) string {
 
 // report publishes a result, then acks the task. A result that cannot be
 // published leaves the task unacked, so that it is delivered again.
-func (a *Agent) report(msg jetstream.Msg, subject string, res *ResultMessage) {
+func (a *Agent) report(msg *nats.Msg, subject string, res *ResultMessage) {
 	data, err := msgpack.Marshal(res)
 	if err == nil && len(data) > InlineOutputLimit*2 {
 		res.Output = nil // the Outcome's own info made it large: send without
@@ -762,10 +789,13 @@ func (a *Agent) report(msg jetstream.Msg, subject string, res *ResultMessage) {
 	} else {
 		a.metrics.failed.Inc()
 	}
-	// DoubleAck: a lost ack would rerun a finished task.
+	// Acked and the ack confirmed (DoubleAck): a lost ack would rerun a
+	// finished task after its AckWait. The only double ack of the agent:
+	// a lost Nak or Term costs at most the AckWait of a task that is
+	// handed back or dropped anyway.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := msg.AckSync(nats.Context(ctx)); err != nil {
 		a.log.Warn("acking a task", "task", res.ID, "err", err)
 	}
 }

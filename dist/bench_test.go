@@ -200,6 +200,76 @@ func BenchmarkRunTinyTasks(b *testing.B) {
 	})
 }
 
+// Tiny tasks (test.sleep of 0 ms: write a line, no input files) through
+// the Executor alone, without the jobs runner: Submit to Completion, the
+// output written in place, on 2 agent processes of 1 and of 2 workers
+// each, with as many tasks out at once as the agents have workers (what
+// the runner allows). This is the figure for the work queue itself; the
+// runner's own cost per task (journal, results file, progress) comes on
+// top in BenchmarkRunTinyTasks.
+func BenchmarkExecutorTinyTasks(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("2x%dw", workers), func(b *testing.B) {
+			plan, dir := planOf(b, "jobs:\n  - name: tiny\n    kind: test.sleep\n")
+			pj := plan.Jobs[0]
+			s := startServer(b, dist.ServerConfig{})
+			startAgent(b, s.URL(), "a1", workers)
+			startAgent(b, s.URL(), "a2", workers)
+			nc, _ := connect(b, dist.ConnOptions{URL: s.URL()})
+			ctx := context.Background()
+			ex, err := dist.NewExecutor(ctx, nc, dist.RunConfig{RunID: "tiny"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ex.Close(ctx)
+			for ex.Slots() < 2*workers { // both agents registered
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := ex.Prepare(ctx, pj); err != nil {
+				b.Fatal(err)
+			}
+			slots := make(chan struct{}, ex.Slots())
+			var failed atomic.Pointer[error]
+			i := 0
+			submit := func() {
+				slots <- struct{}{}
+				t := *pj.Tasks[0]
+				t.Name = fmt.Sprint("t", i) // a task's ID is its content
+				// A new file each time, as in a run: replacing one costs
+				// ext4 a flush of the file's data.
+				t.Output = filepath.Join(dir, fmt.Sprint("t", i, ".txt"))
+				i++
+				ex.Submit(pj, &t, func(c jobs.Completion) {
+					if c.Err != nil {
+						failed.CompareAndSwap(nil, &c.Err)
+					}
+					<-slots
+				})
+			}
+			for range 200 { // the agents' workers are up and warm
+				submit()
+			}
+			for range cap(slots) {
+				slots <- struct{}{}
+			}
+			for range cap(slots) {
+				<-slots
+			}
+			start := time.Now()
+			for b.Loop() {
+				submit()
+			}
+			for range cap(slots) { // every task completed
+				slots <- struct{}{}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+			if err := failed.Load(); err != nil {
+				b.Fatal(*err)
+			}
+		})
+	}
+}
+
 // percentile returns the q-quantile (0..1) of sorted durations.
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,19 @@ func agentMain() int {
 		fmt.Fprintln(os.Stderr, "ppool agent:", err)
 		return 1
 	}
+	if dir := os.Getenv("PPOOL_TEST_CPUPROFILE"); dir != "" {
+		// Where an agent's time goes, for the benchmarks' breakdown.
+		f, err := os.Create(filepath.Join(dir, "agent-"+a.Name()+".pprof"))
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ppool agent:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ppool agent:", err)
 		return 1
@@ -192,6 +206,14 @@ func startAgent(t testing.TB, url, name string, workers int, env ...string) *age
 	}
 	go func() { a.err = a.cmd.Wait(); close(a.exited) }()
 	t.Cleanup(func() {
+		if os.Getenv("PPOOL_TEST_CPUPROFILE") != "" {
+			// Stopped, not killed: it writes its profile as it exits.
+			a.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-a.exited:
+			case <-time.After(waitTimeout):
+			}
+		}
 		select {
 		case <-a.exited:
 		default:
