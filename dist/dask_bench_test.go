@@ -30,7 +30,7 @@ const (
 	daskStarts     = 3    // cluster starts, the median reported
 	daskTinyTasks  = 2000 // tiny tasks in one batch
 	daskRoundTrips = 500  // single tasks, one at a time
-	daskBlurRounds = 2    // timed blur runs per cluster, after an untimed one
+	daskBlurRounds = 3    // timed blur runs per cluster, after an untimed one
 	daskBlurFiles  = 8    // PNGs of 2048×1536, blurred with σ 2: BenchmarkBlurSpeedup's job
 )
 
@@ -47,10 +47,10 @@ type daskFigures struct {
 }
 
 // Dask's distributed scheduler beside ppool's multi-machine mode, in one
-// run, so that both sides see the same machine at the same minutes: Dask's
-// figures from testdata/dask_bench.py (a LocalCluster of 2 worker
-// processes of 1 thread, defaults otherwise), then ppool's through an
-// embedded server and 2 agent processes of 1 worker each:
+// run, so that both sides see the same machine at the same minutes: phase
+// by phase, Dask's figures from testdata/dask_bench.py (a LocalCluster of
+// 2 worker processes of 1 thread, defaults otherwise), then ppool's
+// through an embedded server and 2 agent processes of 1 worker each:
 //
 //   - start: Dask's LocalCluster and Client until both workers are ready;
 //     ppool's server started and both agents' processes started, their
@@ -79,8 +79,16 @@ func BenchmarkDask(b *testing.B) {
 	var d daskFigures
 	var p ppoolFigures
 	for b.Loop() {
-		di := runDaskScript(b, images)
-		pi := measurePPool(b, images)
+		// Phase by phase, Dask's then ppool's: on a shared machine, the
+		// two figures to read side by side come from the same minute.
+		var di daskFigures
+		var pi ppoolFigures
+		runDaskScript(b, &di, "start", images)
+		pi.start, pi.server = ppoolStarts(b)
+		runDaskScript(b, &di, "tasks", images)
+		pi.tasksPerS, pi.p50, pi.p99 = ppoolTasks(b)
+		runDaskScript(b, &di, "blur", images)
+		pi.blur1, pi.blur2 = ppoolBlur(b, images)
 		d.StartS += di.StartS
 		d.TasksPerS += di.TasksPerS
 		d.RTP50ms += di.RTP50ms
@@ -131,13 +139,14 @@ func loadAverage(b *testing.B) float64 {
 	return load
 }
 
-// runDaskScript runs testdata/dask_bench.py in a process group of its own,
-// and ends the group after it: the cluster's nannies and workers are its
-// children, and none may outlive the benchmark, even if the script fails.
-func runDaskScript(b *testing.B, images string) daskFigures {
+// runDaskScript runs one phase of testdata/dask_bench.py into d, in a
+// process group of its own, and ends the group after it: the cluster's
+// nannies and workers are its children, and none may outlive the
+// benchmark, even if the script fails.
+func runDaskScript(b *testing.B, d *daskFigures, phase, images string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, daskPython, "testdata/dask_bench.py",
+	cmd := exec.CommandContext(ctx, daskPython, "testdata/dask_bench.py", "--phases", phase,
 		"--images", images, "--out", b.TempDir(), "--sigma", "2",
 		"--tasks", strconv.Itoa(daskTinyTasks), "--roundtrips", strconv.Itoa(daskRoundTrips),
 		"--starts", strconv.Itoa(daskStarts), "--rounds", strconv.Itoa(daskBlurRounds))
@@ -151,13 +160,11 @@ func runDaskScript(b *testing.B, images string) daskFigures {
 	err := cmd.Wait()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers of the group; none is an answer too (ESRCH)
 	if err != nil {
-		b.Fatalf("testdata/dask_bench.py: %v\nstderr:\n%s", err, stderr.String())
+		b.Fatalf("testdata/dask_bench.py --phases %s: %v\nstderr:\n%s", phase, err, stderr.String())
 	}
-	var d daskFigures
-	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
-		b.Fatalf("testdata/dask_bench.py printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
+	if err := json.Unmarshal(stdout.Bytes(), d); err != nil {
+		b.Fatalf("testdata/dask_bench.py --phases %s printed %q: %v\nstderr:\n%s", phase, stdout.String(), err, stderr.String())
 	}
-	return d
 }
 
 // ppoolFigures are ppool's side of BenchmarkDask.
@@ -178,9 +185,10 @@ func (p *ppoolFigures) add(q ppoolFigures) {
 	p.blur2 += q.blur2
 }
 
-// measurePPool measures ppool's side of BenchmarkDask.
-func measurePPool(b *testing.B, images string) ppoolFigures {
-	var p ppoolFigures
+// ppoolStarts starts a server and 2 agents daskStarts times, and returns
+// the medians of the time to every agent registered and of the server's
+// own start.
+func ppoolStarts(b *testing.B) (cluster, server time.Duration) {
 	var starts, servers []time.Duration
 	for range daskStarts {
 		c := startCluster(b, 2)
@@ -189,29 +197,36 @@ func measurePPool(b *testing.B, images string) ppoolFigures {
 	}
 	slices.Sort(starts)
 	slices.Sort(servers)
-	p.start, p.server = starts[len(starts)/2], servers[len(servers)/2]
+	return starts[len(starts)/2], servers[len(servers)/2]
+}
 
+// ppoolTasks runs daskTinyTasks tiny tasks through jobs.Run on a server
+// and 2 agents, then daskRoundTrips one at a time.
+func ppoolTasks(b *testing.B) (tasksPerS float64, p50, p99 time.Duration) {
 	c := startCluster(b, 2)
-	p.tasksPerS = float64(daskTinyTasks) / c.run(b, fmt.Sprintf("jobs:\n  - name: tiny\n    kind: test.sleep\n    count: %d\n", daskTinyTasks), daskTinyTasks).Seconds()
-	p.p50, p.p99 = c.roundTrips(b, daskRoundTrips)
-	c.stop(b)
+	defer c.stop(b)
+	wall := c.run(b, fmt.Sprintf("jobs:\n  - name: tiny\n    kind: test.sleep\n    count: %d\n", daskTinyTasks), daskTinyTasks)
+	p50, p99 = c.roundTrips(b, daskRoundTrips)
+	return float64(daskTinyTasks) / wall.Seconds(), p50, p99
+}
 
+// ppoolBlur runs the blur job on 1 agent and on 2, each on a server of its
+// own: an untimed run each, then daskBlurRounds rounds of one run on each,
+// taking turns (as BenchmarkBlurSpeedup and the Dask script do: load that
+// comes and goes falls on both alike). Returns the means.
+func ppoolBlur(b *testing.B, images string) (one, two time.Duration) {
 	blur := fmt.Sprintf("jobs:\n  - name: blur\n    kind: image.blur\n    inputs: %s\n    params: {sigma: 2}\n    output: out/{stem}.png\n", filepath.Join(images, "*.png"))
-	for _, agents := range []int{1, 2} {
-		c := startCluster(b, agents)
-		c.run(b, blur, daskBlurFiles) // inputs into the agents' caches, workers warm
-		var total time.Duration
-		for range daskBlurRounds {
-			total += c.run(b, blur, daskBlurFiles)
-		}
-		c.stop(b)
-		if agents == 1 {
-			p.blur1 = total / daskBlurRounds
-		} else {
-			p.blur2 = total / daskBlurRounds
-		}
+	c1 := startCluster(b, 1)
+	defer c1.stop(b)
+	c2 := startCluster(b, 2)
+	defer c2.stop(b)
+	c1.run(b, blur, daskBlurFiles) // inputs into the agents' caches, workers warm
+	c2.run(b, blur, daskBlurFiles)
+	for range daskBlurRounds {
+		one += c1.run(b, blur, daskBlurFiles)
+		two += c2.run(b, blur, daskBlurFiles)
 	}
-	return p
+	return one / daskBlurRounds, two / daskBlurRounds
 }
 
 // ppoolCluster is an embedded server and agent processes of 1 worker each,
