@@ -212,7 +212,11 @@ func (w *worker) readFor(ctx context.Context, t *task) {
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = w.frR.SetReadDeadline(time.Now()) })
 		}
-		reason = w.readFrames(true, func() bool { return !t.resolved.Load() })
+		// Read while t is unresolved and its answer still to come: a
+		// timeout that fires as the worker answers resolves t after the
+		// answer is read, and reading on would wait for a frame that
+		// never comes (the worker has nothing more to say).
+		reason = w.readFrames(true, func() bool { return !t.resolved.Load() && w.holds(t) })
 		if !stop() {
 			_ = w.frR.SetReadDeadline(time.Time{})
 		}

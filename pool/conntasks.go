@@ -194,6 +194,14 @@ func (w *worker) abandonTask(t *task, kill bool) (queued bool) {
 	return true
 }
 
+// holds reports whether t still has a slot on w: its answer is still to be
+// read.
+func (w *worker) holds(t *task) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.ContainsFunc(w.inflight, func(s *slot) bool { return s.t == t })
+}
+
 // held calls f for each task w holds and has not abandoned, with mu held.
 func (w *worker) held(f func(t *task)) {
 	w.mu.Lock()
