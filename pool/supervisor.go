@@ -210,8 +210,15 @@ func (p *Pool) timedOut(w *worker, s *slot) {
 	p.mu.Unlock()
 	p.log.Warn("task timed out", "task", t.id, "function", t.fn, "worker", w.pid, "timeout", cause.Timeout)
 	w.flush()
+	if timedOutHook != nil {
+		timedOutHook(w, t)
+	}
 	p.afterFailOrRetry(t, fail, items, cause)
 }
+
+// timedOutHook, set by a test, runs between a timeout's cancel and the
+// task's failure.
+var timedOutHook func(w *worker, t *task)
 
 // workerExited handles the death of a worker, expected or not: its running
 // task fails or is retried, its queued tasks go back to the pool's queue,
