@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,17 +13,7 @@ import (
 // resolution until the caller has read the worker's answer to the cancel,
 // the order in which examples/pyworker's TestCancel hung now and then.
 func TestReadForStopsAfterItsAnswer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := New(ctx, Config{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	ctx, p := oneWorkerPool(t)
 	timedOutHook = func(w *worker, tk *task) {
 		deadline := time.Now().Add(5 * time.Second)
 		for w.holds(tk) && time.Now().Before(deadline) {

@@ -13,17 +13,7 @@ import (
 // context that ends just after ApplyAsync checked it leaves the task queued
 // for a moment with nothing yet to stop the dispatcher but its own look.
 func TestDispatchSkipsEndedContext(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := New(ctx, Config{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	ctx, p := oneWorkerPool(t)
 	ended, end := context.WithCancel(ctx)
 	end()
 	// The task as ApplyAsync queues it, its watch's callback not run yet.
@@ -51,4 +41,22 @@ func TestDispatchSkipsEndedContext(t *testing.T) {
 	if sent != 0 {
 		t.Errorf("%d tasks sent to the worker, want none", sent)
 	}
+}
+
+// oneWorkerPool starts a pool of one worker (this test binary) for an
+// internal test, closed when the test ends, with a context of 30 s.
+func oneWorkerPool(t *testing.T) (context.Context, *Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	p, err := New(ctx, Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return ctx, p
 }
