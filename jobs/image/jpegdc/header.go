@@ -178,17 +178,9 @@ func (d *decoder) dht(seg []byte) error {
 			return err
 		}
 		if tc == 0 {
-			t, err := newDCTable(&h)
-			if err != nil {
-				return err
-			}
-			d.dc[th] = t
+			d.dc[th] = newDCTable(&h)
 		} else {
-			t, err := newACTable(&h)
-			if err != nil {
-				return err
-			}
-			d.ac[th] = t
+			d.ac[th] = newACTable(&h)
 		}
 		seg = seg[17+total:]
 	}

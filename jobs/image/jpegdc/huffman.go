@@ -66,7 +66,7 @@ type dcTable struct {
 	h    huffman
 }
 
-func newDCTable(h *huffman) (*dcTable, error) {
+func newDCTable(h *huffman) *dcTable {
 	t := &dcTable{h: *h}
 	h.each(dcBits, func(l, code int, sym byte) {
 		if sym > 11 {
@@ -76,7 +76,7 @@ func newDCTable(h *huffman) (*dcTable, error) {
 			t.look[code+i] = uint16(l) | uint16(sym)<<8
 		}
 	})
-	return t, nil
+	return t
 }
 
 func (t *dcTable) slow(v uint64) (length, size uint, err error) {
@@ -125,7 +125,7 @@ func acEntry(l int, sym byte) (uint16, bool) {
 	return uint16(l+s) | uint16(r+1)<<5, true
 }
 
-func newACTable(h *huffman) (*acTable, error) {
+func newACTable(h *huffman) *acTable {
 	t := &acTable{h: *h}
 	var codeLen [1 << acBits]int
 	h.each(acBits, func(l, code int, sym byte) {
@@ -152,7 +152,7 @@ func newACTable(h *huffman) (*acTable, error) {
 		}
 		t.pair[i] = uint16(used+int(e2&31)) | (e>>5&63+e2>>5&63)<<5 | e2&acEOB
 	}
-	return t, nil
+	return t
 }
 
 // slowEntry is single's entry for a code longer than the table holds; 0

@@ -93,11 +93,7 @@ func (d *decoder) decodeScan(data []byte, rst []int) error {
 				for by := range c.v {
 					row := c.plane[(my*c.v+by)*c.bw+mx*c.h:]
 					for bx := range c.h {
-						if n < 32 {
-							acc |= uint64(binary.BigEndian.Uint32(b[p:])) << (32 - n)
-							p += 4
-							n += 32
-						}
+						acc, n, p = refill(b, acc, n, p)
 						var l, s uint
 						if e := dc.look[acc>>(64-dcBits)]; e != 0 {
 							l, s = uint(e&31), uint(e>>8)
@@ -185,9 +181,7 @@ func (d *decoder) idct2Block(c *component, row, col int, acc uint64, n uint, p i
 // Like skipAC, its own function so that its variables stay in registers.
 func readAC(ac *acTable, q *[64]uint16, blk *[64]int32, acc uint64, n uint, p int, b []byte) (_ uint64, _ uint, _ int, used uint64, ok bool) {
 	for k := uint(1); k < 64; {
-		acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
-		p += int(63-n) >> 3
-		n |= 56
+		acc, n, p = refill(b, acc, n, p)
 		e := ac.val[acc>>(64-acBits)]
 		if e == 0 {
 			if e = ac.slowVal(acc); e == 0 {
@@ -274,6 +268,14 @@ func idct2x2(blk *[64]int32, out []byte, stride int) {
 	}
 }
 
+// refill tops acc up to 56–63 bits (n | 56) with whole bytes from b[p:],
+// without a branch: every read of a code and its value (at most 26 bits)
+// starts with it. acc holds its n bits at the top, zeros below.
+func refill(b []byte, acc uint64, n uint, p int) (uint64, uint, int) {
+	acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
+	return acc, n | 56, p + int(63-n)>>3
+}
+
 // skipAC reads past a block's AC coefficients: with the pair table (two
 // symbols a lookup) while the first symbol cannot end the block (a run
 // covers at most 16), then one a lookup. It is its own function so that
@@ -286,10 +288,7 @@ func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int
 		if k >= 48 {
 			tab = &ac.single
 		}
-		// Branchless: top up to 56–63 bits (n | 56), whole bytes.
-		acc |= binary.BigEndian.Uint64(b[p:]) >> (n & 63)
-		p += int(63-n) >> 3
-		n |= 56
+		acc, n, p = refill(b, acc, n, p)
 		e := tab[acc>>(64-acBits)]
 		if e == 0 {
 			if e = ac.slowEntry(acc); e == 0 {
