@@ -52,8 +52,9 @@ type decoder struct {
 	hasQ   [4]bool
 	dc     [4]*dcTable
 	ac     [4]*acTable
-	ri     int // restart interval in MCUs; 0: none
-	transf int // Adobe transform flag, -1 when absent
+	idct2  [4]*idct2Table // for the quantisation tables of idct2 components
+	ri     int            // restart interval in MCUs; 0: none
+	transf int            // Adobe transform flag, -1 when absent
 	hmax   int
 	vmax   int
 }

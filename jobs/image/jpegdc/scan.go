@@ -64,6 +64,9 @@ func (d *decoder) decodeScan(data []byte, rst []int) error {
 		c.bw, c.bh = mcux*c.h, mcuy*c.v
 		if c.idct2 {
 			c.plane = make([]byte, 4*c.bw*c.bh)
+			if d.idct2[c.tq] == nil {
+				d.idct2[c.tq] = newIDCT2Table(&d.quant[c.tq])
+			}
 		} else {
 			c.plane = make([]byte, c.bw*c.bh)
 		}
@@ -154,78 +157,94 @@ var natural = [64 + 16]uint8{
 
 // idct2Block reads the AC values of the block at (row, col) of c's
 // blocks, whose DC is c.pred, and writes libjpeg's 2×2 IDCT of it
-// (jidctred.c's jpeg_idct_2x2) into c's plane.
+// (jidctred.c's jpeg_idct_2x2) into c's plane. The IDCT's first pass is
+// linear in the coefficients up to its rounding, so readAC adds each
+// coefficient it reads straight into that pass's sums, and the block is
+// never laid out.
 func (d *decoder) idct2Block(c *component, row, col int, acc uint64, n uint, p int, b []byte, ac *acTable) (uint64, uint, int, error) {
-	q := &d.quant[c.tq]
-	var blk [64]int32
-	blk[0] = c.pred * int32(q[0])
-	acc, n, p, used, ok := readAC(ac, q, &blk, acc, n, p, b)
+	t := d.idct2[c.tq]
+	var sums idct2Sums
+	sums[0] = int64(c.pred) * t.dc
+	acc, n, p, ok := readAC(ac, t, &sums, acc, n, p, b)
 	if !ok {
 		if err := ac.err(acc); err != nil {
 			return 0, 0, 0, err
 		}
 		return 0, 0, 0, FormatError("AC coefficients past the block's end")
 	}
-	out := c.plane[2*row*2*c.bw+2*col:]
-	if used == 0 { // what idct2x2 gives a flat block, as jpeg_idct_1x1 does
-		v := byte(min(max((blk[0]+4)>>3+128, 0), 255))
-		out[0], out[1], out[2*c.bw], out[2*c.bw+1] = v, v, v, v
-	} else {
-		idct2x2(&blk, out, 2*c.bw)
-	}
+	sums.idct(c.plane[2*row*2*c.bw+2*col:], 2*c.bw)
 	return acc, n, p, nil
 }
 
-// readAC reads a block's AC values, dequantised, into blk in natural
-// order. used is not 0 when one of them is a coefficient idct2x2 reads.
-// Like skipAC, its own function so that its variables stay in registers.
-func readAC(ac *acTable, q *[64]uint16, blk *[64]int32, acc uint64, n uint, p int, b []byte) (_ uint64, _ uint, _ int, used uint64, ok bool) {
+// idct2Sums are jpeg_idct_2x2's first-pass sums for the five columns it
+// reads (0, 1, 3, 5, 7): the dequantised row-0 coefficient of each
+// (0–4), the weighted sum of its rows 1, 3, 5 and 7 (5–9), and one slot
+// (10) where the coefficients it never reads go.
+type idct2Sums [11]int64
+
+// An idct2Table says, for one quantisation table, where each coefficient
+// in zigzag order goes among idct2Sums and what it is multiplied by there:
+// its quantiser, times its row's weight for rows 1, 3, 5 and 7.
+type idct2Table struct {
+	dc  int64
+	sum [64]uint8
+	mul [64]int64
+}
+
+func newIDCT2Table(q *[64]uint16) *idct2Table {
+	t := &idct2Table{dc: int64(q[0])}
+	slot := [8]int{0, 1, -1, 2, -1, 3, -1, 4}
+	weight := [8]int64{1, fix3_624509785, 0, -fix1_272758580, 0, fix0_850430095, 0, -fix0_720959822}
+	for k := range 64 {
+		z := int(natural[k])
+		r, c := z/8, z%8
+		t.sum[k] = 10
+		switch {
+		case slot[c] < 0 || weight[r] == 0:
+		case r == 0:
+			t.sum[k], t.mul[k] = uint8(slot[c]), int64(q[k])
+		default:
+			t.sum[k], t.mul[k] = uint8(5+slot[c]), int64(q[k])*weight[r]
+		}
+	}
+	return t
+}
+
+// readAC reads a block's AC values and adds each, as t says, to s. Like
+// skipAC, its own function so that its variables stay in registers.
+func readAC(ac *acTable, t *idct2Table, s *idct2Sums, acc uint64, n uint, p int, b []byte) (_ uint64, _ uint, _ int, ok bool) {
 	for k := uint(1); k < 64; {
 		acc, n, p = refill(b, acc, n, p)
 		e := ac.val[acc>>(64-acBits)]
 		if e == 0 {
 			if e = ac.slowVal(acc); e == 0 {
-				return acc, n, p, used, false
+				return acc, n, p, false
 			}
 		}
-		l, s, r := uint(e)&31, uint(e>>5)&15, uint(e>>9)&15
-		if s == 0 {
+		l, sz, r := uint(e)&31, uint(e>>5)&15, uint(e>>9)&15
+		if sz == 0 {
 			acc <<= l
 			n -= l
 			if r != 15 {
-				return acc, n, p, used, true // EOB
+				return acc, n, p, true // EOB
 			}
 			k += 16
 			continue
 		}
 		k += r
-		v := int32(acc << l >> (64 - s))
-		acc <<= (l + s) & 63
-		n -= l + s
-		// The value's sign, without a branch: under 2^(s-1) is negative.
-		v += (v - int32(1)<<(s-1)) >> 31 & (1 - int32(1)<<s)
+		v := int32(acc << l >> (64 - sz))
+		acc <<= (l + sz) & 63
+		n -= l + sz
+		// The value's sign, without a branch: under 2^(sz-1) is negative.
+		v += (v - int32(1)<<(sz-1)) >> 31 & (1 - int32(1)<<sz)
 		if k > 63 {
-			return acc, n, p, used, false
+			return acc, n, p, false
 		}
-		z := natural[k]
-		blk[z] = v * int32(q[k]) // idct2x2 reads only its own positions
-		used |= idct2Mask >> z & 1
+		s[t.sum[k]] += int64(v) * t.mul[k]
 		k++
 	}
-	return acc, n, p, used, true
+	return acc, n, p, true
 }
-
-// idct2Mask has bit z set for the coefficients jpeg_idct_2x2 reads, in
-// natural order, besides the DC: rows and columns 0, 1, 3, 5 and 7.
-var idct2Mask = func() (m uint64) {
-	odd := func(i int) bool { return i == 0 || i%2 == 1 }
-	for z := 1; z < 64; z++ {
-		if odd(z/8) && odd(z%8) {
-			m |= 1 << z
-		}
-	}
-	return m
-}()
 
 // libjpeg's constants for jpeg_idct_2x2, 13-bit fixed point.
 const (
@@ -239,29 +258,21 @@ const (
 
 func descale(x int64, n uint) int64 { return (x + 1<<(n-1)) >> n }
 
-// idct2x2 is jpeg_idct_2x2 (libjpeg-turbo's jidctred.c) on a dequantised
-// block in natural order, writing 2×2 samples at out and out[stride:].
-func idct2x2(blk *[64]int32, out []byte, stride int) {
-	var ws [2][8]int64
-	for col := 0; col < 8; col++ {
-		if col == 2 || col == 4 || col == 6 {
-			continue
-		}
-		if blk[8+col] == 0 && blk[24+col] == 0 && blk[40+col] == 0 && blk[56+col] == 0 {
-			dc := int64(blk[col]) << pass1Bits
-			ws[0][col], ws[1][col] = dc, dc
-			continue
-		}
-		tmp10 := int64(blk[col]) << (constBits + 2)
-		tmp0 := int64(blk[56+col])*-fix0_720959822 + int64(blk[40+col])*fix0_850430095 +
-			int64(blk[24+col])*-fix1_272758580 + int64(blk[8+col])*fix3_624509785
-		ws[0][col] = descale(tmp10+tmp0, constBits-pass1Bits+2)
-		ws[1][col] = descale(tmp10-tmp0, constBits-pass1Bits+2)
+// idct finishes jpeg_idct_2x2 (libjpeg-turbo's jidctred.c) from the first
+// pass's sums, writing 2×2 samples at out and out[stride:]. A column
+// whose odd rows are all zero gives what libjpeg's shortcut for it gives:
+// descale(x<<15, 13) is x<<2 exactly.
+func (s *idct2Sums) idct(out []byte, stride int) {
+	var ws [2][5]int64
+	for j := range 5 {
+		tmp10 := s[j] << (constBits + 2)
+		ws[0][j] = descale(tmp10+s[5+j], constBits-pass1Bits+2)
+		ws[1][j] = descale(tmp10-s[5+j], constBits-pass1Bits+2)
 	}
 	for r := range 2 {
 		w := &ws[r]
 		tmp10 := w[0] << (constBits + 2)
-		tmp0 := w[7]*-fix0_720959822 + w[5]*fix0_850430095 + w[3]*-fix1_272758580 + w[1]*fix3_624509785
+		tmp0 := w[4]*-fix0_720959822 + w[3]*fix0_850430095 + w[2]*-fix1_272758580 + w[1]*fix3_624509785
 		o := out[r*stride : r*stride+2]
 		o[0] = byte(min(max(descale(tmp10+tmp0, constBits+pass1Bits+3+2)+128, 0), 255))
 		o[1] = byte(min(max(descale(tmp10-tmp0, constBits+pass1Bits+3+2)+128, 0), 255))
@@ -278,30 +289,36 @@ func refill(b []byte, acc uint64, n uint, p int) (uint64, uint, int) {
 
 // skipAC reads past a block's AC coefficients: with the pair table (two
 // symbols a lookup) while the first symbol cannot end the block (a run
-// covers at most 16), then one a lookup. It is its own function so that
-// its few variables stay in registers. ok is false for a code it cannot
-// read (acTable.err says why) or a run past the block.
+// covers at most 16), then one a lookup. Two lookups follow each refill:
+// an entry skips at most 26 bits (a 16-bit code and a 10-bit value), and
+// refill leaves at least 56. It is its own function so that its few
+// variables stay in registers. ok is false for a code it cannot read
+// (acTable.err says why) or a run past the block.
 func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int, bool) {
 	k := uint(1)
-	for k < 64 {
-		tab := &ac.pair
-		if k >= 48 {
-			tab = &ac.single
-		}
+	for {
 		acc, n, p = refill(b, acc, n, p)
-		e := tab[acc>>(64-acBits)]
-		if e == 0 {
-			if e = ac.slowEntry(acc); e == 0 {
-				return acc, n, p, false
+		for range 2 {
+			tab := &ac.pair
+			if k >= 48 {
+				tab = &ac.single
+			}
+			e := tab[acc>>(64-acBits)]
+			if e == 0 {
+				if e = ac.slowEntry(acc); e == 0 {
+					return acc, n, p, false
+				}
+			}
+			skip := uint(e) & 31
+			acc <<= skip
+			n -= skip
+			k += uint(e >> 5 & 63) // 0 for an EOB
+			if e&acEOB != 0 {
+				return acc, n, p, k <= 64
+			}
+			if k >= 64 {
+				return acc, n, p, k == 64
 			}
 		}
-		skip := uint(e) & 31
-		acc <<= skip
-		n -= skip
-		k += uint(e >> 5 & 63) // 0 for an EOB
-		if e&acEOB != 0 {
-			return acc, n, p, k <= 64
-		}
 	}
-	return acc, n, p, k == 64
 }
