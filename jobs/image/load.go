@@ -12,7 +12,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 
+	"github.com/ppool/ppool/internal/bufpool"
 	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/jpegdc"
@@ -86,7 +88,25 @@ func load(path string, b budget) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
+	// Every decoder makes its pixels anew (checked here all the same),
+	// so the file's bytes can serve the next file.
+	if len(img.Pix) == 0 || !overlaps(img.Pix, data[:cap(data)]) {
+		fileBufs.Put(data)
+	}
 	return img, nil
+}
+
+// fileBufs are readImageFile's buffers, reused: a worker reads file after
+// file of about one size.
+var fileBufs bufpool.Pool
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // readImageFile reads an image file whole into one buffer of its size
@@ -106,7 +126,7 @@ func readImageFile(path string, sum *string) ([]byte, error) {
 	}
 	// One byte more than the size, so that reaching the end takes no
 	// second buffer; a file that grew since Stat still reads whole.
-	data := make([]byte, 0, max(st.Size(), int64(len(pngMagic)))+1)
+	data := fileBufs.Get(int(max(st.Size(), int64(len(pngMagic))) + 1))
 	for checked := false; ; {
 		end := cap(data)
 		if !checked {

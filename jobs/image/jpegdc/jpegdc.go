@@ -83,6 +83,7 @@ func Decode(data []byte) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer bufs.Put(scan)
 	if err := d.decodeScan(scan, rst); err != nil {
 		return nil, err
 	}

@@ -3,7 +3,13 @@ package jpegdc
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/ppool/ppool/internal/bufpool"
 )
+
+// bufs are the scans' buffers, reused: a worker decodes file after file
+// of about one size.
+var bufs bufpool.Pool
 
 // pad is the zero bytes after a scan's data: more than an MCU of the
 // longest codes (6 blocks of at most 27 + 63×26 bits), so the decoder
@@ -14,7 +20,7 @@ const pad = 2048
 // unstuff copies a scan's entropy-coded data without its stuffed zero
 // bytes and fill bytes, and notes where each restart interval begins.
 func unstuff(data []byte) (scan []byte, rst []int, err error) {
-	scan = make([]byte, 0, len(data)+pad)
+	scan = bufs.Get(len(data) + pad)
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], 0xFF)
 		if j < 0 || i+j+1 >= len(data) {
@@ -106,15 +112,14 @@ func (d *decoder) decodeScan(data []byte, rst []int) error {
 								return err
 							}
 						}
+						// The difference, without a branch: its s bits (none
+						// when s is 0: Go's shift by 64 gives 0), negative
+						// under 2^(s-1).
 						acc <<= l & 63
-						if s > 0 {
-							r := int32(acc >> (64 - s))
-							acc <<= s
-							if r < 1<<(s-1) {
-								r += -1<<s + 1
-							}
-							c.pred += r
-						}
+						r := int32(acc >> (64 - s))
+						acc <<= s
+						r += (r - int32(1)<<(s-1)) >> 31 & (1 - int32(1)<<s)
+						c.pred += r
 						n -= l + s
 						if c.idct2 {
 							var err error
