@@ -21,7 +21,8 @@ func (bp *Pool) Get(n int) []byte {
 	if b, ok := bp.p.Get().(*[]byte); ok && cap(*b) >= n {
 		return (*b)[:0]
 	}
-	return make([]byte, 0, n)
+	// A quarter more, so that the next file, a little larger, fits too.
+	return make([]byte, 0, min(n+n/4, max(n, Max)))
 }
 
 // Put gives b back for reuse. The caller must not use b, or any slice of
