@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/ppool/ppool/jobs"
 	"github.com/spf13/cobra"
 
 	// The built-in job kinds register themselves.
@@ -94,8 +95,12 @@ exits; an interrupted run resumes where it stopped.`,
 	root.AddCommand(newServerCmd(io))
 	root.AddCommand(newAgentCmd(io))
 	root.AddCommand(newAgentsCmd(io))
-	root.Version = versionText()
-	root.SetVersionTemplate("{{.Version}}")
+	// --version prints versionText, which loads the BLAS and JPEG
+	// libraries to name them: only when asked, through a template
+	// function, not at every start (they cost a command 10-20 ms).
+	root.Version = jobs.Version
+	cobra.AddTemplateFunc("ppoolVersionText", versionText)
+	root.SetVersionTemplate("{{ppoolVersionText}}")
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(newHelpCmd())
 	strictGroups(root)

@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 	testscript.RunMain(m, map[string]func() int{
 		"ppool":                 func() int { return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) },
 		"exits":                 exitsMain,
+		"ppool-libs":            libsMain,
 		"sigkill-after-results": sigkillAfterResultsMain,
 	})
 }
@@ -138,6 +139,23 @@ func command(args []string) *exec.Cmd {
 // exitsMain is "exits CODE PROG [ARG...]": it runs PROG, forwarding
 // signals to it, and succeeds if PROG exits with status CODE. It works in
 // the background too (exits 130 ppool run ... &run&), where testscript's
+// libsMain is ppool, and then prints "loaded NAME" for each of the BLAS
+// and JPEG libraries the process mapped while it ran.
+func libsMain() int {
+	rc := cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, lib := range []string{"libopenblas", "libturbojpeg"} {
+		if strings.Contains(string(maps), lib) {
+			fmt.Println("loaded", lib)
+		}
+	}
+	return rc
+}
+
 // wait reports success or failure only.
 func exitsMain() int {
 	args := os.Args[1:]
