@@ -9,7 +9,8 @@
 // each names, with a journal that lets a later run skip what is done.
 //
 // A job kind is a Kind registered at package init (jobs/matrix and
-// jobs/image register the built-in ones). Its Run executes in worker
+// jobs/image register the built-in ones; the registry and the worker's
+// side live in jobs/kinds, which links no pool, and are re-exported here). Its Run executes in worker
 // processes, through the one worker function jobs.task; a kind may also
 // Split a large task into parts that run in parallel and Merge them.
 package jobs

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ppool/ppool/jobs/kinds"
 	"github.com/ppool/ppool/pool"
 	"github.com/ppool/ppool/pool/goplugin"
 	"github.com/ppool/ppool/workerproc"
@@ -69,13 +70,14 @@ var ErrWithdrawn = errors.New("withdrawn before it started")
 type localExecutor struct {
 	plan     *Plan
 	workers  int
+	self     string // Options.SelfBinary
 	log      *slog.Logger
 	pools    map[string]*pool.Pool // by worker spec; "" is the built-in worker
 	poolErrs map[string]error      // by worker spec: pools that could not start
 }
 
-func newLocalExecutor(plan *Plan, workers int, log *slog.Logger) *localExecutor {
-	return &localExecutor{plan: plan, workers: workers, log: log, pools: map[string]*pool.Pool{}, poolErrs: map[string]error{}}
+func newLocalExecutor(plan *Plan, workers int, self string, log *slog.Logger) *localExecutor {
+	return &localExecutor{plan: plan, workers: workers, self: self, log: log, pools: map[string]*pool.Pool{}, poolErrs: map[string]error{}}
 }
 
 func (e *localExecutor) Slots() int                    { return e.workers }
@@ -123,14 +125,14 @@ func (e *localExecutor) Submit(pj *PlannedJob, sent *Task, done func(Completion)
 	opts = append(opts, pool.DoneCallback(func(o Outcome, err error, info pool.TaskInfo) {
 		done(Completion{Outcome: o, Err: err, Info: info})
 	}))
-	pool.ApplyAsync(context.Background(), p, runTask, *sent, opts...)
+	pool.ApplyAsync(context.Background(), p, kinds.TaskFunc, *sent, opts...)
 }
 
 // poolFor returns the pool that runs a job's tasks, starting it on first
 // use: the built-in workers, or the job's own worker binary.
 func (e *localExecutor) poolFor(ctx context.Context, pj *PlannedJob) (*pool.Pool, error) {
 	key := ""
-	cfg := pool.Config{Workers: e.workers, Logger: e.log}
+	cfg := pool.Config{Workers: e.workers, Logger: e.log, SelfBinary: e.self}
 	if w := pj.Worker; w != nil {
 		cmd := w.Command // a name without a slash is looked up in PATH
 		if strings.Contains(cmd, "/") {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // Plan is a jobs file expanded into tasks, every input found and every
@@ -535,24 +537,9 @@ func (r *pathResolver) dir(d string) string {
 	return real
 }
 
-// notRegular describes a file that is not a regular one (a named pipe, a
-// device, a socket), or returns "" for a regular file. Reading one could
-// block forever (a FIFO with no writer) or never end (/dev/zero).
-func notRegular(m os.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return ""
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a regular file"
-}
+// notRegular describes a file that is not a regular one, or returns "" for
+// a regular file: see kinds.NotRegular.
+func notRegular(m os.FileMode) string { return kinds.NotRegular(m) }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[{") }
 

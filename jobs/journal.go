@@ -8,17 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // Version is ppool's version; it goes into every task's content hash, so a
@@ -352,9 +352,6 @@ func (j *journal) key(output string) string {
 // jobs file was checked) cannot hang the master in open or read.
 func hashFile(path string) (string, error) { return hashFileCtx(context.Background(), path) }
 
-// hashBufs holds the read buffers of HashFile.
-var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
 // hashFileCtx is hashFile, stopping with ctx's error when ctx ends.
 func hashFileCtx(ctx context.Context, path string) (string, error) {
 	h, _, err := HashFile(ctx, path)
@@ -366,41 +363,7 @@ func hashFileCtx(ctx context.Context, path string) (string, error) {
 // but a regular file (a named pipe or a device would hang or never end),
 // and stops with ctx's error when ctx ends.
 func HashFile(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	if why := notRegular(st.Mode()); why != "" {
-		return "", 0, fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
-	}
-	h := sha256.New()
-	// One buffer per hashing goroutine, reused: a fresh 1 MiB slice for
-	// each file was most of what hashing a small input cost (allocated,
-	// zeroed and collected per task).
-	bp := hashBufs.Get().(*[]byte)
-	defer hashBufs.Put(bp)
-	buf := *bp
-	var size int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", 0, err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		size += int64(n)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", 0, err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), size, nil
+	return kinds.HashFile(ctx, path)
 }
 
 // taskHash is the content hash that decides whether a finished task can be

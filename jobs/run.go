@@ -63,6 +63,10 @@ type Observer interface {
 // Options says how to run a plan.
 type Options struct {
 	Workers int // worker processes; 0: one per core (local pools only)
+	// SelfBinary, if set, runs as the local pools' built-in workers in
+	// place of this program (pool.Config.SelfBinary): ppool's slim
+	// ppool-worker. Jobs with their own worker binary are not affected.
+	SelfBinary string
 	// Executor runs the tasks; nil for local pools of Workers processes.
 	// Run closes it when it ends.
 	Executor Executor
@@ -234,7 +238,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Summary, error) {
 	}
 	r.exec = opts.Executor
 	if r.exec == nil {
-		r.exec = newLocalExecutor(plan, opts.Workers, r.log)
+		r.exec = newLocalExecutor(plan, opts.Workers, opts.SelfBinary, r.log)
 	}
 	r.slots = r.exec.Slots()
 	r.summary.Workers = r.slots

@@ -18,6 +18,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // File is a parsed jobs file.
@@ -98,13 +100,6 @@ func (s Source) patternPos(i int) Pos {
 		return s.PatternPos[i]
 	}
 	return s.Pos
-}
-
-// Generator describes a generated matrix input.
-type Generator struct {
-	Kind  string // "random" or "identity"
-	Shape []int  // rows, cols
-	Seed  uint64
 }
 
 // Pos is a place in the jobs file.
@@ -568,7 +563,7 @@ func (d *decoder) job(n ast.Node) *Job {
 	if kind == "" {
 		return nil
 	}
-	k, found := kinds[kind]
+	k, found := kinds.LookupKind(kind)
 	if !found {
 		d.errorf(kn, "unknown kind %q%s", kind, SuggestKind(kind))
 		return nil
@@ -671,7 +666,7 @@ func (d *decoder) param(n ast.Node, p Param) any {
 			return v
 		}
 		if p.Min != nil && float64(v) < *p.Min || p.Max != nil && float64(v) > *p.Max {
-			d.errorf(n, "%s = %d is out of range %s", what, v, p.rangeText())
+			d.errorf(n, "%s = %d is out of range %s", what, v, p.RangeText())
 		}
 		return v
 	case TypeFloat:
@@ -680,7 +675,7 @@ func (d *decoder) param(n ast.Node, p Param) any {
 			return v
 		}
 		if p.Min != nil && v < *p.Min || p.Max != nil && v > *p.Max {
-			d.errorf(n, "%s = %g is out of range %s", what, v, p.rangeText())
+			d.errorf(n, "%s = %g is out of range %s", what, v, p.RangeText())
 		}
 		return v
 	case TypeBool:

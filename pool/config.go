@@ -22,6 +22,13 @@ type Config struct {
 	// this program itself. Empty means re-executing this binary, whose main
 	// must call workerproc.Main first.
 	Command []string
+	// SelfBinary, when Command is empty, is a binary to run in place of
+	// re-executing this one: built from the same code, serving the same
+	// functions, its main calling workerproc.Main, but linking less (ppool
+	// runs its slim ppool-worker so). It starts as this program would,
+	// with PPOOL_WORKER set. Empty means this program's own binary; with
+	// Command set it is not used (it stands in for this program only).
+	SelfBinary string
 	// Launcher, if set, starts each worker process in place of the
 	// pool's own exec. goplugin.Launcher (package pool/goplugin) launches
 	// Command through hashicorp/go-plugin: a Go worker built with

@@ -206,7 +206,11 @@ func (p *Pool) resolveCommand() error {
 	for _, kv := range os.Environ() {
 		set(kv)
 	}
-	if len(p.cfg.Command) == 0 {
+	switch {
+	case len(p.cfg.Command) == 0 && p.cfg.SelfBinary != "":
+		p.path = p.cfg.SelfBinary
+		set(workerproc.EnvWorker + "=1")
+	case len(p.cfg.Command) == 0:
 		if !workerproc.MainCalled() {
 			return errors.New("ppool: Config.Command is empty, so workers re-execute this program, but its main never called workerproc.Main(); call it first thing in main (and in TestMain)")
 		}
@@ -216,7 +220,7 @@ func (p *Pool) resolveCommand() error {
 		}
 		p.path = exe
 		set(workerproc.EnvWorker + "=1")
-	} else {
+	default:
 		p.path, p.args = p.cfg.Command[0], p.cfg.Command[1:]
 		if p.cfg.SHA256 != "" {
 			b, err := openVerified(p.path, p.cfg.SHA256)

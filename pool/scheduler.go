@@ -95,6 +95,9 @@ func (p *Pool) enqueue(t *task, now, kick bool) (*worker, error) {
 // after package init. A Go worker (its hello's runtime says go1.x) is built
 // on workerproc and registers its functions itself; others list theirs.
 func (p *Pool) unknownFunctionLocked(fn string) error {
+	if len(p.cfg.Command) == 0 && p.cfg.SelfBinary != "" {
+		return fmt.Errorf("%w: the workers (%s, standing in for this program) do not serve %q: it must link the same registrations as this program", ErrUnknownFunction, p.cfg.SelfBinary, fn)
+	}
 	if len(p.cfg.Command) == 0 {
 		return fmt.Errorf("%w: the workers (this program, re-executed) do not serve %q: register it with workerproc.Register in a package-level var, so that it runs at package init; one registered later exists in this process only", ErrUnknownFunction, fn)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/ppool/ppool/internal/cli"
+	_ "github.com/ppool/ppool/internal/served" // the functions its pools call, as ppool-worker serves them
 	"github.com/ppool/ppool/workerproc"
 )
 

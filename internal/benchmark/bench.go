@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"golang.org/x/sync/errgroup"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -34,6 +35,10 @@ type Options struct {
 	Workers int
 	// Progress, if set, is told each step as it starts.
 	Progress func(step string)
+	// SelfBinary, if set, runs as the workers in place of this program
+	// (pool.Config.SelfBinary): ppool's slim ppool-worker. The report's
+	// worker_binary names the binary that ran.
+	SelfBinary string
 }
 
 // plan holds the counts and sizes of one run.
@@ -102,7 +107,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			o.Progress(fmt.Sprintf(format, args...))
 		}
 	}
-	b := &bench{ctx: ctx, pl: pl, workers: workers, step: step, r: &Report{}}
+	b := &bench{ctx: ctx, pl: pl, workers: workers, self: o.SelfBinary, step: step, r: &Report{}}
 	b.machine(o.Quick)
 	for _, f := range []func() error{b.parallelism, b.pipeFloor, b.startAndMemory, b.singleWorker, b.applyRoundTrips, b.allWorkers, b.speedups} {
 		if err := f(); err != nil {
@@ -131,6 +136,7 @@ type bench struct {
 	ctx     context.Context
 	pl      plan
 	workers int
+	self    string // pool.Config.SelfBinary
 	step    func(string, ...any)
 	r       *Report
 }
@@ -142,10 +148,23 @@ func (b *bench) machine(quick bool) {
 	r.add("cores", runtime.NumCPU(), "cores", "")
 	r.add("usable_cores", runtime.GOMAXPROCS(0), "usable cores", "")
 	r.add("workers", b.workers, "workers", "")
+	r.add("worker_binary", b.workerBinary(), "worker binary", "")
 	r.add("cpu", cpuModel(), "cpu", "")
 	r.add("go_version", runtime.Version(), "Go", "")
 	r.add("goos", runtime.GOOS, "os", "")
 	r.add("goarch", runtime.GOARCH, "arch", "")
+}
+
+// workerBinary names the binary the pools run as their workers.
+func (b *bench) workerBinary() string {
+	if b.self != "" {
+		return filepath.Base(b.self)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "this program"
+	}
+	return filepath.Base(exe)
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo, or "".
@@ -255,7 +274,7 @@ func (b *bench) startAndMemory() error {
 	var rss []float64
 	for range b.pl.startN {
 		t0 := time.Now()
-		p, err := pool.New(b.ctx, pool.Config{Workers: b.workers})
+		p, err := pool.New(b.ctx, pool.Config{Workers: b.workers, SelfBinary: b.self})
 		if err != nil {
 			return fmt.Errorf("starting a pool: %w", err)
 		}
@@ -283,7 +302,7 @@ func (b *bench) startAndMemory() error {
 // newPool starts a pool whose workers have loaded the BLAS backend.
 func (b *bench) newPool(workers int) (*pool.Pool, error) {
 	init := warm.With(struct{}{})
-	p, err := pool.New(b.ctx, pool.Config{Workers: workers, Initializer: &init})
+	p, err := pool.New(b.ctx, pool.Config{Workers: workers, Initializer: &init, SelfBinary: b.self})
 	if err != nil {
 		return nil, fmt.Errorf("starting a pool of %d workers: %w", workers, err)
 	}

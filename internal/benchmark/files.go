@@ -185,7 +185,7 @@ func (b *bench) ppoolFiles(dir, name, kind, params, ext string, files []string, 
 		return 0, err
 	}
 	start := time.Now()
-	s, err := jobs.Run(b.ctx, plan, jobs.Options{Workers: b.workers})
+	s, err := jobs.Run(b.ctx, plan, jobs.Options{Workers: b.workers, SelfBinary: b.self})
 	d := time.Since(start)
 	if err != nil {
 		return 0, err

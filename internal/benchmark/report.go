@@ -197,8 +197,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return fmt.Sprint(f.Value)
 	}
 	fmt.Fprintf(w, "ppool bench, %s\n", str("date"))
-	fmt.Fprintf(w, "machine: %s cores (%s), %s, %s/%s; %s workers; BLAS %s",
-		str("cores"), str("cpu"), str("go_version"), str("goos"), str("goarch"), str("workers"), str("blas_backend"))
+	fmt.Fprintf(w, "machine: %s cores (%s), %s, %s/%s; %s workers (%s); BLAS %s",
+		str("cores"), str("cpu"), str("go_version"), str("goos"), str("goarch"), str("workers"), str("worker_binary"), str("blas_backend"))
 	if q, _ := r.Lookup("quick"); q.Value == true {
 		fmt.Fprint(w, "; --quick (small counts: figures are rough)")
 	}

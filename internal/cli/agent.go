@@ -54,6 +54,13 @@ ppool run --nats sends a jobs file's tasks to the agents.`,
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: level}))
 			cfg.Version = jobs.Version
+			// The agent's own pool runs the slim worker if it can; pools
+			// of a job's own worker binary run that binary (Command).
+			self, err := selfBinary()
+			if err != nil {
+				return err
+			}
+			cfg.Pool.SelfBinary = self
 			sigs := make(chan os.Signal, 2)
 			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(sigs)

@@ -76,7 +76,11 @@ func runBench(ctx context.Context, io *IO, o *benchOptions) error {
 	if o.workers < 0 {
 		return usageError("--workers must be positive")
 	}
-	bo := benchmark.Options{Quick: o.quick, Python: o.python, PythonPath: o.pyPath, Workers: o.workers}
+	self, err := selfBinary()
+	if err != nil {
+		return err
+	}
+	bo := benchmark.Options{Quick: o.quick, Python: o.python, PythonPath: o.pyPath, Workers: o.workers, SelfBinary: self}
 	if !o.quiet {
 		bo.Progress = func(step string) { fmt.Fprintf(io.Err, "ppool bench: %s\n", step) }
 	}

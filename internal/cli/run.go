@@ -183,7 +183,11 @@ func runLogged(ctx context.Context, io *IO, o *runOptions, log *slog.Logger) err
 		return nil
 	}
 
-	opts := jobs.Options{Workers: o.workers, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: log}
+	self, err := selfBinary()
+	if err != nil {
+		return err
+	}
+	opts := jobs.Options{Workers: o.workers, SelfBinary: self, Journal: o.journal, NoJournal: o.noJournal, Resume: o.resume, FailFast: o.failFast, Logger: log}
 	if o.sharedRoot != "" && !o.dist {
 		return usageError("--shared-root goes with --nats: it spares agents the transfer of files they mount")
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ppool/ppool/internal/workerbin"
 	"github.com/ppool/ppool/ipc"
 	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
@@ -37,7 +38,13 @@ func versionText() string {
 			}
 		}
 	}
-	return fmt.Sprintf("ppool %s%s\nworker protocol %s\n%s %s/%s\nmatrices: %s\nJPEG: %s\n",
-		jobs.Version, rev, ipc.FormatVersions(ipc.Versions), runtime.Version(), runtime.GOOS, runtime.GOARCH,
+	workers := ""
+	if c, err := workerbin.Choose(); err != nil {
+		workers = err.Error()
+	} else {
+		workers = c.String()
+	}
+	return fmt.Sprintf("ppool %s%s\nworker protocol %s\nworkers: %s\n%s %s/%s\nmatrices: %s\nJPEG: %s\n",
+		jobs.Version, rev, ipc.FormatVersions(ipc.Versions), workers, runtime.Version(), runtime.GOOS, runtime.GOARCH,
 		matrix.Backend(), turbojpeg.Backend())
 }

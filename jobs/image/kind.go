@@ -9,8 +9,8 @@ import (
 	"math"
 	"os"
 
-	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // The image job kinds. Each task reads one image file (or none, for the
@@ -31,39 +31,39 @@ var (
 	stripRows   = 512
 )
 
-var imageSlot = []jobs.Slot{{Name: "image", Doc: "PNG or JPEG files: a path, a glob, or a list of them"}}
+var imageSlot = []kinds.Slot{{Name: "image", Doc: "PNG or JPEG files: a path, a glob, or a list of them"}}
 
 var outputs = []string{"png", "jpg", "jpeg"}
 
-var qualityParam = jobs.Param{Name: "quality", Type: jobs.TypeInt, Default: 90, Doc: "JPEG quality when writing .jpg", Min: jobs.Bound(1), Max: jobs.Bound(100)}
+var qualityParam = kinds.Param{Name: "quality", Type: kinds.TypeInt, Default: 90, Doc: "JPEG quality when writing .jpg", Min: kinds.Bound(1), Max: kinds.Bound(100)}
 
 // compressionParam is the zlib level of a .png output, 6 by default as in
 // Pillow and libvips.
-var compressionParam = jobs.Param{Name: "compression", Type: jobs.TypeInt, Default: defaultCompression, Doc: "PNG compression when writing .png: 0 (none) to 9 (smallest, slowest)", Min: jobs.Bound(0), Max: jobs.Bound(9)}
+var compressionParam = kinds.Param{Name: "compression", Type: kinds.TypeInt, Default: defaultCompression, Doc: "PNG compression when writing .png: 0 (none) to 9 (smallest, slowest)", Min: kinds.Bound(0), Max: kinds.Bound(9)}
 
 var filters = map[string]Resample{"lanczos3": Lanczos3, "catmullrom": CatmullRom, "bilinear": Bilinear, "nearest": Nearest}
 
 func init() {
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "image.resize", Summary: "scale images to a size (0 for one side keeps the aspect ratio)", Version: kindVersion,
 		Slots: imageSlot, Outputs: outputs, Backend: backend,
-		Params: []jobs.Param{
-			{Name: "width", Type: jobs.TypeInt, Default: 0, Doc: "output width in pixels; 0 follows the height's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
-			{Name: "height", Type: jobs.TypeInt, Default: 0, Doc: "output height in pixels; 0 follows the width's ratio", Min: jobs.Bound(0), Max: jobs.Bound(MaxDimension)},
-			{Name: "filter", Type: jobs.TypeString, Default: "lanczos3", Doc: "resampling kernel", Choices: []string{"lanczos3", "catmullrom", "bilinear", "nearest"}},
+		Params: []kinds.Param{
+			{Name: "width", Type: kinds.TypeInt, Default: 0, Doc: "output width in pixels; 0 follows the height's ratio", Min: kinds.Bound(0), Max: kinds.Bound(MaxDimension)},
+			{Name: "height", Type: kinds.TypeInt, Default: 0, Doc: "output height in pixels; 0 follows the width's ratio", Min: kinds.Bound(0), Max: kinds.Bound(MaxDimension)},
+			{Name: "filter", Type: kinds.TypeString, Default: "lanczos3", Doc: "resampling kernel", Choices: []string{"lanczos3", "catmullrom", "bilinear", "nearest"}},
 			qualityParam, compressionParam,
 		},
 		Run: runResize,
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "image.thumbnail", Summary: "shrink images to fit a box, keeping the aspect ratio (Lanczos3)", Version: kindVersion,
 		Slots: imageSlot, Outputs: outputs, Backend: backend,
-		Params: []jobs.Param{
-			{Name: "max_width", Type: jobs.TypeInt, Default: 256, Doc: "largest width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
-			{Name: "max_height", Type: jobs.TypeInt, Default: 256, Doc: "largest height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
+		Params: []kinds.Param{
+			{Name: "max_width", Type: kinds.TypeInt, Default: 256, Doc: "largest width", Min: kinds.Bound(1), Max: kinds.Bound(MaxDimension)},
+			{Name: "max_height", Type: kinds.TypeInt, Default: 256, Doc: "largest height", Min: kinds.Bound(1), Max: kinds.Bound(MaxDimension)},
 			qualityParam, compressionParam,
 		},
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			maxW, maxH := t.Int("max_width"), t.Int("max_height")
 			b := taskBudget(t)
 			b.operation = "thumbnail"
@@ -97,33 +97,33 @@ func init() {
 			return in.record(saveTask(t, out))
 		},
 	})
-	filterKind("image.blur", "Gaussian blur (a true Gaussian, not a box approximation)", []jobs.Param{
-		{Name: "sigma", Type: jobs.TypeFloat, Default: 2.0, Doc: "standard deviation in pixels", Min: jobs.Bound(0.1), Max: jobs.Bound(MaxSigma)},
-	}, func(t *jobs.Task) Filter { return GaussianBlur{Sigma: t.Float("sigma")} })
-	filterKind("image.sharpen", "unsharp mask", []jobs.Param{
-		{Name: "sigma", Type: jobs.TypeFloat, Default: 1.0, Doc: "radius of the blur, in pixels", Min: jobs.Bound(0.1), Max: jobs.Bound(MaxSigma)},
-		{Name: "amount", Type: jobs.TypeFloat, Default: 1.0, Doc: "strength: 1 adds the whole difference", Min: jobs.Bound(0), Max: jobs.Bound(10)},
-		{Name: "threshold", Type: jobs.TypeInt, Default: 0, Doc: "smallest difference that is sharpened", Min: jobs.Bound(0), Max: jobs.Bound(255)},
-	}, func(t *jobs.Task) Filter {
+	filterKind("image.blur", "Gaussian blur (a true Gaussian, not a box approximation)", []kinds.Param{
+		{Name: "sigma", Type: kinds.TypeFloat, Default: 2.0, Doc: "standard deviation in pixels", Min: kinds.Bound(0.1), Max: kinds.Bound(MaxSigma)},
+	}, func(t *kinds.Task) Filter { return GaussianBlur{Sigma: t.Float("sigma")} })
+	filterKind("image.sharpen", "unsharp mask", []kinds.Param{
+		{Name: "sigma", Type: kinds.TypeFloat, Default: 1.0, Doc: "radius of the blur, in pixels", Min: kinds.Bound(0.1), Max: kinds.Bound(MaxSigma)},
+		{Name: "amount", Type: kinds.TypeFloat, Default: 1.0, Doc: "strength: 1 adds the whole difference", Min: kinds.Bound(0), Max: kinds.Bound(10)},
+		{Name: "threshold", Type: kinds.TypeInt, Default: 0, Doc: "smallest difference that is sharpened", Min: kinds.Bound(0), Max: kinds.Bound(255)},
+	}, func(t *kinds.Task) Filter {
 		return Sharpen{Sigma: t.Float("sigma"), Amount: t.Float("amount"), Threshold: t.Int("threshold")}
 	})
 	filterKind("image.grayscale", "convert to grey (Rec. 601 luma, as Pillow's convert(\"L\"))", nil,
-		func(t *jobs.Task) Filter { return Grayscale{} })
+		func(t *kinds.Task) Filter { return Grayscale{} })
 	filterKind("image.edges", "Sobel edge magnitude", nil,
-		func(t *jobs.Task) Filter { return Edges{} })
-	jobs.Register(&jobs.Kind{
+		func(t *kinds.Task) Filter { return Edges{} })
+	kinds.Register(&kinds.Kind{
 		Name: "image.mandelbrot", Summary: "render the Mandelbrot set (large renders run as tiles on every worker)", Version: kindVersion,
 		Outputs: outputs, Backend: backend,
-		Params: []jobs.Param{
-			{Name: "width", Type: jobs.TypeInt, Default: 1920, Doc: "image width", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
-			{Name: "height", Type: jobs.TypeInt, Default: 1080, Doc: "image height", Min: jobs.Bound(1), Max: jobs.Bound(MaxDimension)},
-			{Name: "center_re", Type: jobs.TypeFloat, Default: -0.5, Doc: "real part of the centre"},
-			{Name: "center_im", Type: jobs.TypeFloat, Default: 0.0, Doc: "imaginary part of the centre"},
-			{Name: "span", Type: jobs.TypeFloat, Default: 3.0, Doc: "width of the view in the complex plane", Min: jobs.Bound(1e-300)},
-			{Name: "max_iter", Type: jobs.TypeInt, Default: 500, Doc: "iterations before a point counts as inside", Min: jobs.Bound(1), Max: jobs.Bound(MaxIterations)},
+		Params: []kinds.Param{
+			{Name: "width", Type: kinds.TypeInt, Default: 1920, Doc: "image width", Min: kinds.Bound(1), Max: kinds.Bound(MaxDimension)},
+			{Name: "height", Type: kinds.TypeInt, Default: 1080, Doc: "image height", Min: kinds.Bound(1), Max: kinds.Bound(MaxDimension)},
+			{Name: "center_re", Type: kinds.TypeFloat, Default: -0.5, Doc: "real part of the centre"},
+			{Name: "center_im", Type: kinds.TypeFloat, Default: 0.0, Doc: "imaginary part of the centre"},
+			{Name: "span", Type: kinds.TypeFloat, Default: 3.0, Doc: "width of the view in the complex plane", Min: kinds.Bound(1e-300)},
+			{Name: "max_iter", Type: kinds.TypeInt, Default: 500, Doc: "iterations before a point counts as inside", Min: kinds.Bound(1), Max: kinds.Bound(MaxIterations)},
 			qualityParam, compressionParam,
 		},
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			m := mandelbrotOf(t)
 			r := image.Rect(0, 0, m.Width, m.Height)
 			if t.Part != nil {
@@ -138,7 +138,7 @@ func init() {
 			}
 			return saveTask(t, img)
 		},
-		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+		Split: func(t *kinds.Task) ([]kinds.Part, error) {
 			m := mandelbrotOf(t)
 			return strips(m.Width, m.Height), nil
 		},
@@ -160,7 +160,7 @@ func thumbnailDecodeAtLeast(w, h, maxW, maxH int) (int, int) {
 	return thumbnailSize(w, h, maxW, maxH)
 }
 
-func mandelbrotOf(t *jobs.Task) Mandelbrot {
+func mandelbrotOf(t *kinds.Task) Mandelbrot {
 	return Mandelbrot{
 		Width: t.Int("width"), Height: t.Int("height"),
 		Center: complex(t.Float("center_re"), t.Float("center_im")),
@@ -174,12 +174,12 @@ func backend() string { return "jpeg " + turbojpeg.Backend() }
 
 // filterKind registers a neighbourhood filter, split into strips with halos
 // when the image is large.
-func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.Task) Filter) {
-	jobs.Register(&jobs.Kind{
+func filterKind(name, summary string, params []kinds.Param, filterOf func(*kinds.Task) Filter) {
+	kinds.Register(&kinds.Kind{
 		Name: name, Summary: summary, Version: kindVersion,
 		Slots: imageSlot, Outputs: outputs, Backend: backend,
 		Params: append(params, qualityParam, compressionParam),
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			f := filterOf(t)
 			// For a strip, img is only the strip's input rows.
 			b, strip := filterBudget(t, name, f, t.Part)
@@ -209,7 +209,7 @@ func filterKind(name, summary string, params []jobs.Param, filterOf func(*jobs.T
 			}
 			return savePart(t, out)
 		},
-		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+		Split: func(t *kinds.Task) ([]kinds.Part, error) {
 			return splitFilter(t, name, filterOf(t), t.Inputs["image"].Path)
 		},
 		Merge:   merge,
@@ -226,14 +226,14 @@ type inPlaceFilter interface {
 // splitFilter plans a filter task's strips, and checks in the master, from
 // the header, what each part and the merge will check, so that an image
 // too large to filter fails once, here, rather than in every part.
-func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part, error) {
+func splitFilter(t *kinds.Task, name string, f Filter, path string) ([]kinds.Part, error) {
 	size := budget{maxPixels: MaxPixels, maxMemory: math.MaxUint64}
 	hd, head, err := inspectHead(path, size)
 	if err != nil {
 		return nil, err
 	}
 	parts := strips(hd.width, hd.height)
-	var part *jobs.Part // the whole image, or a middle strip: none reads more rows
+	var part *kinds.Part // the whole image, or a middle strip: none reads more rows
 	if len(parts) > 0 {
 		part = &parts[len(parts)/2]
 	}
@@ -256,19 +256,19 @@ func splitFilter(t *jobs.Task, name string, f Filter, path string) ([]jobs.Part,
 }
 
 // strips plans the parts of a w×h output: none below splitPixels.
-func strips(w, h int) []jobs.Part {
+func strips(w, h int) []kinds.Part {
 	if w*h < splitPixels || h <= stripRows {
 		return nil
 	}
-	var parts []jobs.Part
+	var parts []kinds.Part
 	for i, s := range PlanStrips(h, stripRows) {
-		parts = append(parts, jobs.Part{Index: i, Row0: s.Y0, Row1: s.Y1, Col0: 0, Col1: w})
+		parts = append(parts, kinds.Part{Index: i, Row0: s.Y0, Row1: s.Y1, Col0: 0, Col1: w})
 	}
 	return parts
 }
 
 // merge stitches the strips into the output.
-func merge(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+func merge(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 	var full *image.NRGBA
 	for _, p := range t.Parts {
 		strip, err := Load(p.Path)
@@ -297,7 +297,7 @@ type input struct {
 // hashInput names t's image and, for a whole task (whose input hashes the
 // journal records), has b's load hash the bytes it reads, so that the
 // worker need not read the file a second time for the journal.
-func hashInput(t *jobs.Task, b *budget) *input {
+func hashInput(t *kinds.Task, b *budget) *input {
 	in := &input{path: t.Inputs["image"].Path}
 	if t.Mode == "run" {
 		b.inputHash = &in.sum
@@ -306,7 +306,7 @@ func hashInput(t *jobs.Task, b *budget) *input {
 }
 
 // record adds the input's hash to a task's outcome.
-func (in *input) record(o *jobs.Outcome, err error) (*jobs.Outcome, error) {
+func (in *input) record(o *kinds.Outcome, err error) (*kinds.Outcome, error) {
 	if err != nil || in.sum == "" {
 		return o, err
 	}
@@ -316,12 +316,12 @@ func (in *input) record(o *jobs.Outcome, err error) (*jobs.Outcome, error) {
 
 // saveTask writes the task's output, hashing it as it is written for the
 // journal.
-func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
+func saveTask(t *kinds.Task, img *image.NRGBA) (*kinds.Outcome, error) {
 	level := t.Int("compression")
 	if level == 0 {
 		level = PNGStored
 	}
-	o := &jobs.Outcome{Output: t.Output}
+	o := &kinds.Outcome{Output: t.Output}
 	if err := saveHashed(t.Output, img, SaveOptions{Quality: t.Int("quality"), Compression: level}, &o.OutputHash); err != nil {
 		return nil, err
 	}
@@ -332,15 +332,15 @@ func saveTask(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
 
 // savePart writes a strip losslessly, whatever the final format: the merge
 // encodes the stitched image once, as encoding the whole would.
-func savePart(t *jobs.Task, img *image.NRGBA) (*jobs.Outcome, error) {
-	o := &jobs.Outcome{Output: t.Part.Path}
+func savePart(t *kinds.Task, img *image.NRGBA) (*kinds.Outcome, error) {
+	o := &kinds.Outcome{Output: t.Part.Path}
 	if err := saveHashed(o.Output, img, SaveOptions{Compression: 1}, &o.OutputHash); err != nil {
 		return nil, err
 	}
 	return o, nil
 }
 
-func runResize(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+func runResize(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 	w, h := t.Int("width"), t.Int("height")
 	filter := filters[t.String("filter")]
 	if w == 0 && h == 0 {

@@ -15,10 +15,10 @@ import (
 	"unsafe"
 
 	"github.com/ppool/ppool/internal/bufpool"
-	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/jpegdc"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // Limits on the images Load and Decode accept. They are checked against the
@@ -151,7 +151,7 @@ func readImageFile(path string, sum *string) ([]byte, error) {
 		}
 	}
 	if sum != nil {
-		h := jobs.NewHasher()
+		h := kinds.NewHasher()
 		h.Write(data)
 		*sum = h.Sum()
 	}

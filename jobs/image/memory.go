@@ -8,7 +8,7 @@ import (
 	"math/bits"
 	"runtime/debug"
 
-	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // MaxImageMemory bounds the memory one image task may ask for: what
@@ -57,14 +57,14 @@ func loadBudget() budget {
 // the worker itself takes beside the image (a quarter of the limit, at most
 // 64 MiB): over the limit the worker would be killed, and refusing from the
 // header says why where a kill cannot.
-func taskBudget(t *jobs.Task) budget {
+func taskBudget(t *kinds.Task) budget {
 	b := loadBudget()
 	b.maxMemory = taskMemory(t, b.maxMemory)
 	return b
 }
 
 // taskMemory is limit, lowered to what t's memory: leaves for an image.
-func taskMemory(t *jobs.Task, limit uint64) uint64 {
+func taskMemory(t *kinds.Task, limit uint64) uint64 {
 	if t == nil || t.Memory == 0 {
 		return limit
 	}
@@ -273,7 +273,7 @@ func formatBytes(n uint64) string {
 // budget.rows) and is returned once the header has given the image's
 // height. The filter allocates its output and its scratch and, for a strip
 // cut from a whole decoded image, a copy of the strip's input rows.
-func filterBudget(t *jobs.Task, name string, f Filter, part *jobs.Part) (budget, *Strip) {
+func filterBudget(t *kinds.Task, name string, f Filter, part *kinds.Part) (budget, *Strip) {
 	b := taskBudget(t)
 	b.operation = name
 	strip := new(Strip)

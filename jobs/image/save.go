@@ -12,9 +12,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/image/fastpng"
 	"github.com/ppool/ppool/jobs/image/turbojpeg"
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // A Format is an image file format Save and Encode write. The zero value
@@ -118,9 +118,9 @@ func save(path string, img image.Image, opts SaveOptions, sum *string) (err erro
 	bw.Reset(tmp)
 	defer func() { bw.Reset(nil); writers.Put(bw) }()
 	var w io.Writer = bw
-	var h *jobs.Hasher
+	var h *kinds.Hasher
 	if sum != nil {
-		h = jobs.NewHasher()
+		h = kinds.NewHasher()
 		w = io.MultiWriter(bw, h)
 	}
 	if err := Encode(w, img, format, opts); err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/ppool/ppool/jobs"
+	"github.com/ppool/ppool/jobs/kinds"
 )
 
 // The matrix job kinds. Inputs are .npy or .csv files or generated
@@ -33,18 +33,18 @@ var (
 
 var matrixOutputs = []string{"npy", "csv"}
 
-func matrixSlot(name, doc string) jobs.Slot {
-	return jobs.Slot{Name: name, Doc: doc + ": a .npy or .csv file, a glob, or a list", Generate: true}
+func matrixSlot(name, doc string) kinds.Slot {
+	return kinds.Slot{Name: name, Doc: doc + ": a .npy or .csv file, a glob, or a list", Generate: true}
 }
 
 func backend() string { return Backend() }
 
 func init() {
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.multiply", Summary: "the product a·b (split into tiles across workers when large)", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "the left factor"), matrixSlot("b", "the right factor")},
+		Slots:   []kinds.Slot{matrixSlot("a", "the left factor"), matrixSlot("b", "the right factor")},
 		Outputs: matrixOutputs, Backend: backend,
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			if t.Part != nil {
 				block, err := multiplyPart(t)
 				if err != nil {
@@ -62,7 +62,7 @@ func init() {
 			}
 			return write(t.Output, c)
 		},
-		Split: func(t *jobs.Task) ([]jobs.Part, error) {
+		Split: func(t *kinds.Task) ([]kinds.Part, error) {
 			m, k, err := inputShape(t.Inputs["a"])
 			if err != nil {
 				return nil, err
@@ -78,13 +78,13 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			parts := make([]jobs.Part, len(tiles))
+			parts := make([]kinds.Part, len(tiles))
 			for i, tl := range tiles {
-				parts[i] = jobs.Part{Index: i, Row0: tl.Row0, Row1: tl.Row1, Col0: tl.Col0, Col1: tl.Col1}
+				parts[i] = kinds.Part{Index: i, Row0: tl.Row0, Row1: tl.Row1, Col0: tl.Col0, Col1: tl.Col1}
 			}
 			return parts, nil
 		},
-		Merge: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Merge: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			// One block at a time: the product and one tile in memory.
 			m, n := 0, 0
 			for _, p := range t.Parts {
@@ -110,11 +110,11 @@ func init() {
 			return write(t.Output, c)
 		},
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.solve", Summary: "x such that a·x = b (a square)", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "the square coefficient matrix"), matrixSlot("b", "the right-hand side(s)")},
+		Slots:   []kinds.Slot{matrixSlot("a", "the square coefficient matrix"), matrixSlot("b", "the right-hand side(s)")},
 		Outputs: matrixOutputs, Backend: backend,
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			a, b, err := inputs2(t)
 			if err != nil {
 				return nil, err
@@ -123,11 +123,11 @@ func init() {
 			return writeConditioned(t, x, err)
 		},
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.inverse", Summary: "the inverse of a square matrix", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "a square matrix")},
+		Slots:   []kinds.Slot{matrixSlot("a", "a square matrix")},
 		Outputs: matrixOutputs, Backend: backend,
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			a, err := load(t.Inputs["a"])
 			if err != nil {
 				return nil, err
@@ -136,12 +136,12 @@ func init() {
 			return writeConditioned(t, inv, err)
 		},
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.svd", Summary: "singular values (and, with vectors, U and Vᵀ beside the output as NAME.u and NAME.vt)", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "a matrix")},
+		Slots:   []kinds.Slot{matrixSlot("a", "a matrix")},
 		Outputs: matrixOutputs, Backend: backend,
-		Params: []jobs.Param{{Name: "vectors", Type: jobs.TypeBool, Default: false, Doc: "also write U and Vᵀ"}},
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Params: []kinds.Param{{Name: "vectors", Type: kinds.TypeBool, Default: false, Doc: "also write U and Vᵀ"}},
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			a, err := load(t.Inputs["a"])
 			if err != nil {
 				return nil, err
@@ -161,12 +161,12 @@ func init() {
 			return write(t.Output, mat.NewVecDense(len(r.Values), r.Values))
 		},
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.eigen", Summary: "eigenvalues as n×2 (real, imaginary); with vectors, NAME.vre and NAME.vim beside", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "a square matrix")},
+		Slots:   []kinds.Slot{matrixSlot("a", "a square matrix")},
 		Outputs: matrixOutputs, Backend: backend,
-		Params: []jobs.Param{{Name: "vectors", Type: jobs.TypeBool, Default: false, Doc: "also write the eigenvectors' real and imaginary parts"}},
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Params: []kinds.Param{{Name: "vectors", Type: kinds.TypeBool, Default: false, Doc: "also write the eigenvectors' real and imaginary parts"}},
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			a, err := load(t.Inputs["a"])
 			if err != nil {
 				return nil, err
@@ -187,12 +187,12 @@ func init() {
 			return write(t.Output, r.ValuesMatrix())
 		},
 	})
-	jobs.Register(&jobs.Kind{
+	kinds.Register(&kinds.Kind{
 		Name: "matrix.stats", Summary: "sum, mean, min, max and norms, as JSON", Version: kindVersion,
-		Slots:   []jobs.Slot{matrixSlot("a", "a matrix")},
+		Slots:   []kinds.Slot{matrixSlot("a", "a matrix")},
 		Outputs: []string{"json"}, Backend: backend,
-		Params: []jobs.Param{{Name: "per_axis", Type: jobs.TypeBool, Default: false, Doc: "also per row and per column"}},
-		Run: func(ctx context.Context, t *jobs.Task) (*jobs.Outcome, error) {
+		Params: []kinds.Param{{Name: "per_axis", Type: kinds.TypeBool, Default: false, Doc: "also per row and per column"}},
+		Run: func(ctx context.Context, t *kinds.Task) (*kinds.Outcome, error) {
 			a, err := load(t.Inputs["a"])
 			if err != nil {
 				return nil, err
@@ -204,13 +204,13 @@ func init() {
 			if err := writeFileAtomic(t.Output, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
 				return nil, err
 			}
-			return &jobs.Outcome{Output: t.Output}, nil
+			return &kinds.Outcome{Output: t.Output}, nil
 		},
 	})
 }
 
 // load reads or generates one input.
-func load(in jobs.Input) (*mat.Dense, error) {
+func load(in kinds.Input) (*mat.Dense, error) {
 	if g := in.Gen; g != nil {
 		if g.Kind == "identity" {
 			return Identity(g.Shape[0])
@@ -220,7 +220,7 @@ func load(in jobs.Input) (*mat.Dense, error) {
 	return Read(in.Path)
 }
 
-func inputs2(t *jobs.Task) (a, b *mat.Dense, err error) {
+func inputs2(t *kinds.Task) (a, b *mat.Dense, err error) {
 	if a, err = load(t.Inputs["a"]); err != nil {
 		return nil, nil, err
 	}
@@ -234,7 +234,7 @@ func inputs2(t *jobs.Task) (a, b *mat.Dense, err error) {
 // spec or from the file without reading its matrix (see ReadShape): the
 // master plans tiles with it, and its memory must not grow with the
 // inputs'.
-func inputShape(in jobs.Input) (int, int, error) {
+func inputShape(in kinds.Input) (int, int, error) {
 	if g := in.Gen; g != nil {
 		return g.Shape[0], g.Shape[1], nil
 	}
@@ -243,7 +243,7 @@ func inputShape(in jobs.Input) (int, int, error) {
 
 // loadBlock reads or generates rows and columns of an input, each the
 // whole dimension when its span is zero, without the rest.
-func loadBlock(in jobs.Input, rows, cols span) (*mat.Dense, error) {
+func loadBlock(in kinds.Input, rows, cols span) (*mat.Dense, error) {
 	g := in.Gen
 	if g == nil {
 		return readBlock(in.Path, rows, cols)
@@ -258,7 +258,7 @@ func loadBlock(in jobs.Input, rows, cols span) (*mat.Dense, error) {
 
 // multiplyPart computes one tile of a split product from the rows of a and
 // the columns of b that it multiplies, reading or generating nothing else.
-func multiplyPart(t *jobs.Task) (*mat.Dense, error) {
+func multiplyPart(t *kinds.Task) (*mat.Dense, error) {
 	p := t.Part
 	if p.Row0 >= p.Row1 || p.Col0 >= p.Col1 {
 		return nil, fmt.Errorf("multiply: %w: tile rows [%d, %d) cols [%d, %d) is empty", ErrShape, p.Row0, p.Row1, p.Col0, p.Col1)
@@ -280,11 +280,11 @@ func multiplyPart(t *jobs.Task) (*mat.Dense, error) {
 // withInputs names a task's inputs in the error of an operation on them,
 // as "(a: x.npy, b: random 3×4 seed 1)", since the operation's own message
 // knows them only as A and B.
-func withInputs(t *jobs.Task, err error) error {
+func withInputs(t *kinds.Task, err error) error {
 	return fmt.Errorf("%w (%s)", err, describeInputs(t))
 }
 
-func describeInputs(t *jobs.Task) string {
+func describeInputs(t *kinds.Task) string {
 	var names []string
 	for name := range t.Inputs {
 		names = append(names, name)
@@ -305,18 +305,18 @@ func describeInputs(t *jobs.Task) string {
 	return strings.Join(parts, ", ")
 }
 
-func write(path string, m mat.Matrix) (*jobs.Outcome, error) {
+func write(path string, m mat.Matrix) (*kinds.Outcome, error) {
 	if err := Write(path, m); err != nil {
 		return nil, err
 	}
 	r, c := m.Dims()
-	return &jobs.Outcome{Output: path, Info: map[string]any{"rows": r, "cols": c}}, nil
+	return &kinds.Outcome{Output: path, Info: map[string]any{"rows": r, "cols": c}}, nil
 }
 
 // writeConditioned writes a result that came with a warning about the
 // matrix's condition: the result stands, the task succeeds, and the warning
 // goes with its outcome, to the master's log and the results file.
-func writeConditioned(t *jobs.Task, m *mat.Dense, err error) (*jobs.Outcome, error) {
+func writeConditioned(t *kinds.Task, m *mat.Dense, err error) (*kinds.Outcome, error) {
 	var ill *IllConditionedError
 	if errors.As(err, &ill) && m != nil {
 		out, err := write(t.Output, m)

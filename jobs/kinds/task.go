@@ -1,4 +1,4 @@
-package jobs
+package kinds
 
 import (
 	"context"
@@ -6,13 +6,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
+	"os"
+	"sync"
+	"syscall"
 
 	"github.com/ppool/ppool/workerproc"
 )
 
-// runTask is the one worker function behind every kind: it looks the kind
-// up and runs the task, a part of it, or the merge of its parts.
-var runTask = workerproc.Register("jobs.task", task)
+// TaskFunc is the one worker function behind every kind, "jobs.task": it
+// looks the kind up and runs the task, a part of it, or the merge of its
+// parts. Every binary that links this package serves it.
+var TaskFunc = workerproc.Register("jobs.task", task)
 
 // task is runTask's body. The journal needs the hash of every input file
 // and of the output: a kind that reads or writes a file whole hashes its
@@ -90,5 +95,75 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New()} }
 func (h *Hasher) Write(p []byte) (int, error) { return h.h.Write(p) }
 
 // Sum returns the hash of the bytes written so far, as the journal records
-// it (what hashFile returns for a file holding them).
+// it (what HashFile returns for a file holding them).
 func (h *Hasher) Sum() string { return hex.EncodeToString(h.h.Sum(nil)) }
+
+// hashFile is HashFile's hash alone, not cut short by a context.
+func hashFile(path string) (string, error) {
+	h, _, err := HashFile(context.Background(), path)
+	return h, err
+}
+
+// hashBufs holds the read buffers of HashFile.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// HashFile returns the SHA-256 (in hex) and the size of a regular file, as
+// the journal records it. It opens without blocking and refuses anything
+// but a regular file (a named pipe or a device would hang or never end),
+// and stops with ctx's error when ctx ends.
+func HashFile(ctx context.Context, path string) (string, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if why := NotRegular(st.Mode()); why != "" {
+		return "", 0, fmt.Errorf("%s is %s; ppool reads regular files only", path, why)
+	}
+	h := sha256.New()
+	// One buffer per hashing goroutine, reused: a fresh 1 MiB slice for
+	// each file was most of what hashing a small input cost (allocated,
+	// zeroed and collected per task).
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	buf := *bp
+	var size int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", 0, err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		size += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// NotRegular describes a file that is not a regular one (a named pipe, a
+// device, a socket), or returns "" for a regular file. Reading one could
+// block forever (a FIFO with no writer) or never end (/dev/zero).
+func NotRegular(m os.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return ""
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
+}

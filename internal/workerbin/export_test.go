@@ -1,0 +1,4 @@
+package workerbin
+
+// ChooseFor is choose, for the end-to-end test.
+var ChooseFor = choose
