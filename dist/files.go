@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
 
 	"github.com/ppool/ppool/jobs"
 )
@@ -214,12 +215,43 @@ func writeAtomicCheck(path string, r io.Reader, buf int, check func() error) err
 		err = check()
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = replaceFile(f.Name(), path)
 	}
 	if err != nil {
 		os.Remove(f.Name())
 	}
 	return err
+}
+
+// replaceFile renames tmp to path. Over a regular file it swaps the two
+// instead (RENAME_EXCHANGE), then removes tmp, which holds the old
+// content by then: ext4 writes a file's data out before renaming it over
+// another (auto_da_alloc, for programs that do not fsync), which cost an
+// 8 MiB blob's fetch a seventh of its time here. Outputs need no such
+// flush: the run syncs their file systems once, as it ends, and --resume
+// checks their hashes. Readers of path see the old file or the new one,
+// as with a rename.
+func replaceFile(tmp, path string) error {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return os.Rename(tmp, path)
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	if err != nil {
+		// Not supported by the file system (EINVAL), or path is gone.
+		return os.Rename(tmp, path)
+	}
+	if fi, err := os.Lstat(tmp); err == nil && !fi.Mode().IsRegular() {
+		// path became something else between the check and the swap: put
+		// it back, and fail as a rename over it would have.
+		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE); err != nil {
+			return fmt.Errorf("replacing %s: %s was swapped for it and cannot be swapped back: %w", path, tmp, err)
+		}
+		return fmt.Errorf("replacing %s: %w", path, &os.PathError{Op: "rename", Path: path, Err: unix.EISDIR})
+	}
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("removing the replaced content of %s: %w", path, err)
+	}
+	return nil
 }
 
 var safeExt = regexp.MustCompile(`^\.[A-Za-z0-9]{1,10}$`)

@@ -78,4 +78,29 @@ func TestFilesCheckedAgainstTheirHash(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
+
+	// Over a file it replaces it (swapping the two, then removing the
+	// old); over a folder it fails and leaves the folder.
+	if err := os.WriteFile(dst, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := dist.GetFileForTest(ctx, obs, hashOf(good), dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("replaced with %d bytes (%v), want the %d stored", len(got), err, len(good))
+	}
+	folder := filepath.Join(dir, "folder")
+	if err := os.MkdirAll(filepath.Join(folder, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := dist.GetFileForTest(ctx, obs, hashOf(good), folder); err == nil {
+		t.Fatal("fetched over a folder")
+	}
+	if fi, err := os.Stat(filepath.Join(folder, "inside")); err != nil || !fi.IsDir() {
+		t.Fatalf("the folder fetched over was changed: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
 }
