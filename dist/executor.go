@@ -434,7 +434,7 @@ func (e *Executor) writeOutput(p *pendingTask, res *ResultMessage) error {
 		sum := sha256.Sum256(res.Output)
 		hash = hex.EncodeToString(sum[:])
 	}
-	return writeChecked(path, hash, bytes.NewReader(res.Output))
+	return writeChecked(path, hash, res.Output)
 }
 
 // exhausted handles the server's advisory for a task delivered MaxDeliver

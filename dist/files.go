@@ -148,7 +148,12 @@ func getFile(ctx context.Context, obs jetstream.ObjectStore, hash, path string) 
 	if info.Digest != want {
 		return fmt.Errorf("fetching file %s: %w", hash[:12], &contentError{want: hash, digest: info.Digest})
 	}
-	return writeAtomic(path, r, int(min(info.Size, fetchBuffer)))
+	return writeAtomic(path, func(f *os.File) error {
+		// Hidden from io.CopyBuffer, *os.File's ReadFrom would read
+		// through a buffer of its own of 32 KiB.
+		_, err := io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, max(min(info.Size, fetchBuffer), 512)))
+		return err
+	})
 }
 
 // fetchBuffer is the most read from the store at once: one chunk of the
@@ -180,39 +185,29 @@ func objectDigest(hash string) (string, error) {
 	return "SHA-256=" + base64.URLEncoding.EncodeToString(sum), nil
 }
 
-// writeChecked writes r's content to path atomically if its SHA-256 is
-// hash.
-func writeChecked(path, hash string, r io.Reader) error {
-	h := sha256.New()
-	return writeAtomicCheck(path, io.TeeReader(r, h), 32<<10, func() error {
-		if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-			return fmt.Errorf("content hash %s, not %s", got[:12], hash[:12])
-		}
-		return nil
+// writeChecked writes data to path atomically if its SHA-256 is hash.
+func writeChecked(path, hash string, data []byte) error {
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != hash {
+		return fmt.Errorf("content hash %s, not %s", got[:12], hash[:12])
+	}
+	return writeAtomic(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
 	})
 }
 
-// writeAtomic writes r's content to path through a temporary file beside
-// it, renamed into place if r ends without error, reading up to buf
-// bytes at a time.
-func writeAtomic(path string, r io.Reader, buf int) error {
-	return writeAtomicCheck(path, r, buf, nil)
-}
-
-func writeAtomicCheck(path string, r io.Reader, buf int, check func() error) error {
+// writeAtomic writes a file through a temporary file beside path, which
+// replaces path if write returns no error.
+func writeAtomic(path string, write func(*os.File) error) error {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
 		return err
 	}
-	// Hidden from io.CopyBuffer, *os.File's ReadFrom would read through a
-	// buffer of its own of 32 KiB.
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, max(buf, 512)))
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil && check != nil {
-		err = check()
 	}
 	if err == nil {
 		err = replaceFile(f.Name(), path)
