@@ -606,21 +606,15 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) (res *ResultMessag
 	var o jobs.Outcome
 	var err error
 	var info pool.TaskInfo
-	// Waited for on Done, not in Get: Get first spins for 50 µs when the
-	// pool is nearly idle, which an agent's pool always is (a task per
-	// worker), for an answer that comes from a worker writing a file, not
-	// within 50 µs: 7-11% of an agent's CPU on tiny tasks went to it.
 	if k, _ := jobs.LookupKind(t.Kind); k.Call != nil {
 		// A function of the job's own worker, given the cache's paths.
 		fn, arg := k.Call(&t)
 		ar := pool.ApplyAsync(ctx, p, workerproc.Remote[any, any](fn), arg, opts...)
-		<-ar.Done()
 		_, err = ar.Get(context.Background())
 		info = ar.Info()
 	} else {
 		ar := pool.ApplyAsync(ctx, p, taskFunc, t, opts...)
-		<-ar.Done() // cancelling ctx ends the task itself
-		o, err = ar.Get(context.Background())
+		o, err = ar.Get(context.Background()) // cancelling ctx ends the task itself
 		info = ar.Info()
 	}
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
