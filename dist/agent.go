@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -701,7 +700,7 @@ func (a *Agent) fetch(ctx context.Context, tm *TaskMessage, f *FileRef, named st
 		return "", err
 	}
 	if f.Data != nil {
-		return path, writeChecked(path, f.SHA256, bytes.NewReader(f.Data))
+		return path, writeChecked(path, f.SHA256, f.Data)
 	}
 	if f.Shared != "" {
 		// Not stored unless an agent asks.

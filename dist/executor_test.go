@@ -185,8 +185,8 @@ func TestResumeCollectsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, waitTimeout, "12 tasks queued", func() (bool, string) {
-		info, err := stream.Info(context.Background())
-		return err == nil && info.State.Msgs == 12, fmt.Sprint(info, err)
+		n, err := queuedTasks(context.Background(), stream)
+		return err == nil && n == 12, fmt.Sprint(n, " queued, ", err)
 	})
 	nc.Close()
 	ex.Close(context.Background())

@@ -169,12 +169,12 @@ func TestDeliveriesExhausted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := stream.Info(context.Background())
+	left, err := queuedTasks(context.Background(), stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 0 {
-		t.Errorf("%d messages left in the work queue", info.State.Msgs)
+	if left != 0 {
+		t.Errorf("%d tasks left in the work queue", left)
 	}
 }
 
@@ -224,8 +224,8 @@ func TestInterruptWithdrawsQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, waitTimeout, "run B's task queued", func() (bool, string) {
-		info, err := stream.Info(context.Background())
-		return err == nil && info.State.Msgs == 2, fmt.Sprint(info.State, err)
+		n, err := queuedTasks(context.Background(), stream)
+		return err == nil && n == 2, fmt.Sprint(n, " queued, ", err)
 	})
 	close(drainB)
 	var b ran
@@ -240,8 +240,8 @@ func TestInterruptWithdrawsQueued(t *testing.T) {
 	if r := resB.results(t); len(r) != 1 || !strings.Contains(r[0].Error, "interrupted") {
 		t.Errorf("run B's results: %+v", r)
 	}
-	if info, err := stream.Info(context.Background()); err != nil || info.State.Msgs != 1 {
-		t.Errorf("after B's withdrawal the queue holds %v (%v), want A's task only", info.State.Msgs, err)
+	if n, err := queuedTasks(context.Background(), stream); err != nil || n != 1 {
+		t.Errorf("after B's withdrawal the queue holds %v (%v), want A's task only", n, err)
 	}
 
 	killA()

@@ -33,6 +33,10 @@ const (
 	// RUN gave up its running tasks: they cancel them, and drop them
 	// without a result.
 	CancelSubject = "ppool.cancel"
+	// KeeperSubject holds one message in the task stream that no agent is
+	// given (the consumer takes TaskSubject's only), so that the queue
+	// never empties; see Executor.keep.
+	KeeperSubject = "ppool.queue-keeper"
 )
 
 // QueueConfig is the delivery policy of the work queue.
@@ -63,9 +67,11 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      TaskStream,
-		Subjects:  []string{TaskSubject, TaskSubject + ".>"},
+		Subjects:  []string{TaskSubject, TaskSubject + ".>", KeeperSubject},
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.FileStorage,
+		// A new keeper replaces the last (Nats-Rollup: sub).
+		AllowRollup: true,
 	}); err != nil {
 		return fmt.Errorf("creating stream %s: %w", TaskStream, err)
 	}
@@ -80,11 +86,12 @@ func CreateQueue(ctx context.Context, js jetstream.JetStream, cfg QueueConfig) e
 		return fmt.Errorf("creating stream %s: %w", ResultStream, err)
 	}
 	if _, err := js.CreateOrUpdateConsumer(ctx, TaskStream, jetstream.ConsumerConfig{
-		Durable:       TaskConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending,
+		Durable:        TaskConsumer,
+		FilterSubjects: []string{TaskSubject, TaskSubject + ".>"}, // not KeeperSubject
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     cfg.MaxDeliver,
+		MaxAckPending:  cfg.MaxAckPending,
 		// Every free worker of every agent may wait in a pull at once.
 		MaxWaiting: cfg.MaxAckPending,
 	}); err != nil {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,7 +57,7 @@ func writeToken(dir, runID string) (*sharedRoot, error) {
 	sum := sha256.Sum256([]byte(content))
 	sr := &sharedRoot{dir: abs, token: SharedToken{Name: ".ppool-token-" + runID, SHA256: hex.EncodeToString(sum[:])}}
 	path := filepath.Join(abs, sr.token.Name)
-	err = writeChecked(path, sr.token.SHA256, strings.NewReader(content))
+	err = writeChecked(path, sr.token.SHA256, []byte(content))
 	if err == nil {
 		// Agents may run as other users: the token proves a mount, not a
 		// secret.
