@@ -90,7 +90,7 @@ func load(path string, b budget) (*image.NRGBA, error) {
 	}
 	// Every decoder makes its pixels anew (checked here all the same),
 	// so the file's bytes can serve the next file.
-	if len(img.Pix) == 0 || !overlaps(img.Pix, data[:cap(data)]) {
+	if !overlaps(img.Pix, data[:cap(data)]) {
 		fileBufs.Put(data)
 	}
 	return img, nil
@@ -109,8 +109,8 @@ func overlaps(a, b []byte) bool {
 	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
-// readImageFile reads an image file whole into one buffer of its size
-// (no growing copies), after its first bytes showed it is a PNG or JPEG
+// readImageFile reads an image file whole into one buffer of at least
+// its size (no growing copies; reused from fileBufs), after its first bytes showed it is a PNG or JPEG
 // file, so that a large file of the wrong kind is not read. If sum is not
 // nil, it is set to the hash of the bytes read, as the jobs journal
 // records it: the one read serves the decoder and the journal.
