@@ -204,14 +204,7 @@ func TestResumeCollectsFinished(t *testing.T) {
 			t.Errorf("task %s: output %q, %v", r.Task, data, err)
 		}
 	}
-	cons, err := js.Consumer(context.Background(), dist.TaskStream, dist.TaskConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := taskConsumerInfo(t, js)
 	if info.Delivered.Consumer != 12 {
 		t.Errorf("%d deliveries, want 12: the resumed run ran finished tasks again", info.Delivered.Consumer)
 	}

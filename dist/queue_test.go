@@ -53,6 +53,17 @@ func TestQueueKeepsItsBlockFile(t *testing.T) {
 		t.Errorf("the work queue's store made %d block files for %d tasks, want at most 3", newest, n)
 	}
 	_, js := connect(t, dist.ConnOptions{URL: s.URL()})
+	info := taskConsumerInfo(t, js)
+	if info.NumPending != 0 || info.NumAckPending != 0 || info.Delivered.Consumer != n {
+		t.Errorf("consumer: %d pending, %d unacked, %d delivered; want 0, 0, %d", info.NumPending, info.NumAckPending, info.Delivered.Consumer, n)
+	}
+}
+
+// queuedTasks counts the tasks in the work queue: its messages but the
+// keeper.
+// taskConsumerInfo is the state of the work queue's consumer.
+func taskConsumerInfo(t testing.TB, js jetstream.JetStream) *jetstream.ConsumerInfo {
+	t.Helper()
 	cons, err := js.Consumer(context.Background(), dist.TaskStream, dist.TaskConsumer)
 	if err != nil {
 		t.Fatal(err)
@@ -61,13 +72,9 @@ func TestQueueKeepsItsBlockFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.NumPending != 0 || info.NumAckPending != 0 || info.Delivered.Consumer != n {
-		t.Errorf("consumer: %d pending, %d unacked, %d delivered; want 0, 0, %d", info.NumPending, info.NumAckPending, info.Delivered.Consumer, n)
-	}
+	return info
 }
 
-// queuedTasks counts the tasks in the work queue: its messages but the
-// keeper.
 func queuedTasks(ctx context.Context, stream jetstream.Stream) (uint64, error) {
 	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(dist.TaskSubject+".>"))
 	if err != nil {
