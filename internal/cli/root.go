@@ -97,15 +97,19 @@ exits; an interrupted run resumes where it stopped.`,
 	root.AddCommand(newAgentsCmd(io))
 	// --version prints versionText, which loads the BLAS and JPEG
 	// libraries to name them: only when asked, through a template
-	// function, not at every start (they cost a command 10-20 ms).
+	// function (registered once, in init), not at every start (they cost
+	// a command 10-20 ms).
 	root.Version = jobs.Version
-	cobra.AddTemplateFunc("ppoolVersionText", versionText)
 	root.SetVersionTemplate("{{ppoolVersionText}}")
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(newHelpCmd())
 	strictGroups(root)
 	return root
 }
+
+// cobra keeps template functions in one map for the process: this one is
+// added once, not by every NewRoot (which would write the map each call).
+func init() { cobra.AddTemplateFunc("ppoolVersionText", versionText) }
 
 // newHelpCmd is cobra's help command, but a topic it does not know exits
 // 2 with a suggestion, as an unknown command does.
