@@ -179,8 +179,11 @@ func TestAgentAcksWithItsNextPull(t *testing.T) {
 		t.Errorf("acks for %d deliveries, want %d: %v", len(byTask), n, byTask)
 	}
 	for subject, sent := range byTask {
-		if len(sent) != 1 || !strings.HasPrefix(sent[0], "+NXT ") {
-			t.Errorf("delivery %s acked with %q, want one +NXT (the ack and the next pull)", subject, sent)
+		// A waited ack may follow if the pull went unanswered in time
+		// (the server expires it after the agent's 200 ms and has 300 ms
+		// more to say so): on a loaded machine, the last one may.
+		if !strings.HasPrefix(sent[0], "+NXT ") || len(sent) > 2 || len(sent) == 2 && sent[1] != "+ACK" {
+			t.Errorf("delivery %s acked with %q, want a +NXT (the ack and the next pull)", subject, sent)
 		}
 	}
 }
