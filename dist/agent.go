@@ -369,14 +369,39 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // pull at a time per worker, the next one only once the task is acked, is
 // what keeps the agent from holding a task it cannot start (a held task
 // sits out its AckWait if the agent dies) and from holding more unacked
-// tasks than it has workers.
+// tasks than it has workers. The ack of a reported task goes with the
+// next pull, in one message (see puller.next).
 func (a *Agent) slot(stop, runCtx context.Context, p *puller) {
+	var done *nats.Msg // reported, its ack still to send
+	var out string     // its output in the cache, to remove
+	removeOut := func() {
+		if out != "" {
+			// The result is sent (the output in it or in the bucket), or
+			// the task failed: the cached output is of no more use.
+			// Removed as the next pull waits, not to delay the result.
+			os.Remove(out)
+			out = ""
+		}
+	}
+	defer func() {
+		if done != nil {
+			a.ack(done)
+		}
+		removeOut()
+	}()
 	for stop.Err() == nil {
 		// Not cancelled by stop: the pull expires by itself, so that the
 		// server never delivers to a pull nobody reads.
-		msg, err := p.next()
+		msg, acked, err := p.next(done, removeOut)
+		if done != nil && !acked {
+			// The server did not answer the pull: the ack may be lost
+			// with it, and a lost ack reruns a finished task.
+			a.ack(done)
+		}
+		done = nil
+		removeOut()
 		if err != nil {
-			if !errors.Is(err, errPullLost) {
+			if !errors.Is(err, errPullLost) && !errors.Is(err, errAckFirst) {
 				a.log.Debug("pulling a task", "err", err)
 				sleepCtx(stop, 250*time.Millisecond) // the server is away: do not spin
 			}
@@ -391,12 +416,14 @@ func (a *Agent) slot(stop, runCtx context.Context, p *puller) {
 			}
 			return
 		}
-		a.run(runCtx, msg)
+		done, out = a.run(runCtx, msg)
 	}
 }
 
-// run runs one delivered task and reports it.
-func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
+// run runs one delivered task and reports it. done is the task if its
+// result is stored and it is still to be acked; out is its output in the
+// cache, to remove.
+func (a *Agent) run(ctx context.Context, msg *nats.Msg) (done *nats.Msg, out string) {
 	start := time.Now()
 	var wait time.Duration
 	var delivery, seq uint64
@@ -419,7 +446,7 @@ func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 		if err := term(msg, truncate(err.Error(), 200)); err != nil {
 			a.log.Warn("dropping a task", "err", err)
 		}
-		return
+		return nil, ""
 	}
 	var res *ResultMessage
 	if err != nil {
@@ -429,9 +456,7 @@ func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 		// Tracked (and so heartbeaten) until reported.
 		given := a.track(tm, msg, cancel)
 		defer a.untrack(tm)
-		var out string
 		res, out = a.execute(tctx, tm)
-		defer os.Remove(out)
 		cancel()
 		if given.Load() {
 			// Its run gave it up (a second Ctrl-C): no result, and never
@@ -439,14 +464,14 @@ func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 			if err := term(msg, "the run gave it up"); err != nil {
 				a.log.Warn("dropping a task its run gave up", "task", tm.ID, "err", err)
 			}
-			return
+			return nil, out
 		}
 		if res.Error != "" && ctx.Err() != nil {
 			// Cancelled by the agent's own shutdown: not the task's fault.
 			if err := msg.Nak(); err != nil {
 				a.log.Warn("handing back a task", "task", tm.ID, "err", err)
 			}
-			return
+			return nil, out
 		}
 	}
 	res.Delivery, res.Seq, res.Agent, res.Host = delivery, seq, a.cfg.Name, a.host
@@ -457,7 +482,10 @@ func (a *Agent) run(ctx context.Context, msg *nats.Msg) {
 	}
 	// Reported before the slot pulls again: an agent holds no more
 	// unacked tasks than it has workers.
-	a.report(msg, subject, res)
+	if !a.report(subject, res) {
+		return nil, out
+	}
+	return msg, out
 }
 
 // runningTask is a task an agent runs, for its run to give up and for
@@ -609,13 +637,13 @@ func (a *Agent) execute(ctx context.Context, tm *TaskMessage) (res *ResultMessag
 	if k, _ := jobs.LookupKind(t.Kind); k.Call != nil {
 		// A function of the job's own worker, given the cache's paths.
 		fn, arg := k.Call(&t)
-		ar := pool.ApplyAsync(ctx, p, workerproc.Remote[any, any](fn), arg, opts...)
-		_, err = ar.Get(context.Background())
-		info = ar.Info()
+		_, info, err = pool.ApplyInfo(ctx, p, workerproc.Remote[any, any](fn), arg, opts...)
 	} else {
-		ar := pool.ApplyAsync(ctx, p, taskFunc, t, opts...)
-		o, err = ar.Get(context.Background()) // cancelling ctx ends the task itself
-		info = ar.Info()
+		// Apply's caller writes the task and reads its answer itself, two
+		// thread wakeups fewer than ApplyAsync's (about a third of the
+		// agent's share of a tiny task's round trip); cancelling ctx
+		// cancels the task.
+		o, info, err = pool.ApplyInfo(ctx, p, taskFunc, t, opts...)
 	}
 	res.Runs, res.PID, res.Duration = info.Attempts, info.PID, info.Duration
 	if err != nil {
@@ -756,9 +784,10 @@ func errorType(err error) string {
 	return ""
 }
 
-// report publishes a result, then acks the task. A result that cannot be
-// published leaves the task unacked, so that it is delivered again.
-func (a *Agent) report(msg *nats.Msg, subject string, res *ResultMessage) {
+// report publishes a result and reports whether the server stored it:
+// then the task is to be acked. A result that cannot be published leaves
+// the task unacked, so that it is delivered again.
+func (a *Agent) report(subject string, res *ResultMessage) bool {
 	data, err := msgpack.Marshal(res)
 	if err == nil && len(data) > InlineOutputLimit*2 {
 		res.Output = nil // the Outcome's own info made it large: send without
@@ -766,7 +795,7 @@ func (a *Agent) report(msg *nats.Msg, subject string, res *ResultMessage) {
 	}
 	if err != nil {
 		a.log.Error("encoding a result", "task", res.ID, "err", err)
-		return
+		return false
 	}
 	msgID := res.ID + ":" + strconv.FormatUint(res.Seq, 10) + ":" + strconv.FormatUint(res.Delivery, 10)
 	for attempt := 1; ; attempt++ {
@@ -778,7 +807,7 @@ func (a *Agent) report(msg *nats.Msg, subject string, res *ResultMessage) {
 		}
 		if attempt == 5 {
 			a.log.Error("publishing a result; the task will be delivered again", "task", res.ID, "err", err)
-			return
+			return false
 		}
 		time.Sleep(250 * time.Millisecond) // the server may be restarting
 	}
@@ -788,14 +817,20 @@ func (a *Agent) report(msg *nats.Msg, subject string, res *ResultMessage) {
 	} else {
 		a.metrics.failed.Inc()
 	}
-	// Acked and the ack confirmed (DoubleAck): a lost ack would rerun a
-	// finished task after its AckWait. The only double ack of the agent:
-	// a lost Nak or Term costs at most the AckWait of a task that is
-	// handed back or dropped anyway.
+	return true
+}
+
+// ack acks a reported task and waits for the server to confirm it
+// (DoubleAck): a lost ack would rerun a finished task after its AckWait.
+// The slot's next pull carries the ack and confirms it the same way (see
+// puller.next); this is for when it cannot. The agent's only waited acks:
+// a lost Nak or Term costs at most the AckWait of a task that is handed
+// back or dropped anyway.
+func (a *Agent) ack(msg *nats.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := msg.AckSync(nats.Context(ctx)); err != nil {
-		a.log.Warn("acking a task", "task", res.ID, "err", err)
+		a.log.Warn("acking a task", "subject", msg.Subject, "err", err)
 	}
 }
 

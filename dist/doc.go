@@ -10,7 +10,9 @@
 //     workers and takes tasks from a work-queue stream, one pull per free
 //     worker, so that it never holds a task it cannot start; it heartbeats
 //     long tasks (InProgress every third of AckWait), publishes a result
-//     per task on a results stream, then acks it (DoubleAck);
+//     per task on a results stream, then acks it with its next pull, in
+//     one message (+NXT), the pull's answer confirming the ack as a
+//     DoubleAck's reply would (a waited ack when the pull goes unanswered);
 //   - a registry of live agents, a KV bucket with a TTL that each agent
 //     refreshes every quarter of it (ListAgents);
 //   - the run's side (NewExecutor, a jobs.Executor): it creates the queue,

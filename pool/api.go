@@ -168,23 +168,39 @@ func (p *Pool) spinWorthIt() bool { return p.pending.Load() <= int64(p.cfg.Worke
 // the task is cancelled and Apply returns a *CancelledError whose cause is
 // ctx's; under a ctx that has already ended, nothing is sent.
 func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, error) {
+	r, _, err := apply(ctx, "Apply", p, f, arg, opts)
+	return r, err
+}
+
+// ApplyInfo is Apply that also says how the task ran: its TaskInfo, as
+// AsyncResult.Info gives it once the task completed (its ID alone if it
+// was never sent or ctx ended first). For callers
+// that report a task's attempts, worker or run time: ApplyAsync tells
+// them too, but hands the task and its answer to the pool's goroutines,
+// where Apply's caller writes the one and reads the other itself, two
+// thread wakeups fewer (see docs/design.md).
+func ApplyInfo[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg A, opts ...Option) (R, TaskInfo, error) {
+	return apply(ctx, "ApplyInfo", p, f, arg, opts)
+}
+
+func apply[A, R any](ctx context.Context, call string, p *Pool, f workerproc.Func[A, R], arg A, opts []Option) (R, TaskInfo, error) {
 	var zero R
-	o, err := p.options("Apply", optsApply, opts)
+	o, err := p.options(call, optsApply, opts)
 	if err != nil {
-		return zero, err
+		return zero, TaskInfo{}, err
 	}
 	t, err := borrowTask(p, f.Name(), arg, o)
 	if err != nil {
-		return zero, err
+		return zero, TaskInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		// Sent now, the task would run for a caller who cannot be waiting
 		// for it: submit dispatches and writes at once.
-		return zero, &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
+		return zero, TaskInfo{ID: t.id}, &CancelledError{TaskRef: t.ref(0), Cause: context.Cause(ctx)}
 	}
 	w, err := p.submit(t, true)
 	if err != nil {
-		return zero, err
+		return zero, TaskInfo{ID: t.id}, err
 	}
 	if w != nil {
 		w.readFor(ctx, t)
@@ -192,18 +208,19 @@ func Apply[A, R any](ctx context.Context, p *Pool, f workerproc.Func[A, R], arg 
 	if err := t.wait(ctx, p.spinWorthIt()); err != nil {
 		p.cancel(t, err, true)
 		p.unborrow(t)
-		return zero, &CancelledError{TaskRef: t.ref(0), Cause: err}
+		return zero, TaskInfo{ID: t.id}, &CancelledError{TaskRef: t.ref(0), Cause: err}
 	}
+	info := t.info()
 	if t.err != nil {
 		p.unborrow(t)
-		return zero, t.err
+		return zero, info, t.err
 	}
 	var r R
 	if err := codec.Decode(t.value, &r); err != nil {
 		p.undecoded(true)
-		return zero, fmt.Errorf("task %d (%s): decoding the result: %w", t.id, t.fn, err)
+		return zero, info, fmt.Errorf("task %d (%s): decoding the result: %w", t.id, t.fn, err)
 	}
-	return r, nil
+	return r, info, nil
 }
 
 // AsyncResult is the pending result of ApplyAsync, like

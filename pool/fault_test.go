@@ -895,3 +895,32 @@ func TestInfoSaysWhyRetried(t *testing.T) {
 		t.Errorf("square: %v, retried after %v", err, r.Info().RetriedAfter)
 	}
 }
+
+// TestApplyInfo: ApplyInfo returns the result and says how the task ran,
+// as AsyncResult.Info does: the worker, and the attempts of a task
+// retried after its worker was killed.
+func TestApplyInfo(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPool(t, pool.Config{Workers: 2})
+	v, info, err := pool.ApplyInfo(ctx, p, square, 7)
+	if err != nil || v != 49 || info.PID == 0 || info.Attempts != 1 || info.ID == 0 {
+		t.Errorf("square(7) = %d, %+v, %v", v, info, err)
+	}
+	marker := filepath.Join(t.TempDir(), "parked")
+	type answer struct {
+		pid  int
+		info pool.TaskInfo
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		pid, info, err := pool.ApplyInfo(ctx, p, parkOnce, marker, pool.Retries(1))
+		got <- answer{pid, info, err}
+	}()
+	first := waitForPID(t, marker)
+	syscall.Kill(first, syscall.SIGKILL)
+	a := <-got
+	if a.err != nil || a.pid == first || a.info.PID != a.pid || a.info.Attempts != 2 || len(a.info.RetriedAfter) != 1 {
+		t.Errorf("retried task: pid %d (first %d), %+v, %v; want a second pid, 2 attempts", a.pid, first, a.info, a.err)
+	}
+}
