@@ -43,10 +43,18 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if self {
-				exe, err := os.Executable()
+				// The binary ppool's own pools run: ppool-worker when it
+				// is beside ppool and built from the same code, else ppool.
+				exe, err := selfBinary()
 				if err != nil {
 					return err
 				}
+				if exe == "" {
+					if exe, err = os.Executable(); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(io.Out, "checking %s\n", exe)
 				args = append([]string{exe}, args...)
 			}
 			if len(args) == 0 {
@@ -85,7 +93,7 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 		},
 	}
 	check.Flags().StringSliceVar(&only, "only", nil, "run only these `checks` (comma separated)")
-	check.Flags().BoolVar(&self, "self", false, "check ppool's own built-in worker")
+	check.Flags().BoolVar(&self, "self", false, "check the worker binary ppool's own pools run (ppool-worker beside ppool, or ppool itself; see ppool version)")
 	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the workers' own output on stderr")
 	cmd.AddCommand(check)
 	return cmd
