@@ -1,0 +1,235 @@
+package image
+
+import (
+	"encoding/binary"
+	"image"
+	"sync"
+)
+
+// resizeOpaque is resizeSeparable for a source whose pixels are all
+// opaque (every JPEG), giving the same bytes with less work: no alpha
+// channel is carried, and the vertical pass, which reads each filtered
+// row several times, works on two channels a multiply, the way the
+// horizontal pass does.
+//
+// Why the bytes are the same: resizeSeparable carries an opaque pixel's
+// alpha as 255·255, and when every row of weights sums to exactly
+// 1<<weightBits (opaqueExact) it stays 255·255 through both passes, so
+// that each colour is rounded as (v+127)/255 from the same integer sums
+// computed here. The filtered rows are kept as packed pairs of channels,
+// three channels a pixel in a row, one uint64 for two; a lane's true sum
+// must fit in an int32 for the pair to be unpacked (opaqueFits).
+func resizeOpaque(dst, src *image.NRGBA, wx, wy *weights) {
+	inW := src.Rect.Dx()
+	outW := dst.Rect.Dx()
+	words := (3*outW + 1) / 2
+	slots := min(wy.stride, src.Rect.Dy())
+	ringWords := make([]uint64, slots*words)
+	ring := make([][]uint64, slots)
+	ringRow := make([]int, slots)
+	for i := range ring {
+		ring[i] = ringWords[i*words : (i+1)*words : (i+1)*words]
+		ringRow[i] = -1
+	}
+	premul := make([]uint64, 2*inW)
+	chans := make([]int32, 2*words) // 3·outW channels, and a zero if odd
+	filtered := func(y int) []uint64 {
+		slot := y % slots
+		if ringRow[slot] != y {
+			spread(premul, pixRow(src, y))
+			horizontalOpaque(chans, premul, wx)
+			packPairs(ring[slot], chans)
+			ringRow[slot] = y
+		}
+		return ring[slot]
+	}
+	acc := make([]uint64, words)
+	out := make([]byte, 2*words)
+	for y := range dst.Rect.Dy() {
+		clear(acc)
+		w := wy.w64[y*wy.stride : y*wy.stride+wy.count[y]]
+		start := wy.start[y]
+		// Four rows a pass over acc: a quarter of its loads and stores.
+		t := 0
+		for ; t+3 < len(w); t += 4 {
+			r0 := filtered(start + t)[:len(acc)]
+			r1 := filtered(start + t + 1)[:len(acc)]
+			r2 := filtered(start + t + 2)[:len(acc)]
+			r3 := filtered(start + t + 3)[:len(acc)]
+			w0, w1, w2, w3 := w[t], w[t+1], w[t+2], w[t+3]
+			for j := range acc {
+				acc[j] += w0*r0[j] + w1*r1[j] + w2*r2[j] + w3*r3[j]
+			}
+		}
+		for ; t < len(w); t++ {
+			r0 := filtered(start + t)[:len(acc)]
+			w0 := w[t]
+			for j := range acc {
+				acc[j] += w0 * r0[j]
+			}
+		}
+		unpackOpaqueRow(pixRow(dst, y), acc, out)
+	}
+}
+
+// opaqueExact reports whether every output pixel's weights sum to exactly
+// 1<<weightBits, which keeps an opaque pixel's alpha exactly opaque
+// through a pass; newWeights makes them so whenever a pixel has taps.
+func opaqueExact(ws *weights) bool {
+	for _, n := range ws.count {
+		if n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// opaqueFits reports whether resizeOpaque's packed sums fit their lanes
+// for these weights: the horizontal pass's as horizontalResize's do, and
+// each vertical sum in an int32. With weights summing to 1 (opaqueExact),
+// a pixel whose taps sum to s in magnitude has positive taps summing to
+// (s+1)/2 and negative ones to (s-1)/2, so a filtered channel lies
+// between -65025·(s-1)/2 and 65025·(s+1)/2, and a vertical sum is at most
+// the vertical taps' positive part times the one plus their negative part
+// times the other. (Bounding it by Σ|w| times the largest magnitude would
+// refuse Lanczos3 at the edges of the image, where Σ|w| reaches 1.55.)
+func opaqueFits(wx, wy *weights) bool {
+	const full = 255 * 255
+	const one = 1 << weightBits
+	if wx.maxAbsSum*full >= 1<<31 {
+		return false
+	}
+	posX, negX := (wx.maxAbsSum+one)/2+1, (wx.maxAbsSum-one)/2+1
+	posY, negY := (wy.maxAbsSum+one)/2+1, (wy.maxAbsSum-one)/2+1
+	hiX := (full*posX)>>weightBits + 1 // largest filtered channel
+	loX := (full*negX)>>weightBits + 1 // largest negative one, in magnitude
+	return posY*hiX+negY*loX < 1<<31
+}
+
+// horizontalOpaque is horizontalResize for opaque pixels: the same sums,
+// written as three channels a pixel (the alpha lane is not read).
+func horizontalOpaque(dst []int32, src []uint64, wx *weights) {
+	const half = 1 << (weightBits - 1)
+	for x := 0; 3*x+2 < len(dst); x++ {
+		n := wx.count[x]
+		w := wx.w64[x*wx.stride : x*wx.stride+n]
+		s := src[2*wx.start[x] : 2*wx.start[x]+2*n]
+		var rb, ga, rb2, ga2 uint64
+		t := 0
+		for ; t+1 < len(w); t += 2 {
+			w0, w1 := w[t], w[t+1]
+			p := s[2*t : 2*t+4 : 2*t+4]
+			rb += w0 * p[0]
+			ga += w0 * p[1]
+			rb2 += w1 * p[2]
+			ga2 += w1 * p[3]
+		}
+		if t < len(w) {
+			wt := w[t]
+			rb += wt * s[2*t]
+			ga += wt * s[2*t+1]
+		}
+		rb += rb2
+		ga += ga2
+		r, g := int64(int32(rb)), int64(int32(ga))
+		b := (int64(rb) - r) >> 32
+		d := (*[3]int32)(dst[3*x:])
+		d[0] = int32((r + half) >> weightBits)
+		d[1] = int32((g + half) >> weightBits)
+		d[2] = int32((b + half) >> weightBits)
+	}
+}
+
+// packPairs packs channels 2k and 2k+1 of src into dst[k] as two signed
+// 32-bit lanes, low + high·2^32, which a multiply by a sign-extended
+// weight scales both of (modulo 2^64).
+func packPairs(dst []uint64, src []int32) {
+	src = src[:2*len(dst)]
+	for k := range dst {
+		dst[k] = uint64(int64(src[2*k])) + uint64(int64(src[2*k+1]))<<32
+	}
+}
+
+// unpackOpaqueRow rounds the packed vertical sums back to 8-bit opaque
+// pixels, as unpremultiplyRow does for alpha 255·255. out is scratch of
+// two bytes a word.
+func unpackOpaqueRow(dst []byte, acc []uint64, out []byte) {
+	const half = 1 << (weightBits - 1)
+	const full = 255 * 255
+	out = out[:2*len(acc)]
+	for k, a := range acc {
+		lo := int64(int32(a))
+		hi := (int64(a) - lo) >> 32
+		lo = max(0, min(full, (lo+half)>>weightBits))
+		hi = max(0, min(full, (hi+half)>>weightBits))
+		out[2*k] = uint8((lo + 127) / 255)
+		out[2*k+1] = uint8((hi + 127) / 255)
+	}
+	for x := 0; 4*x+3 < len(dst); x++ {
+		s := (*[3]byte)(out[3*x:])
+		d := (*[4]byte)(dst[4*x:])
+		d[0], d[1], d[2], d[3] = s[0], s[1], s[2], 255
+	}
+}
+
+// opaque reports whether every pixel of img has alpha 255, eight bytes
+// at a time.
+func opaque(img *image.NRGBA) bool {
+	const alphas = 0xff000000_ff000000
+	for y := range img.Rect.Dy() {
+		row := pixRow(img, y)
+		i := 0
+		for ; i+8 <= len(row); i += 8 {
+			if binary.LittleEndian.Uint64(row[i:])&alphas != alphas {
+				return false
+			}
+		}
+		if i < len(row) && row[i+3] != 0xff {
+			return false
+		}
+	}
+	return true
+}
+
+// weightCache keeps the last few sets of weights made: a worker makes
+// thumbnail after thumbnail of the same sizes, and making them costs
+// more than a small resize's filtering (a sine per tap). Weights are
+// read only once made.
+var weightCache struct {
+	sync.Mutex
+	entries [4]weightEntry
+	next    int
+}
+
+type weightKey struct {
+	in, out int
+	extent  float64
+	filter  Resample
+}
+
+type weightEntry struct {
+	key weightKey
+	ws  *weights
+}
+
+// cachedWeights is newWeights for filter's kernel, from weightCache when
+// the same weights were made lately.
+func cachedWeights(in int, extent float64, out int, filter Resample) *weights {
+	key := weightKey{in: in, out: out, extent: extent, filter: filter}
+	c := &weightCache
+	c.Lock()
+	for _, e := range c.entries {
+		if e.ws != nil && e.key == key {
+			c.Unlock()
+			return e.ws
+		}
+	}
+	c.Unlock()
+	f, support := filter.kernel()
+	ws := newWeights(in, extent, out, f, support)
+	c.Lock()
+	c.entries[c.next] = weightEntry{key: key, ws: ws}
+	c.next = (c.next + 1) % len(c.entries)
+	c.Unlock()
+	return ws
+}
