@@ -292,19 +292,20 @@ func refill(b []byte, acc uint64, n uint, p int) (uint64, uint, int) {
 	return acc, n | 56, p + int(63-n)>>3
 }
 
-// skipAC reads past a block's AC coefficients: with the pair table (two
-// symbols a lookup) while the first symbol cannot end the block (a run
-// covers at most 16), then one a lookup. Two lookups follow each refill:
-// an entry skips at most 26 bits (a 16-bit code and a 10-bit value), and
-// refill leaves at least 56. It is its own function so that its few
-// variables stay in registers. ok is false for a code it cannot read
-// (acTable.err says why) or a run past the block.
+// skipAC reads past a block's AC coefficients: with the multi table (up
+// to four symbols a lookup) while the symbols before an entry's last
+// cannot end the block (they cover at most 16), then one a lookup. Two
+// lookups follow each refill: an entry skips at most 26 bits (a 16-bit
+// code and a 10-bit value, or a multi entry's codes, all inside the
+// index, and one value), and refill leaves at least 56. It is its own
+// function so that its few variables stay in registers. ok is false for
+// a code it cannot read (acTable.err says why) or a run past the block.
 func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int, bool) {
 	k := uint(1)
 	for {
 		acc, n, p = refill(b, acc, n, p)
 		for range 2 {
-			tab := &ac.pair
+			tab := &ac.multi
 			if k >= 48 {
 				tab = &ac.single
 			}
