@@ -19,6 +19,10 @@ import (
 // computed here. The filtered rows are kept as packed pairs of channels,
 // three channels a pixel in a row, one uint64 for two; a lane's true sum
 // must fit in an int32 for the pair to be unpacked (opaqueFits).
+//
+// wx is given with the same number of taps for every output pixel
+// (uniformTaps), so that the horizontal pass's loop over them runs as
+// many times for each and its end is always foreseen.
 func resizeOpaque(dst, src *image.NRGBA, wx, wy *weights) {
 	inW := src.Rect.Dx()
 	outW := dst.Rect.Dx()
@@ -44,7 +48,6 @@ func resizeOpaque(dst, src *image.NRGBA, wx, wy *weights) {
 		return ring[slot]
 	}
 	acc := make([]uint64, words)
-	out := make([]byte, 2*words)
 	for y := range dst.Rect.Dy() {
 		clear(acc)
 		w := wy.w64[y*wy.stride : y*wy.stride+wy.count[y]]
@@ -68,7 +71,7 @@ func resizeOpaque(dst, src *image.NRGBA, wx, wy *weights) {
 				acc[j] += w0 * r0[j]
 			}
 		}
-		unpackOpaqueRow(pixRow(dst, y), acc, out)
+		unpackOpaqueRow(pixRow(dst, y), acc)
 	}
 }
 
@@ -151,25 +154,40 @@ func packPairs(dst []uint64, src []int32) {
 }
 
 // unpackOpaqueRow rounds the packed vertical sums back to 8-bit opaque
-// pixels, as unpremultiplyRow does for alpha 255·255. out is scratch of
-// two bytes a word.
-func unpackOpaqueRow(dst []byte, acc []uint64, out []byte) {
+// pixels, as unpremultiplyRow does for alpha 255·255: two pixels from
+// three words at a time.
+func unpackOpaqueRow(dst []byte, acc []uint64) {
+	x := 0
+	for ; 4*x+7 < len(dst); x += 2 {
+		w := (*[3]uint64)(acc[3*x/2:])
+		d := (*[8]byte)(dst[4*x:])
+		d[0], d[1] = unpackPair(w[0])
+		d[2], d[4] = unpackPair(w[1])
+		d[5], d[6] = unpackPair(w[2])
+		d[3], d[7] = 255, 255
+	}
+	if 4*x+3 < len(dst) { // an odd width's last pixel, in two words
+		d := (*[4]byte)(dst[4*x:])
+		d[0], d[1] = unpackPair(acc[3*x/2])
+		d[2], _ = unpackPair(acc[3*x/2+1])
+		d[3] = 255
+	}
+}
+
+// unpackPair rounds the two lanes of a packed vertical sum to 8 bits.
+func unpackPair(a uint64) (uint8, uint8) {
+	lo := int64(int32(a))
+	hi := (int64(a) - lo) >> 32
+	return round8(lo), round8(hi)
+}
+
+// round8 is an opaque channel's sum of value·255·2^weightBits rounded to
+// 8 bits, clamped, as unpremultiplyRow rounds it.
+func round8(v int64) uint8 {
 	const half = 1 << (weightBits - 1)
 	const full = 255 * 255
-	out = out[:2*len(acc)]
-	for k, a := range acc {
-		lo := int64(int32(a))
-		hi := (int64(a) - lo) >> 32
-		lo = max(0, min(full, (lo+half)>>weightBits))
-		hi = max(0, min(full, (hi+half)>>weightBits))
-		out[2*k] = uint8((lo + 127) / 255)
-		out[2*k+1] = uint8((hi + 127) / 255)
-	}
-	for x := 0; 4*x+3 < len(dst); x++ {
-		s := (*[3]byte)(out[3*x:])
-		d := (*[4]byte)(dst[4*x:])
-		d[0], d[1], d[2], d[3] = s[0], s[1], s[2], 255
-	}
+	u := uint32(max(0, min(full, (v+half)>>weightBits)))
+	return uint8((u + 127) / 255)
 }
 
 // opaque reports whether every pixel of img has alpha 255, eight bytes
@@ -191,6 +209,31 @@ func opaque(img *image.NRGBA) bool {
 	return true
 }
 
+// uniformTaps returns ws with every output pixel reading as many source
+// pixels as the one that reads the most: the others gain taps of weight
+// 0, after their own where the source has pixels left, else before. The
+// sums are the same.
+func uniformTaps(ws *weights, in int) *weights {
+	n := 0
+	for _, c := range ws.count {
+		n = max(n, c)
+	}
+	out := len(ws.count)
+	u := &weights{
+		start: make([]int, out), count: make([]int, out),
+		w: make([]int32, out*n), w64: make([]uint64, out*n),
+		stride: n, maxAbsSum: ws.maxAbsSum,
+	}
+	for i, c := range ws.count {
+		start := min(ws.start[i], in-n) // count ≤ in, so start ≥ 0
+		u.start[i], u.count[i] = start, n
+		off := ws.start[i] - start
+		copy(u.w[i*n+off:], ws.w[i*ws.stride:i*ws.stride+c])
+		copy(u.w64[i*n+off:], ws.w64[i*ws.stride:i*ws.stride+c])
+	}
+	return u
+}
+
 // weightCache keeps the last few sets of weights made: a worker makes
 // thumbnail after thumbnail of the same sizes, and making them costs
 // more than a small resize's filtering (a sine per tap). Weights are
@@ -208,28 +251,30 @@ type weightKey struct {
 }
 
 type weightEntry struct {
-	key weightKey
-	ws  *weights
+	key         weightKey
+	ws, uniform *weights
 }
 
-// cachedWeights is newWeights for filter's kernel, from weightCache when
-// the same weights were made lately.
-func cachedWeights(in int, extent float64, out int, filter Resample) *weights {
+// cachedWeights is newWeights for filter's kernel, and those weights
+// with uniformTaps, from weightCache when the same weights were made
+// lately.
+func cachedWeights(in int, extent float64, out int, filter Resample) (ws, uniform *weights) {
 	key := weightKey{in: in, out: out, extent: extent, filter: filter}
 	c := &weightCache
 	c.Lock()
 	for _, e := range c.entries {
 		if e.ws != nil && e.key == key {
 			c.Unlock()
-			return e.ws
+			return e.ws, e.uniform
 		}
 	}
 	c.Unlock()
 	f, support := filter.kernel()
-	ws := newWeights(in, extent, out, f, support)
+	ws = newWeights(in, extent, out, f, support)
+	uniform = uniformTaps(ws, in)
 	c.Lock()
-	c.entries[c.next] = weightEntry{key: key, ws: ws}
+	c.entries[c.next] = weightEntry{key: key, ws: ws, uniform: uniform}
 	c.next = (c.next + 1) % len(c.entries)
 	c.Unlock()
-	return ws
+	return ws, uniform
 }

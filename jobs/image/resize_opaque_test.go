@@ -121,19 +121,52 @@ func TestOpaque(t *testing.T) {
 // A worker resizing file after file of one size makes its weights once;
 // the cached ones are newWeights' own.
 func TestCachedWeights(t *testing.T) {
-	a := cachedWeights(375, 375, 256, Lanczos3)
-	if b := cachedWeights(375, 375, 256, Lanczos3); a != b {
+	a, _ := cachedWeights(375, 375, 256, Lanczos3)
+	if b, _ := cachedWeights(375, 375, 256, Lanczos3); a != b {
 		t.Error("the same weights were made twice")
 	}
-	if b := cachedWeights(375, 375, 256, CatmullRom); a == b {
+	if b, _ := cachedWeights(375, 375, 256, CatmullRom); a == b {
 		t.Error("another filter's weights were reused")
 	}
-	if b := cachedWeights(375, 374.5, 256, Lanczos3); a == b {
+	if b, _ := cachedWeights(375, 374.5, 256, Lanczos3); a == b {
 		t.Error("another extent's weights were reused")
 	}
 	f, support := Lanczos3.kernel()
 	want := newWeights(375, 375, 256, f, support)
 	if !slices.Equal(a.w, want.w) || !slices.Equal(a.start, want.start) || !slices.Equal(a.count, want.count) || a.maxAbsSum != want.maxAbsSum {
 		t.Error("cached weights differ from newWeights'")
+	}
+}
+
+// uniformTaps gives every output pixel the same number of taps, inside
+// the source, with the same weighted sum of any row as the weights it
+// was made from.
+func TestUniformTaps(t *testing.T) {
+	row := make([]int64, 1000)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range row {
+		row[i] = int64(r.IntN(256))
+	}
+	sum := func(ws *weights, i int) int64 {
+		var s int64
+		for t, w := range ws.w[i*ws.stride : i*ws.stride+ws.count[i]] {
+			s += int64(w) * row[ws.start[i]+t]
+		}
+		return s
+	}
+	for _, f := range []Resample{Lanczos3, CatmullRom, Bilinear} {
+		fn, support := f.kernel()
+		for _, io := range [][2]int{{1, 5}, {9, 4}, {375, 256}, {256, 375}, {1000, 3}, {4, 4}} {
+			ws := newWeights(io[0], float64(io[0]), io[1], fn, support)
+			u := uniformTaps(ws, io[0])
+			for i := range io[1] {
+				if u.count[i] != u.stride || u.start[i] < 0 || u.start[i]+u.count[i] > io[0] {
+					t.Fatalf("%v %d→%d pixel %d: taps %d from %d, stride %d", f, io[0], io[1], i, u.count[i], u.start[i], u.stride)
+				}
+				if a, b := sum(ws, i), sum(u, i); a != b {
+					t.Errorf("%v %d→%d pixel %d: sum %d, want %d", f, io[0], io[1], i, b, a)
+				}
+			}
+		}
 	}
 }
