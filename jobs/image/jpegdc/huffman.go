@@ -104,8 +104,9 @@ const acBits = 12
 // on average, against 14.6 with 11 bits and two.
 type acTable struct {
 	// val, for the blocks whose AC values are needed: the code's length
-	// in bits 0–4, the value's bits (the symbol's low nibble) in 5–8, the
-	// run in 9–12, acValid; 0: longer or invalid (slowVal).
+	// and the value's bits together in bits 0–4 (the code and the value
+	// then end there), the value's bits (the symbol's low nibble) in 5–8,
+	// the run in 9–12, acValid; 0: longer or invalid (slowVal).
 	val    [1 << acBits]uint16
 	single [1 << acBits]uint16
 	multi  [1 << acBits]uint16
@@ -191,7 +192,7 @@ func (t *acTable) slow(v uint64) (uint16, error) {
 }
 
 func valEntry(l int, sym byte) uint16 {
-	return uint16(l) | uint16(sym&15)<<5 | uint16(sym>>4)<<9 | acValid
+	return uint16(l+int(sym&15)) | uint16(sym&15)<<5 | uint16(sym>>4)<<9 | acValid
 }
 
 // slowVal is val's entry for a code longer than the table holds; 0 for an
