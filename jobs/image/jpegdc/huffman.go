@@ -94,8 +94,9 @@ const acBits = 12
 
 // An acTable skips AC coefficients with one lookup for codes of up to
 // acBits bits. An entry says how far to skip (the codes and the values'
-// bits) in bits 0–4, how many coefficients that covers (runs and values)
-// in bits 5–10, acEOB when the block ends there; 0: a code longer than
+// bits) in bits 0–5, so that a shift by the entry itself skips them, how
+// many coefficients that covers (runs and values) in bits 6–11, acEOB
+// when the block ends there; 0: a code longer than
 // acBits or invalid, the slow path decides. single holds one symbol an
 // entry; multi also the symbols after it whose codes are inside the index
 // too, as long as those before the last cover at most 16 coefficients
@@ -114,8 +115,9 @@ type acTable struct {
 }
 
 const (
-	acEOB   = 1 << 11
-	acValid = 1 << 15
+	acCountShift = 6
+	acEOB        = 1 << 12
+	acValid      = 1 << 15
 )
 
 // acEntry is the entry for one symbol of a code l bits long.
@@ -127,7 +129,7 @@ func acEntry(l int, sym byte) (uint16, bool) {
 	case s == 0 && r != 15, s > 10: // EOBn (progressive only); too large for 8 bits
 		return 0, false
 	}
-	return uint16(l+s) | uint16(r+1)<<5, true
+	return uint16(l+s) | uint16(r+1)<<acCountShift, true
 }
 
 func newACTable(h *huffman) *acTable {
@@ -149,7 +151,7 @@ func newACTable(h *huffman) *acTable {
 		// before coefficient 48, never has a symbol past the block's end
 		// in it but its last), and the next code is all inside the index.
 		for e != 0 && e&acEOB == 0 {
-			used, covered := int(e&31), e>>5&63
+			used, covered := int(e&63), e>>acCountShift&63
 			if used >= acBits || covered > 16 {
 				break
 			}
@@ -159,7 +161,7 @@ func newACTable(h *huffman) *acTable {
 			if e2 == 0 || codeLen[rest] > acBits-used {
 				break // its code is not all inside the index
 			}
-			e = uint16(used+int(e2&31)) | (covered+e2>>5&63)<<5 | e2&acEOB
+			e = uint16(used+int(e2&63)) | (covered+e2>>acCountShift&63)<<acCountShift | e2&acEOB
 		}
 		t.multi[i] = e
 	}

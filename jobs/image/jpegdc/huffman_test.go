@@ -60,7 +60,7 @@ func TestACMultiEntry(t *testing.T) {
 		{"11111111001" + "0", 11, 16, false},          // a run of 16 zeros (ZRL), the next code outside
 	} {
 		e := ac.multi[bitsIndex(tc.bits)]
-		skip, covers, eob := int(e&31), int(e>>5&63), e&acEOB != 0
+		skip, covers, eob := int(e&63), int(e>>acCountShift&63), e&acEOB != 0
 		if skip != tc.skip || covers != tc.covers || eob != tc.eob {
 			t.Errorf("%s: entry skips %d bits, covers %d, EOB %v; want %d, %d, %v", tc.bits, skip, covers, eob, tc.skip, tc.covers, tc.eob)
 		}
@@ -99,14 +99,14 @@ func multiReference(ac *acTable, i uint64) uint16 {
 			}
 			break
 		}
-		used += int(e & 31)
-		covers += int(e >> 5 & 63)
+		used += int(e & 63)
+		covers += int(e >> acCountShift & 63)
 		if e&acEOB != 0 {
-			return uint16(used) | uint16(covers)<<5 | acEOB
+			return uint16(used) | uint16(covers)<<acCountShift | acEOB
 		}
 		if used >= acBits || covers > 16 {
 			break
 		}
 	}
-	return uint16(used) | uint16(covers)<<5
+	return uint16(used) | uint16(covers)<<acCountShift
 }

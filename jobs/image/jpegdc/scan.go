@@ -324,10 +324,11 @@ func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int
 					return acc, n, p, false
 				}
 			}
-			skip := uint(e) & 31
-			acc <<= skip
-			n -= skip
-			k += uint(e >> 5 & 63) // 0 for an EOB
+			// The shift takes the skip from the entry's low six bits
+			// itself, with no mask before it (x86 masks a shift count).
+			acc <<= uint(e) & 63
+			n -= uint(e) & 63
+			k += uint(e >> acCountShift & 63) // 0 for an EOB
 			if e&acEOB != 0 {
 				return acc, n, p, k <= 64
 			}
