@@ -27,22 +27,31 @@ func resizeOpaque(dst, src *image.NRGBA, wx, wy *weights) {
 	inW := src.Rect.Dx()
 	outW := dst.Rect.Dx()
 	words := (3*outW + 1) / 2
-	slots := min(wy.stride, src.Rect.Dy())
-	ringWords := make([]uint64, slots*words)
+	// One slot more than an output row reads: the horizontal pass
+	// filters two rows at once, and the second may be one past the
+	// window, which must not push out the window's first.
+	slots := min(wy.stride+1, src.Rect.Dy())
+	ringWords := make([]uint64, (slots+1)*words)
 	ring := make([][]uint64, slots)
 	ringRow := make([]int, slots)
 	for i := range ring {
 		ring[i] = ringWords[i*words : (i+1)*words : (i+1)*words]
 		ringRow[i] = -1
 	}
-	premul := make([]uint64, 2*inW)
-	chans := make([]int32, 2*words) // 3·outW channels, and a zero if odd
+	spare := ringWords[slots*words:] // the second row's, when there is none
+	lanes := make([]uint64, 3*inW)
 	filtered := func(y int) []uint64 {
 		slot := y % slots
 		if ringRow[slot] != y {
-			spread(premul, pixRow(src, y))
-			horizontalOpaque(chans, premul, wx)
-			packPairs(ring[slot], chans)
+			next, d1 := y+1, spare
+			if next < src.Rect.Dy() && ringRow[next%slots] != next {
+				d1 = ring[next%slots]
+				ringRow[next%slots] = next
+			} else {
+				next = y // filtered twice, the copy dropped
+			}
+			spreadRows(lanes, pixRow(src, y), pixRow(src, next))
+			horizontalOpaque(ring[slot], d1, lanes, wx)
 			ringRow[slot] = y
 		}
 		return ring[slot]
@@ -109,47 +118,54 @@ func opaqueFits(wx, wy *weights) bool {
 	return posY*hiX+negY*loX < 1<<31
 }
 
-// horizontalOpaque is horizontalResize for opaque pixels: the same sums,
-// written as three channels a pixel (the alpha lane is not read).
-func horizontalOpaque(dst []int32, src []uint64, wx *weights) {
-	const half = 1 << (weightBits - 1)
-	for x := 0; 3*x+2 < len(dst); x++ {
-		n := wx.count[x]
-		w := wx.w64[x*wx.stride : x*wx.stride+n]
-		s := src[2*wx.start[x] : 2*wx.start[x]+2*n]
-		var rb, ga, rb2, ga2 uint64
-		t := 0
-		for ; t+1 < len(w); t += 2 {
-			w0, w1 := w[t], w[t+1]
-			p := s[2*t : 2*t+4 : 2*t+4]
-			rb += w0 * p[0]
-			ga += w0 * p[1]
-			rb2 += w1 * p[2]
-			ga2 += w1 * p[3]
-		}
-		if t < len(w) {
-			wt := w[t]
-			rb += wt * s[2*t]
-			ga += wt * s[2*t+1]
-		}
-		rb += rb2
-		ga += ga2
-		r, g := int64(int32(rb)), int64(int32(ga))
-		b := (int64(rb) - r) >> 32
-		d := (*[3]int32)(dst[3*x:])
-		d[0] = int32((r + half) >> weightBits)
-		d[1] = int32((g + half) >> weightBits)
-		d[2] = int32((b + half) >> weightBits)
+// spreadRows lays out two rows of opaque pixels for horizontalOpaque:
+// for each pixel, its red, green and blue, each value·255 (as spread
+// makes them for alpha 255) from a in the low lane and from b in the high.
+func spreadRows(dst []uint64, a, b []byte) {
+	dst = dst[:3*(len(a)/4)]
+	b = b[:len(a)]
+	for i := 0; i+3 < len(a); i += 4 {
+		d := (*[3]uint64)(dst[3*(i/4):])
+		d[0] = (uint64(a[i]) | uint64(b[i])<<32) * 255
+		d[1] = (uint64(a[i+1]) | uint64(b[i+1])<<32) * 255
+		d[2] = (uint64(a[i+2]) | uint64(b[i+2])<<32) * 255
 	}
 }
 
-// packPairs packs channels 2k and 2k+1 of src into dst[k] as two signed
-// 32-bit lanes, low + high·2^32, which a multiply by a sign-extended
-// weight scales both of (modulo 2^64).
-func packPairs(dst []uint64, src []int32) {
-	src = src[:2*len(dst)]
-	for k := range dst {
-		dst[k] = uint64(int64(src[2*k])) + uint64(int64(src[2*k+1]))<<32
+// horizontalOpaque is horizontalResize for two rows of opaque pixels at
+// once (spreadRows' lanes): the same sums, three multiplies a tap for
+// both rows rather than two for each, as a lane's true sum fits in an
+// int32 (Σ|w|·65025 < 2^31, opaqueFits). Each row's three channels a
+// pixel go straight into the packed pairs the vertical pass reads, d0
+// the low lanes' row, d1 the high ones'.
+func horizontalOpaque(d0, d1 []uint64, src []uint64, wx *weights) {
+	const half = 1 << (weightBits - 1)
+	round := func(v int64) uint64 { return uint64((v + half) >> weightBits) }
+	for x := range len(wx.count) {
+		n := wx.count[x]
+		w := wx.w64[x*wx.stride : x*wx.stride+n]
+		s := src[3*wx.start[x] : 3*wx.start[x]+3*n]
+		var sr, sg, sb uint64
+		for t, wt := range w {
+			p := s[3*t : 3*t+3 : 3*t+3]
+			sr += wt * p[0]
+			sg += wt * p[1]
+			sb += wt * p[2]
+		}
+		r0, g0, b0 := int64(int32(sr)), int64(int32(sg)), int64(int32(sb))
+		r1, g1, b1 := (int64(sr)-r0)>>32, (int64(sg)-g0)>>32, (int64(sb)-b0)>>32
+		// Channel c of the row is lane c%2 of word c/2: an even pixel
+		// starts a word, an odd one ends the word its predecessor's
+		// blue began (pack's lanes add).
+		if k := 3 * x / 2; x%2 == 0 {
+			d0[k], d0[k+1] = round(r0)+round(g0)<<32, round(b0)
+			d1[k], d1[k+1] = round(r1)+round(g1)<<32, round(b1)
+		} else {
+			d0[k] += round(r0) << 32
+			d0[k+1] = round(g0) + round(b0)<<32
+			d1[k] += round(r1) << 32
+			d1[k+1] = round(g1) + round(b1)<<32
+		}
 	}
 }
 
