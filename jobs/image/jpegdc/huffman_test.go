@@ -110,3 +110,33 @@ func multiReference(ac *acTable, i uint64) uint16 {
 	}
 	return uint16(used) | uint16(covers)<<acCountShift
 }
+
+// A worker decoding file after file with the same AC table builds it
+// once; another table is built anew.
+func TestACTableCached(t *testing.T) {
+	spec := func(counts [17]int, syms []byte) ([]byte, *huffman) {
+		b := make([]byte, 0, 16+len(syms))
+		for _, c := range counts[1:] {
+			b = append(b, byte(c))
+		}
+		h := new(huffman)
+		if err := h.build(&counts, syms); err != nil {
+			t.Fatal(err)
+		}
+		return append(b, syms...), h
+	}
+	s1, h1 := spec(stdLumaACCounts, stdLumaACSyms)
+	a := cachedACTable(s1, h1)
+	if b := cachedACTable(s1, h1); a != b {
+		t.Error("the same AC table was built twice")
+	}
+	if a.multi != newACTable(h1).multi {
+		t.Error("the cached table differs from newACTable's")
+	}
+	other := append([]byte(nil), stdLumaACSyms...)
+	other[0], other[1] = other[1], other[0] // (0,1) and (0,2) swap codes
+	s2, h2 := spec(stdLumaACCounts, other)
+	if b := cachedACTable(s2, h2); a == b {
+		t.Error("another table's symbols got the cached table")
+	}
+}
