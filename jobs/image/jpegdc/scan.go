@@ -11,6 +11,11 @@ import (
 // of about one size.
 var bufs bufpool.Pool
 
+// planes are the components' planes, reused in the same way: they are
+// not cleared, as the scan writes every sample of them (every block of
+// every MCU, the edges' padding blocks too) before they are read.
+var planes bufpool.Pool
+
 // pad is the zero bytes after a scan's data: more than an MCU of the
 // longest codes (6 blocks of at most 27 + 63×26 bits), so the decoder
 // reads past the end of corrupt data only into them, and finds out at the
@@ -69,12 +74,12 @@ func (d *decoder) decodeScan(data []byte, rst []int) error {
 		c := &comps[i]
 		c.bw, c.bh = mcux*c.h, mcuy*c.v
 		if c.idct2 {
-			c.plane = make([]byte, 4*c.bw*c.bh)
+			c.plane = planes.Get(4 * c.bw * c.bh)[:4*c.bw*c.bh]
 			if d.idct2[c.tq] == nil {
 				d.idct2[c.tq] = newIDCT2Table(&d.quant[c.tq])
 			}
 		} else {
-			c.plane = make([]byte, c.bw*c.bh)
+			c.plane = planes.Get(c.bw * c.bh)[:c.bw*c.bh]
 		}
 		c.pred = 0
 	}
