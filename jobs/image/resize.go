@@ -130,10 +130,13 @@ func resample(src *image.NRGBA, width, height int, filter Resample, reduce bool)
 		// at inW/fx, not at the reduced width.
 		extentW, extentH = float64(inW)/float64(fx), float64(inH)/float64(fy)
 	}
-	f, support := filter.kernel()
-	resizeSeparable(dst, src,
-		newWeights(src.Rect.Dx(), extentW, width, f, support),
-		newWeights(src.Rect.Dy(), extentH, height, f, support))
+	wx, wxUniform := cachedWeights(src.Rect.Dx(), extentW, width, filter)
+	wy, _ := cachedWeights(src.Rect.Dy(), extentH, height, filter)
+	if opaqueExact(wx) && opaqueExact(wy) && opaqueFits(wx, wy) && opaque(src) {
+		resizeOpaque(dst, src, wxUniform, wy) // the same bytes, sooner
+		return dst
+	}
+	resizeSeparable(dst, src, wx, wy)
 	return dst
 }
 

@@ -180,7 +180,7 @@ func (d *decoder) dht(seg []byte) error {
 		if tc == 0 {
 			d.dc[th] = newDCTable(&h)
 		} else {
-			d.ac[th] = newACTable(&h)
+			d.ac[th] = cachedACTable(seg[1:17+total], &h)
 		}
 		seg = seg[17+total:]
 	}

@@ -84,6 +84,11 @@ func Decode(data []byte) (*image.NRGBA, error) {
 		return nil, err
 	}
 	defer bufs.Put(scan)
+	defer func() {
+		for _, c := range d.comps {
+			planes.Put(c.plane)
+		}
+	}()
 	if err := d.decodeScan(scan, rst); err != nil {
 		return nil, err
 	}

@@ -160,3 +160,34 @@ func TestHugeDeclaredSize(t *testing.T) {
 		t.Errorf("65535×65535 in %d bytes: %d bytes allocated (%.0f allocations)", len(data), grew, allocs)
 	}
 }
+
+// Planes come from a pool and are not cleared: every sample is written
+// by the scan before it is read, so a plane left full of another image's
+// bytes changes nothing, at every chroma layout and size.
+func TestReusedPlanes(t *testing.T) {
+	for _, name := range []string{"c420.jpg", "c422.jpg", "c444.jpg", "c440.jpg", "gray.jpg", "tiny.jpg", "one.jpg", "rst_rows.jpg"} {
+		data := read(t, name)
+		want, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			// sync.Pool keeps a few of these at least, for this
+			// goroutine's P, until the next garbage collection.
+			for range 4 {
+				junk := make([]byte, 1<<20)
+				for i := range junk {
+					junk[i] = 0xA5
+				}
+				planes.Put(junk)
+			}
+			got, err := Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := differ(got, want); diff != "" {
+				t.Fatalf("%s: decoded over reused planes: %s", name, diff)
+			}
+		}
+	}
+}

@@ -11,6 +11,11 @@ import (
 // of about one size.
 var bufs bufpool.Pool
 
+// planes are the components' planes, reused in the same way: they are
+// not cleared, as the scan writes every sample of them (every block of
+// every MCU, the edges' padding blocks too) before they are read.
+var planes bufpool.Pool
+
 // pad is the zero bytes after a scan's data: more than an MCU of the
 // longest codes (6 blocks of at most 27 + 63×26 bits), so the decoder
 // reads past the end of corrupt data only into them, and finds out at the
@@ -69,12 +74,12 @@ func (d *decoder) decodeScan(data []byte, rst []int) error {
 		c := &comps[i]
 		c.bw, c.bh = mcux*c.h, mcuy*c.v
 		if c.idct2 {
-			c.plane = make([]byte, 4*c.bw*c.bh)
+			c.plane = planes.Get(4 * c.bw * c.bh)[:4*c.bw*c.bh]
 			if d.idct2[c.tq] == nil {
 				d.idct2[c.tq] = newIDCT2Table(&d.quant[c.tq])
 			}
 		} else {
-			c.plane = make([]byte, c.bw*c.bh)
+			c.plane = planes.Get(c.bw * c.bh)[:c.bw*c.bh]
 		}
 		c.pred = 0
 	}
@@ -226,10 +231,12 @@ func readAC(ac *acTable, t *idct2Table, s *idct2Sums, acc uint64, n uint, p int,
 				return acc, n, p, false
 			}
 		}
-		l, sz, r := uint(e)&31, uint(e>>5)&15, uint(e>>9)&15
+		// skip takes the code and the value: the value is the low sz
+		// bits of the skip's, with one shift of acc after the lookup.
+		skip, sz, r := uint(e)&31, uint(e>>5)&15, uint(e>>9)&15
 		if sz == 0 {
-			acc <<= l
-			n -= l
+			acc <<= skip & 63
+			n -= skip
 			if r != 15 {
 				return acc, n, p, true // EOB
 			}
@@ -237,9 +244,9 @@ func readAC(ac *acTable, t *idct2Table, s *idct2Sums, acc uint64, n uint, p int,
 			continue
 		}
 		k += r
-		v := int32(acc << l >> (64 - sz))
-		acc <<= (l + sz) & 63
-		n -= l + sz
+		v := int32(acc>>((64-skip)&63)) & (int32(1)<<sz - 1)
+		acc <<= skip & 63
+		n -= skip
 		// The value's sign, without a branch: under 2^(sz-1) is negative.
 		v += (v - int32(1)<<(sz-1)) >> 31 & (1 - int32(1)<<sz)
 		if k > 63 {
@@ -268,20 +275,27 @@ func descale(x int64, n uint) int64 { return (x + 1<<(n-1)) >> n }
 // whose odd rows are all zero gives what libjpeg's shortcut for it gives:
 // descale(x<<15, 13) is x<<2 exactly.
 func (s *idct2Sums) idct(out []byte, stride int) {
-	var ws [2][5]int64
-	for j := range 5 {
+	// The first pass, column by column into the two rows, in variables
+	// rather than a workspace array so that they stay in registers.
+	const shift1 = constBits - pass1Bits + 2
+	col := func(j int) (top, bottom int64) {
 		tmp10 := s[j] << (constBits + 2)
-		ws[0][j] = descale(tmp10+s[5+j], constBits-pass1Bits+2)
-		ws[1][j] = descale(tmp10-s[5+j], constBits-pass1Bits+2)
+		return descale(tmp10+s[5+j], shift1), descale(tmp10-s[5+j], shift1)
 	}
-	for r := range 2 {
-		w := &ws[r]
-		tmp10 := w[0] << (constBits + 2)
-		tmp0 := w[4]*-fix0_720959822 + w[3]*fix0_850430095 + w[2]*-fix1_272758580 + w[1]*fix3_624509785
-		o := out[r*stride : r*stride+2]
+	a0, b0 := col(0)
+	a1, b1 := col(1)
+	a2, b2 := col(2)
+	a3, b3 := col(3)
+	a4, b4 := col(4)
+	row := func(o []byte, w0, w1, w2, w3, w4 int64) {
+		tmp10 := w0 << (constBits + 2)
+		tmp0 := w4*-fix0_720959822 + w3*fix0_850430095 + w2*-fix1_272758580 + w1*fix3_624509785
+		o = o[:2]
 		o[0] = byte(min(max(descale(tmp10+tmp0, constBits+pass1Bits+3+2)+128, 0), 255))
 		o[1] = byte(min(max(descale(tmp10-tmp0, constBits+pass1Bits+3+2)+128, 0), 255))
 	}
+	row(out, a0, a1, a2, a3, a4)
+	row(out[stride:], b0, b1, b2, b3, b4)
 }
 
 // refill tops acc up to 56–63 bits (n | 56) with whole bytes from b[p:],
@@ -292,19 +306,20 @@ func refill(b []byte, acc uint64, n uint, p int) (uint64, uint, int) {
 	return acc, n | 56, p + int(63-n)>>3
 }
 
-// skipAC reads past a block's AC coefficients: with the pair table (two
-// symbols a lookup) while the first symbol cannot end the block (a run
-// covers at most 16), then one a lookup. Two lookups follow each refill:
-// an entry skips at most 26 bits (a 16-bit code and a 10-bit value), and
-// refill leaves at least 56. It is its own function so that its few
-// variables stay in registers. ok is false for a code it cannot read
-// (acTable.err says why) or a run past the block.
+// skipAC reads past a block's AC coefficients: with the multi table (up
+// to four symbols a lookup) while the symbols before an entry's last
+// cannot end the block (they cover at most 16), then one a lookup. Two
+// lookups follow each refill: an entry skips at most 26 bits (a 16-bit
+// code and a 10-bit value, or a multi entry's codes, all inside the
+// index, and one value), and refill leaves at least 56. It is its own
+// function so that its few variables stay in registers. ok is false for
+// a code it cannot read (acTable.err says why) or a run past the block.
 func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int, bool) {
 	k := uint(1)
 	for {
 		acc, n, p = refill(b, acc, n, p)
 		for range 2 {
-			tab := &ac.pair
+			tab := &ac.multi
 			if k >= 48 {
 				tab = &ac.single
 			}
@@ -314,10 +329,11 @@ func skipAC(ac *acTable, acc uint64, n uint, p int, b []byte) (uint64, uint, int
 					return acc, n, p, false
 				}
 			}
-			skip := uint(e) & 31
-			acc <<= skip
-			n -= skip
-			k += uint(e >> 5 & 63) // 0 for an EOB
+			// The shift takes the skip from the entry's low six bits
+			// itself, with no mask before it (x86 masks a shift count).
+			acc <<= uint(e) & 63
+			n -= uint(e) & 63
+			k += uint(e >> acCountShift & 63) // 0 for an EOB
 			if e&acEOB != 0 {
 				return acc, n, p, k <= 64
 			}
