@@ -82,19 +82,8 @@ func TestAgentPullsOnePerFreeWorker(t *testing.T) {
 	s := startServer(t, dist.ServerConfig{})
 	_, js := connect(t, dist.ConnOptions{URL: s.URL()})
 	ctx := context.Background()
-	if err := dist.CreateQueue(ctx, js, dist.QueueConfig{AckWait: 30 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 8
-	for i := range n {
-		if err := dist.PublishTask(ctx, js, sleepTask(fmt.Sprintf("t%d", i), 200, false), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := js.Consumer(ctx, dist.TaskStream, dist.TaskConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := queueOf(t, js, n, 200)
 	startAgent(t, s.URL(), "two", 2)
 
 	// Sample the consumer while the agent works, until the queue is empty.
@@ -135,23 +124,12 @@ func TestAgentAcksWithItsNextPull(t *testing.T) {
 	s := startServer(t, dist.ServerConfig{})
 	nc, js := connect(t, dist.ConnOptions{URL: s.URL()})
 	ctx := context.Background()
-	if err := dist.CreateQueue(ctx, js, dist.QueueConfig{AckWait: 30 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
 	acks, err := nc.SubscribeSync("$JS.ACK." + dist.TaskStream + ".>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 10
-	for i := range n {
-		if err := dist.PublishTask(ctx, js, sleepTask(fmt.Sprintf("t%d", i), 0, false), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := js.Consumer(ctx, dist.TaskStream, dist.TaskConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := queueOf(t, js, n, 0)
 	startAgent(t, s.URL(), "one", 1)
 	if got := len(results(t, js, n, waitTimeout)); got != n {
 		t.Fatalf("%d results of %d tasks", got, n)
@@ -361,4 +339,25 @@ func TestAgentHeartbeatKeepsLongTask(t *testing.T) {
 	if info.Delivered.Consumer != 1 {
 		t.Errorf("%d deliveries, want 1", info.Delivered.Consumer)
 	}
+}
+
+// queueOf makes the work queue (an ack wait of 30 s) with n tasks of the
+// test kind in it, t0 to t(n-1), each sleeping ms, and returns the
+// agents' consumer.
+func queueOf(t *testing.T, js jetstream.JetStream, n, ms int) jetstream.Consumer {
+	t.Helper()
+	ctx := context.Background()
+	if err := dist.CreateQueue(ctx, js, dist.QueueConfig{AckWait: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := dist.PublishTask(ctx, js, sleepTask(fmt.Sprintf("t%d", i), ms, false), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.Consumer(ctx, dist.TaskStream, dist.TaskConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cons
 }
