@@ -132,7 +132,7 @@ func resample(src *image.NRGBA, width, height int, filter Resample, reduce bool)
 	}
 	wx, wxUniform := cachedWeights(src.Rect.Dx(), extentW, width, filter)
 	wy, _ := cachedWeights(src.Rect.Dy(), extentH, height, filter)
-	if opaqueExact(wx) && opaqueExact(wy) && opaqueFits(wx, wy) && opaque(src) {
+	if opaqueExact(wx) && opaqueExact(wy) && opaqueFits(wx, wy) && src.Opaque() {
 		resizeOpaque(dst, src, wxUniform, wy) // the same bytes, sooner
 		return dst
 	}

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"encoding/binary"
 	"image"
 	"sync"
 )
@@ -204,25 +203,6 @@ func round8(v int64) uint8 {
 	const full = 255 * 255
 	u := uint32(max(0, min(full, (v+half)>>weightBits)))
 	return uint8((u + 127) / 255)
-}
-
-// opaque reports whether every pixel of img has alpha 255, eight bytes
-// at a time.
-func opaque(img *image.NRGBA) bool {
-	const alphas = 0xff000000_ff000000
-	for y := range img.Rect.Dy() {
-		row := pixRow(img, y)
-		i := 0
-		for ; i+8 <= len(row); i += 8 {
-			if binary.LittleEndian.Uint64(row[i:])&alphas != alphas {
-				return false
-			}
-		}
-		if i < len(row) && row[i+3] != 0xff {
-			return false
-		}
-	}
-	return true
 }
 
 // uniformTaps returns ws with every output pixel reading as many source

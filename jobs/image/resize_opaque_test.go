@@ -35,7 +35,7 @@ func opaqueNoise(w, h int, seed uint64) *image.NRGBA {
 // enough for the box reduction first.
 func TestResizeOpaqueSameBytes(t *testing.T) {
 	photo := mustLoad(t, "photo.png")
-	if !opaque(photo) {
+	if !photo.Opaque() {
 		t.Fatal("photo.png is not opaque")
 	}
 	sizes := [][4]int{
@@ -77,7 +77,7 @@ func generalResize(src *image.NRGBA, width, height int, filter Resample) *image.
 	f, support := filter.kernel()
 	wx := newWeights(src.Rect.Dx(), extentW, width, f, support)
 	wy := newWeights(src.Rect.Dy(), extentH, height, f, support)
-	if !opaqueExact(wx) || !opaqueExact(wy) || !opaqueFits(wx, wy) || !opaque(src) {
+	if !opaqueExact(wx) || !opaqueExact(wy) || !opaqueFits(wx, wy) || !src.Opaque() {
 		panic(fmt.Sprintf("%v %d×%d→%d×%d would not take the opaque path", filter, inW, inH, width, height))
 	}
 	dst := image.NewNRGBA(image.Rect(0, 0, width, height))
@@ -93,29 +93,6 @@ func countDiff(a, b []byte) int {
 		}
 	}
 	return n + max(len(a), len(b)) - min(len(a), len(b))
-}
-
-// opaque finds a single translucent pixel anywhere, the last of an odd
-// row (outside its eight-byte steps) included, and in a sub-image.
-func TestOpaque(t *testing.T) {
-	for _, w := range []int{1, 2, 3, 8, 9} {
-		img := opaqueNoise(w, 3, 7)
-		if !opaque(img) {
-			t.Fatalf("width %d: opaque image reported translucent", w)
-		}
-		for x := range w {
-			img.Pix[img.PixOffset(x, 2)+3] = 254
-			if opaque(img) {
-				t.Errorf("width %d: alpha 254 at x=%d not seen", w, x)
-			}
-			img.Pix[img.PixOffset(x, 2)+3] = 255
-		}
-	}
-	img := opaqueNoise(6, 6, 8)
-	img.Pix[img.PixOffset(0, 0)+3] = 0
-	if sub := img.SubImage(image.Rect(1, 1, 6, 6)).(*image.NRGBA); !opaque(sub) {
-		t.Error("sub-image reported translucent for a pixel outside it")
-	}
 }
 
 // A worker resizing file after file of one size makes its weights once;
