@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"os"
 
-	_ "github.com/ppool/ppool/internal/served" // the functions ppool's pools call
+	_ "github.com/ppool/ppool/internal/benchmark/pipeecho" // ppool bench's pipe floor echoes through the workers' binary
+	_ "github.com/ppool/ppool/internal/served"             // the functions ppool's pools call
 	"github.com/ppool/ppool/workerproc"
 )
 

@@ -115,19 +115,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	b.derive()
-	python := o.PythonPath
-	if python == "" {
-		python = DefaultPython
-	}
-	if err := b.fileJobs(python, o.Python); err != nil {
-		return nil, fmt.Errorf("file jobs: %w", err)
-	}
+	// Python's pool, numpy and Pillow figures come next, before the file
+	// jobs (a minute of disk and CPU), so that each ratio compares figures
+	// taken in the same minute.
 	if o.Python {
 		if err := b.python(o.PythonPath, o.Quick); err != nil {
 			return nil, err
 		}
 	} else {
 		b.r.note("python: not measured (run with --python to compare with multiprocessing.Pool, numpy and Pillow in the same run)")
+	}
+	python := o.PythonPath
+	if python == "" {
+		python = DefaultPython
+	}
+	if err := b.fileJobs(python, o.Python); err != nil {
+		return nil, fmt.Errorf("file jobs: %w", err)
 	}
 	return b.r, nil
 }
@@ -231,13 +234,16 @@ func spin(n int) uint64 {
 // other, and keeps the best child's p50. On these VMs the round trip is
 // bimodal from one process start to the next (about 7 µs or about 35 µs,
 // ../shared/bench/pipelimit shows it too: where the scheduler puts the
-// two processes), and a floor is what the best placement gives.
+// two processes), and a floor is what the best placement gives. The child
+// is the binary the pools' workers run (Options.SelfBinary, else this
+// program), so that the floor and Apply run the same two programs and
+// differ only by the pool, as when ppool's workers were ppool itself.
 func (b *bench) pipeFloor() error {
 	children := b.pl.fresh
 	per := b.pl.pipeN / children
 	b.step("pipe floor: %d echo children, %d round trips of 16 bytes each", children, per)
 	best, bestP99, worst, err := bestOf(children, func() ([]time.Duration, error) {
-		return pipeRoundTrips(b.ctx, per, b.pl.warmN/children)
+		return pipeRoundTrips(b.ctx, b.self, per, b.pl.warmN/children)
 	})
 	if err != nil {
 		return err

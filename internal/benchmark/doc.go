@@ -18,7 +18,8 @@
 // The worker functions the measurements call are registered at package
 // init, so every binary that imports this package serves them in its
 // workers (its main must call workerproc.Main first, as cmd/ppool does).
-// The pipe floor's echo child is this same binary too, re-executed with
-// EnvPipeChild set; this package's init turns such a process into the echo
-// child before main runs.
+// The pipe floor's echo child is the binary the workers run
+// (Options.SelfBinary, else this same one), re-executed with EnvPipeChild
+// set: package pipeecho, which this package and ppool-worker import,
+// turns such a process into the echo child before main runs.
 package benchmark

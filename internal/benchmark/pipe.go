@@ -5,71 +5,30 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/ppool/ppool/internal/benchmark/pipeecho"
 	"github.com/ppool/ppool/internal/launch"
 )
 
-// EnvPipeChild marks the echo child of the pipe floor measurement: this
-// same binary, re-executed. The package's init turns such a process into
-// the child, before main runs, so that it works for any main that imports
-// this package (cmd/ppool, test binaries) without a hidden subcommand.
-const EnvPipeChild = "PPOOL_BENCH_PIPE_CHILD"
+// EnvPipeChild marks the echo child of the pipe floor measurement (package
+// pipeecho, which this package imports so that every binary importing it
+// can be the child).
+const EnvPipeChild = pipeecho.Env
 
-func init() {
-	if os.Getenv(EnvPipeChild) == "" {
-		return
-	}
-	if err := pipeChild(); err != nil {
-		fmt.Fprintf(os.Stderr, "ppool bench: pipe echo child: %v\n", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
-// pipeChild echoes length-prefixed frames from fd 3 to fd 4 until EOF,
-// flushing whenever it has read everything the master sent: the loop of
-// ../shared/bench/pipelimit, the floor any pipe-based pool can reach.
-func pipeChild() error {
-	in := bufio.NewReaderSize(os.NewFile(3, "in"), 1<<20)
-	out := bufio.NewWriterSize(os.NewFile(4, "out"), 1<<20)
-	var hdr [4]byte
-	buf := make([]byte, 1<<16)
-	for {
-		if _, err := io.ReadFull(in, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
+// pipeRoundTrips starts the echo child, exe or else this program, and
+// returns n round trip times of a 16-byte message, after warm round trips
+// that are not kept.
+func pipeRoundTrips(ctx context.Context, exe string, n, warm int) ([]time.Duration, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("pipe floor: finding this program to re-execute: %w", err)
 		}
-		n := binary.LittleEndian.Uint32(hdr[:])
-		if int(n) > len(buf) {
-			return fmt.Errorf("frame of %d bytes, over %d", n, len(buf))
-		}
-		if _, err := io.ReadFull(in, buf[:n]); err != nil {
-			return err
-		}
-		out.Write(hdr[:])
-		out.Write(buf[:n])
-		if in.Buffered() == 0 {
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// pipeRoundTrips starts the echo child and returns n round trip times of a
-// 16-byte message, after warm round trips that are not kept.
-func pipeRoundTrips(ctx context.Context, n, warm int) ([]time.Duration, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("pipe floor: finding this program to re-execute: %w", err)
 	}
 	child, err := (&launch.Cmd{Path: exe, Env: append(os.Environ(), EnvPipeChild+"=1"), Output: os.Stderr}).Start()
 	if err != nil {

@@ -3,7 +3,9 @@ package workerbin_test
 import (
 	"context"
 	"debug/buildinfo"
+	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ppool/ppool/internal/benchmark/benchfunc"
+	"github.com/ppool/ppool/internal/benchmark/pipeecho"
 	_ "github.com/ppool/ppool/internal/cli" // with served: every function ppool registers
 	_ "github.com/ppool/ppool/internal/served"
 	"github.com/ppool/ppool/internal/workerbin"
@@ -146,6 +149,45 @@ func TestSlimWorker(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "started by ppool") {
 		t.Errorf("ppool-worker by hand says %q, want one line saying ppool starts it", out)
+	}
+	echoesForTheFloor(t, worker)
+}
+
+// echoesForTheFloor: started as ppool bench's pipe echo child, the worker
+// binary echoes a frame from fd 3 to fd 4 and exits 0 at EOF, so that the
+// floor can run the binary the workers run.
+func echoesForTheFloor(t *testing.T, worker string) {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	cmd := exec.Command(worker)
+	cmd.Env = append(os.Environ(), pipeecho.Env+"=1")
+	cmd.ExtraFiles = []*os.File{inR, outW}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inR.Close()
+	outW.Close()
+	frame := binary.LittleEndian.AppendUint32(nil, 16)
+	frame = append(frame, "0123456789abcdef"...)
+	_, err = inW.Write(frame)
+	inW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(outR)
+	if werr := cmd.Wait(); werr != nil || err != nil {
+		t.Fatalf("echo child: read %v, exit %v", err, werr)
+	}
+	if string(got) != string(frame) {
+		t.Errorf("echo child wrote %q, want %q", got, frame)
 	}
 }
 
