@@ -19,7 +19,7 @@
 // init, so every binary that imports this package serves them in its
 // workers (its main must call workerproc.Main first, as cmd/ppool does).
 // The pipe floor's echo child is the binary the workers run
-// (Options.SelfBinary, else this same one), re-executed with EnvPipeChild
+// (Options.SelfBinary, else this same one), started with pipeecho.Env
 // set: package pipeecho, which this package and ppool-worker import,
 // turns such a process into the echo child before main runs.
 package benchmark

@@ -15,11 +15,6 @@ import (
 	"github.com/ppool/ppool/internal/launch"
 )
 
-// EnvPipeChild marks the echo child of the pipe floor measurement (package
-// pipeecho, which this package imports so that every binary importing it
-// can be the child).
-const EnvPipeChild = pipeecho.Env
-
 // pipeRoundTrips starts the echo child, exe or else this program, and
 // returns n round trip times of a 16-byte message, after warm round trips
 // that are not kept.
@@ -30,7 +25,7 @@ func pipeRoundTrips(ctx context.Context, exe string, n, warm int) ([]time.Durati
 			return nil, fmt.Errorf("pipe floor: finding this program to re-execute: %w", err)
 		}
 	}
-	child, err := (&launch.Cmd{Path: exe, Env: append(os.Environ(), EnvPipeChild+"=1"), Output: os.Stderr}).Start()
+	child, err := (&launch.Cmd{Path: exe, Env: append(os.Environ(), pipeecho.Env+"=1"), Output: os.Stderr}).Start()
 	if err != nil {
 		return nil, fmt.Errorf("pipe floor: starting the echo child: %w", err)
 	}
