@@ -38,6 +38,7 @@ import (
 	"github.com/ppool/ppool/jobs"
 	"github.com/ppool/ppool/jobs/matrix"
 	"github.com/ppool/ppool/workerproc"
+	"github.com/ppool/ppool/workerproc/plugin"
 )
 
 func TestMain(m *testing.M) {
@@ -50,6 +51,9 @@ func TestMain(m *testing.M) {
 		"exits":                 exitsMain,
 		"ppool-libs":            libsMain,
 		"sigkill-after-results": sigkillAfterResultsMain,
+		// A worker built on workerproc/plugin, serving this binary's
+		// functions: what a user's custom Go worker is.
+		"plugin-worker": func() int { plugin.Main(nil); return 1 },
 	})
 }
 

@@ -63,8 +63,17 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 			if _, err := exec.LookPath(args[0]); err != nil {
 				return usageError("worker check: %v", err)
 			}
+			// A worker built on workerproc/plugin serves go-plugin's
+			// connection on a socket in PLUGIN_UNIX_SOCKET_DIR, else in
+			// the system's temporary folder, where each worker the suite
+			// kills would leave one: give them a folder, and remove it.
+			sockets, err := os.MkdirTemp("", "ppool-worker-check-")
+			if err != nil {
+				return fmt.Errorf("worker check: a folder for go-plugin's sockets: %w", err)
+			}
+			defer os.RemoveAll(sockets)
 			opts := workerproctest.Options{
-				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue},
+				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue, "PLUGIN_UNIX_SOCKET_DIR=" + sockets},
 				Only: only,
 			}
 			if self {
