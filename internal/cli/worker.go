@@ -64,8 +64,8 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 				return usageError("worker check: %v", err)
 			}
 			// A worker built on workerproc/plugin serves go-plugin's
-			// connection on a socket in PLUGIN_UNIX_SOCKET_DIR, else in
-			// the system's temporary folder, where each worker the suite
+			// connection on a socket in plugin.EnvSocketDir, else in the
+			// system's temporary folder, where each worker the suite
 			// kills would leave one: give them a folder, and remove it.
 			sockets, err := os.MkdirTemp("", "ppool-worker-check-")
 			if err != nil {
@@ -73,7 +73,7 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 			}
 			defer os.RemoveAll(sockets)
 			opts := workerproctest.Options{
-				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue, "PLUGIN_UNIX_SOCKET_DIR=" + sockets},
+				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue, plugin.EnvSocketDir + "=" + sockets},
 				Only: only,
 			}
 			if self {

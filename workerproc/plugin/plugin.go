@@ -34,6 +34,13 @@ var Handshake = goplugin.HandshakeConfig{
 	MagicCookieValue: "f1d0c2a7-ppool-worker-9b3e",
 }
 
+// EnvSocketDir names the folder go-plugin's server makes its socket in;
+// without it, the system's temporary folder, where the socket of a worker
+// that is killed stays behind. The pool's go-plugin launcher sets it to a
+// folder of each worker's and removes the folder when the worker is gone;
+// whoever else starts a worker with the cookie does the same.
+const EnvSocketDir = goplugin.EnvUnixSocketDir
+
 // Plugins is the plugin set both sides declare. It serves a single ping:
 // go-plugin's RPC connection carries only the worker's stdout and stderr;
 // tasks never go through it.
