@@ -24,12 +24,8 @@ func TestMain(m *testing.M) {
 func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// go-plugin's server makes its socket in plugin.EnvSocketDir, or else
-	// in the system's temporary folder, where a worker the suite kills
-	// leaves it behind. The pool's launcher gives each worker a folder and
-	// removes it; here the test's own folder does that.
-	env := []string{"CUSTOMWORKER_TEST_SERVE=1", plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue, "GORACE=atexit_sleep_ms=0",
-		plugin.EnvSocketDir + "=" + t.TempDir()}
+	// go-plugin's sockets go in the test's folder, removed with it.
+	env := append(plugin.Env(t.TempDir()), "CUSTOMWORKER_TEST_SERVE=1", "GORACE=atexit_sleep_ms=0")
 	results := workerproctest.Run(ctx, []string{os.Args[0]}, workerproctest.Options{Env: env})
 	var report strings.Builder
 	if !workerproctest.Report(&report, results) {

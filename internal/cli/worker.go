@@ -63,19 +63,14 @@ workerproc/plugin.Main are checked as the pool would launch them.`,
 			if _, err := exec.LookPath(args[0]); err != nil {
 				return usageError("worker check: %v", err)
 			}
-			// A worker built on workerproc/plugin serves go-plugin's
-			// connection on a socket in plugin.EnvSocketDir, else in the
-			// system's temporary folder, where each worker the suite
-			// kills would leave one: give them a folder, and remove it.
+			// A worker built on workerproc/plugin is checked as the pool
+			// launches it, its go-plugin sockets in a folder of their own.
 			sockets, err := os.MkdirTemp("", "ppool-worker-check-")
 			if err != nil {
 				return fmt.Errorf("worker check: a folder for go-plugin's sockets: %w", err)
 			}
 			defer os.RemoveAll(sockets)
-			opts := workerproctest.Options{
-				Env:  []string{plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue, plugin.EnvSocketDir + "=" + sockets},
-				Only: only,
-			}
+			opts := workerproctest.Options{Env: plugin.Env(sockets), Only: only}
 			if self {
 				opts.Env = append(opts.Env, workerproc.EnvWorker+"=1")
 			}

@@ -37,9 +37,16 @@ var Handshake = goplugin.HandshakeConfig{
 // EnvSocketDir names the folder go-plugin's server makes its socket in;
 // without it, the system's temporary folder, where the socket of a worker
 // that is killed stays behind. The pool's go-plugin launcher sets it to a
-// folder of each worker's and removes the folder when the worker is gone;
-// whoever else starts a worker with the cookie does the same.
+// folder of each worker's and removes the folder when the worker is gone.
 const EnvSocketDir = goplugin.EnvUnixSocketDir
+
+// Env is what a worker started outside a pool (a conformance check, a
+// test) needs in its environment to run as the pool's go-plugin launcher
+// would run it: the handshake cookie, and socketDir, a folder the caller
+// made for go-plugin's sockets and removes once the workers are gone.
+func Env(socketDir string) []string {
+	return []string{Handshake.MagicCookieKey + "=" + Handshake.MagicCookieValue, EnvSocketDir + "=" + socketDir}
+}
 
 // Plugins is the plugin set both sides declare. It serves a single ping:
 // go-plugin's RPC connection carries only the worker's stdout and stderr;
