@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -45,9 +44,7 @@ func pipeRoundTrips(ctx context.Context, exe string, n, warm int) ([]time.Durati
 
 	w := bufio.NewWriterSize(toW, 1<<16)
 	r := bufio.NewReaderSize(fromR, 1<<16)
-	msg := make([]byte, 4+16)
-	binary.LittleEndian.PutUint32(msg, 16)
-	copy(msg[4:], "0123456789abcdef")
+	msg := pipeecho.AppendFrame(nil, []byte("0123456789abcdef"))
 	reply := make([]byte, len(msg))
 	lat := make([]time.Duration, 0, n)
 	for i := range warm + n {

@@ -3,7 +3,6 @@ package workerbin_test
 import (
 	"context"
 	"debug/buildinfo"
-	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -175,8 +174,7 @@ func echoesForTheFloor(t *testing.T, worker string) {
 	}
 	inR.Close()
 	outW.Close()
-	frame := binary.LittleEndian.AppendUint32(nil, 16)
-	frame = append(frame, "0123456789abcdef"...)
+	frame := pipeecho.AppendFrame(nil, []byte("0123456789abcdef"))
 	_, err = inW.Write(frame)
 	inW.Close()
 	if err != nil {

@@ -35,6 +35,13 @@ func init() {
 	os.Exit(0)
 }
 
+// AppendFrame appends payload to dst as one frame: its length, 4 bytes
+// little-endian, then its bytes.
+func AppendFrame(dst, payload []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	return append(dst, payload...)
+}
+
 // Serve echoes frames (a 4-byte little-endian length, then that many
 // bytes) from in to out until in ends, flushing whenever it has echoed
 // everything that was sent. A frame over MaxFrame is an error.

@@ -7,16 +7,11 @@ import (
 	"testing"
 )
 
-func frame(b []byte) []byte {
-	f := binary.LittleEndian.AppendUint32(nil, uint32(len(b)))
-	return append(f, b...)
-}
-
 func TestServeEchoes(t *testing.T) {
 	var in bytes.Buffer
-	in.Write(frame([]byte("0123456789abcdef")))
-	in.Write(frame(nil))
-	in.Write(frame(bytes.Repeat([]byte{7}, MaxFrame)))
+	in.Write(AppendFrame(nil, []byte("0123456789abcdef")))
+	in.Write(AppendFrame(nil, nil))
+	in.Write(AppendFrame(nil, bytes.Repeat([]byte{7}, MaxFrame)))
 	want := bytes.Clone(in.Bytes())
 	var out bytes.Buffer
 	if err := Serve(&in, &out); err != nil {
@@ -32,7 +27,7 @@ func TestServeRefusesOversizedAndTruncated(t *testing.T) {
 	if err := Serve(bytes.NewReader(huge), new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "over") {
 		t.Errorf("oversized frame: %v, want a refusal", err)
 	}
-	cut := frame([]byte("0123456789abcdef"))[:10]
+	cut := AppendFrame(nil, []byte("0123456789abcdef"))[:10]
 	if err := Serve(bytes.NewReader(cut), new(bytes.Buffer)); err == nil {
 		t.Error("a frame cut short echoed without error")
 	}
