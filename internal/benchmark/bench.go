@@ -115,19 +115,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	b.derive()
+	python := o.PythonPath
+	if python == "" {
+		python = DefaultPython
+	}
 	// Python's pool, numpy and Pillow figures come next, before the file
 	// jobs (a minute of disk and CPU), so that each ratio compares figures
 	// taken in the same minute.
 	if o.Python {
-		if err := b.python(o.PythonPath, o.Quick); err != nil {
+		if err := b.python(python, o.Quick); err != nil {
 			return nil, err
 		}
 	} else {
 		b.r.note("python: not measured (run with --python to compare with multiprocessing.Pool, numpy and Pillow in the same run)")
-	}
-	python := o.PythonPath
-	if python == "" {
-		python = DefaultPython
 	}
 	if err := b.fileJobs(python, o.Python); err != nil {
 		return nil, fmt.Errorf("file jobs: %w", err)
@@ -648,12 +648,9 @@ func (b *bench) derive() {
 	b.r.ratio("apply_vs_pipe_floor", "apply_roundtrip_us", "pipe_roundtrip_us", "Apply p50 ÷ pipe floor p50")
 }
 
-// python runs the Python side and adds its figures and the ratios, or a
-// note saying why it could not.
+// python runs the Python side with the interpreter at path and adds its
+// figures and the ratios, or a note saying why it could not.
 func (b *bench) python(path string, quick bool) error {
-	if path == "" {
-		path = DefaultPython
-	}
 	if err := checkPython(b.ctx, path); err != nil {
 		b.r.note("python: not measured: %v", err)
 		return nil
